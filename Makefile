@@ -1,0 +1,125 @@
+# tlsrpt-milter: one Makefile, no autotools.
+#   make               build everything into $(BUILD)/
+#   make check         run all tests (ends with "N passed, N failed")
+#   make asan          build with AddressSanitizer/UBSan into build-asan/ and run the tests
+#   make fuzz          build the libFuzzer target (clang) and run it FUZZ_SECONDS
+#   make install DESTDIR= PREFIX=
+#   make bench         benchmarks (not part of check)
+#   make clean
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WERROR  ?=
+FUZZ_SECONDS ?= 60
+
+PKG_CFLAGS := $(shell pkg-config --cflags json-c zlib libmemcached milter 2>/dev/null)
+JSONC_LIBS := $(shell pkg-config --libs json-c)
+ZLIB_LIBS  := $(shell pkg-config --libs zlib)
+MEMC_LIBS  := $(shell pkg-config --libs libmemcached)
+MILTER_LIBS := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
+
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iparser -Istore -MMD -MP
+PTHREAD  = -pthread
+
+PARSER_SRC := $(wildcard parser/*.c)
+STORE_SRC  := $(wildcard store/*.c)
+MILTER_SRC := $(wildcard milter/*.c)
+PARSE_SRC  := $(wildcard tools/parse/*.c)
+STATS_SRC  := $(wildcard tools/stats/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TESTLIB_SRC := $(wildcard tests/unit/tlib_*.c)
+DRIVER_SRC := $(wildcard tests/driver/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBTLSRPT := $(BUILD)/libtlsrpt.a
+LIBSTORE  := $(BUILD)/libtlsrpt-store.a
+PROGS := $(BUILD)/tlsrpt-parse
+ifneq ($(MILTER_SRC),)
+PROGS += $(BUILD)/tlsrpt-milter
+endif
+ifneq ($(STATS_SRC),)
+PROGS += $(BUILD)/tlsrpt-stats
+endif
+ifneq ($(DRIVER_SRC),)
+PROGS += $(BUILD)/tests/milter-driver
+endif
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all check asan fuzz fuzz-build install clean bench demo
+all: $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(PTHREAD) -c $< -o $@
+
+$(LIBTLSRPT): $(call obj,$(PARSER_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSTORE): $(call obj,$(STORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(LIBSTORE) $(LIBTLSRPT)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+
+$(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LIBSTORE) $(LIBTLSRPT)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MILTER_LIBS) $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+
+$(BUILD)/tlsrpt-stats: $(call obj,$(STATS_SRC)) $(LIBSTORE) $(LIBTLSRPT)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS) -lm
+
+$(BUILD)/tests/milter-driver: $(call obj,$(DRIVER_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(TESTLIB_SRC)) $(LIBSTORE) $(LIBTLSRPT)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+
+check: all
+	@BUILD=$(abspath $(BUILD)) sh tests/run-tests.sh
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+fuzz-build: $(BUILD)/fuzz/fuzz_decoder
+$(BUILD)/fuzz/fuzz_decoder: tests/fuzz/fuzz_decoder.c $(PARSER_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(PKG_CFLAGS) -Iparser -o $@ $^ $(JSONC_LIBS) $(ZLIB_LIBS)
+fuzz: fuzz-build
+	sh tests/fuzz/run-fuzz.sh $(BUILD)/fuzz/fuzz_decoder $(FUZZ_SECONDS)
+
+bench: all
+	sh bench/run.sh
+
+demo:
+	sh tests/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/tlsrpt-parse $(DESTDIR)$(BINDIR)/
+	if [ -f $(BUILD)/tlsrpt-stats ]; then install -m 755 $(BUILD)/tlsrpt-stats $(DESTDIR)$(BINDIR)/; fi
+	if [ -f $(BUILD)/tlsrpt-milter ]; then install -m 755 $(BUILD)/tlsrpt-milter $(DESTDIR)$(SBINDIR)/; fi
+	if [ -f conf/tlsrpt-milter.conf ]; then install -m 644 conf/tlsrpt-milter.conf $(DESTDIR)$(SYSCONFDIR)/tlsrpt-milter.conf.sample; fi
+	for f in man/*.1; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man1/; done; true
+	for f in man/*.5; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man5/; done; true
+	for f in man/*.8; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man8/; done; true
+	for f in init/*.service init/*.timer; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(UNITDIR)/; done; true
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,172 @@
+/*
+ * tlsrpt.h - streaming decoder for TLS-RPT (RFC 8460) report mails and files.
+ *
+ * The decoder turns a report mail (RFC 5322 headers + MIME body) or a bare
+ * .json / .json.gz report into a tlsrpt_report, fed in chunks of any size:
+ *
+ *     tlsrpt_decoder *d = tlsrpt_decoder_new(&limits, TLSRPT_MODE_AUTO);
+ *     while (...) tlsrpt_feed(d, buf, len);       // whole message bytes
+ *     if (tlsrpt_finish(d) == TLSRPT_OK) use(tlsrpt_result(d));
+ *     else log(tlsrpt_errstr(d));
+ *     tlsrpt_decoder_free(d);
+ *
+ * or, the milter's way, tlsrpt_feed_header(name, value) per header, then
+ * tlsrpt_end_headers(), then tlsrpt_feed_body(chunk) per body chunk.
+ *
+ * Errors are sticky: after the first error every call returns that error
+ * and the decoder holds no more input. Memory per decoder is bounded by the
+ * limits (see tlsrpt_limits_default) whatever the input.
+ *
+ * Depends only on libc, zlib and json-c.
+ */
+#ifndef TLSRPT_H
+#define TLSRPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define TLSRPT_VERSION "0.1.0"
+
+/* Error codes. Each has a stable short reason token (tlsrpt_reason()). */
+enum tlsrpt_err {
+    TLSRPT_OK = 0,
+    TLSRPT_ERR_NO_REPORT,       /* "no-report"        no report part found */
+    TLSRPT_ERR_MESSAGE_SIZE,    /* "message-too-large"  max_message_bytes */
+    TLSRPT_ERR_REPORT_SIZE,     /* "report-too-large"   max_report_bytes (bomb) */
+    TLSRPT_ERR_JSON_DEPTH,      /* "json-too-deep"      max_json_depth */
+    TLSRPT_ERR_MIME_DEPTH,      /* "mime-too-deep"      max_mime_depth */
+    TLSRPT_ERR_MIME_PARTS,      /* "mime-too-many-parts" max_mime_parts */
+    TLSRPT_ERR_HEADER_SIZE,     /* "header-too-long"    max_header_bytes */
+    TLSRPT_ERR_BASE64,          /* "corrupt-base64" */
+    TLSRPT_ERR_GZIP,            /* "corrupt-gzip"  (also truncated) */
+    TLSRPT_ERR_JSON,            /* "corrupt-json"  (also truncated) */
+    TLSRPT_ERR_INVALID,         /* "invalid-report" JSON fine, not a valid report */
+    TLSRPT_ERR_NOMEM,           /* "out-of-memory" */
+    TLSRPT_ERR_USAGE,           /* "usage" API called out of order */
+    TLSRPT_ERR__COUNT
+};
+
+/* Limits; 0 in any field of a struct given to tlsrpt_decoder_new means the default. */
+typedef struct tlsrpt_limits {
+    size_t max_message_bytes;   /* whole message as fed (headers + body) */
+    size_t max_report_bytes;    /* decoded (inflated) JSON bytes: bomb cap */
+    size_t max_header_bytes;    /* one unfolded header field */
+    int max_json_depth;         /* JSON nesting depth */
+    int max_mime_depth;         /* nested multiparts */
+    int max_mime_parts;         /* MIME parts in the whole message */
+} tlsrpt_limits;
+
+#define TLSRPT_DEF_MAX_MESSAGE_BYTES (16u * 1024 * 1024)
+#define TLSRPT_DEF_MAX_REPORT_BYTES  (8u * 1024 * 1024)
+#define TLSRPT_DEF_MAX_HEADER_BYTES  (64u * 1024)
+#define TLSRPT_DEF_MAX_JSON_DEPTH    32
+#define TLSRPT_DEF_MAX_MIME_DEPTH    8
+#define TLSRPT_DEF_MAX_MIME_PARTS    100
+
+/* How fed bytes are read. */
+enum tlsrpt_mode {
+    TLSRPT_MODE_AUTO = 0,   /* bare JSON if first byte is '{'/ws or gzip/zlib magic, else message */
+    TLSRPT_MODE_MESSAGE,    /* RFC 5322 message */
+    TLSRPT_MODE_RAW         /* bare JSON, gzip'd or zlib'd JSON */
+};
+
+/* One failure-details[] entry. Strings are NULL when absent or null. */
+typedef struct tlsrpt_failure {
+    char *result_type;              /* verbatim, may be a non-RFC value */
+    char *sending_mta_ip;
+    char *receiving_mx_hostname;
+    char *receiving_mx_helo;
+    char *receiving_ip;
+    int64_t failed_session_count;   /* 0 when absent */
+    int has_failed_session_count;
+    char *additional_information;
+    char *failure_reason_code;
+} tlsrpt_failure;
+
+/* One policies[] entry. */
+typedef struct tlsrpt_policy {
+    char *policy_type;              /* "sts", "tlsa", "no-policy-found", or other */
+    char **policy_string;           /* n_policy_string entries */
+    size_t n_policy_string;
+    char *policy_domain;            /* as in the report, or TLS-Report-Domain; NULL if neither */
+    int policy_domain_from_header;  /* 1 when taken from the TLS-Report-Domain header */
+    char **mx_host;                 /* mx-host, string or array, as an array */
+    size_t n_mx_host;
+    int64_t total_successful;       /* summary; 0 when absent */
+    int64_t total_failure;
+    int has_total_successful;
+    int has_total_failure;
+    tlsrpt_failure *failures;
+    size_t n_failures;
+} tlsrpt_policy;
+
+/* A decoded report. Strings are NUL-terminated; an embedded NUL is replaced by U+FFFD. */
+typedef struct tlsrpt_report {
+    char *organization_name;
+    char *contact_info;
+    char *report_id;
+    char *start_raw;                /* date-range/start-datetime verbatim */
+    char *end_raw;
+    time_t start;                   /* read as UTC when no offset is given */
+    time_t end;
+    int has_start;                  /* start_raw parsed */
+    int has_end;
+    char day[11];                   /* UTC day of start, "YYYY-MM-DD", "" if !has_start */
+    tlsrpt_policy *policies;
+    size_t n_policies;
+} tlsrpt_report;
+
+typedef struct tlsrpt_decoder tlsrpt_decoder;
+
+/* Set every limit to its default. */
+void tlsrpt_limits_default(tlsrpt_limits *lim);
+
+/* Create a decoder; lim may be NULL for defaults. NULL on out of memory. */
+tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mode);
+
+/* Feed raw bytes (whole message, or bare report). Returns TLSRPT_OK or the sticky error. */
+int tlsrpt_feed(tlsrpt_decoder *d, const void *buf, size_t len);
+
+/* Milter way: one header field (value may still contain folding). */
+int tlsrpt_feed_header(tlsrpt_decoder *d, const char *name, const char *value);
+/* Milter way: end of the message headers. */
+int tlsrpt_end_headers(tlsrpt_decoder *d);
+/* Milter way: a chunk of the body. */
+int tlsrpt_feed_body(tlsrpt_decoder *d, const void *buf, size_t len);
+
+/* End of input: decode what is pending, map and validate. TLSRPT_OK or an error. */
+int tlsrpt_finish(tlsrpt_decoder *d);
+
+/* The report after a successful finish (owned by the decoder), else NULL. */
+const tlsrpt_report *tlsrpt_result(const tlsrpt_decoder *d);
+/* Take ownership of the report (caller frees with tlsrpt_report_free). */
+tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d);
+
+/* Current error code (TLSRPT_OK when none). */
+int tlsrpt_error(const tlsrpt_decoder *d);
+/* Human message for the current error ("" when none); owned by the decoder. */
+const char *tlsrpt_errstr(const tlsrpt_decoder *d);
+/* Total bytes fed so far. */
+size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d);
+
+void tlsrpt_decoder_free(tlsrpt_decoder *d);
+
+/* Stable short token for an error code ("corrupt-gzip", ...). */
+const char *tlsrpt_reason(int err);
+
+/* Decode a whole buffer in one call (convenience for tools/tests). */
+int tlsrpt_decode_buffer(const void *buf, size_t len, const tlsrpt_limits *lim,
+                         enum tlsrpt_mode mode, tlsrpt_report **out,
+                         char *errbuf, size_t errlen);
+
+/* Free a report (NULL is fine). */
+void tlsrpt_report_free(tlsrpt_report *r);
+
+/* Parse an RFC 3339 date-time ("Z", offset, or none = UTC); 0 on success. */
+int tlsrpt_parse_datetime(const char *s, time_t *out);
+
+/* Write a lower-cased copy of a domain without a trailing dot into out (size outlen). */
+void tlsrpt_normalize_domain(const char *in, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * store.h - count decoded TLS-RPT reports into memcached (key schema v1).
+ *
+ * Shared by tlsrpt-milter, `tlsrpt-parse --push` and tlsrpt-stats, so that
+ * every path counts and reads the same keys. Thread-safe: a tlsrpt_store
+ * holds a memcached_pool; each call takes a connection and gives it back.
+ *
+ * Key schema v1 (P = KeyPrefix, default "tlsrpt:"; D = policy domain,
+ * lower-cased, no trailing dot; Y = UTC day YYYY-MM-DD of the report start):
+ *   P d:D:Y:ok | :fail | :reports                       counters
+ *   P d:D:Y:type:RT                                     failed sessions per result type
+ *                                                      (RFC 8460 types verbatim, others "other")
+ *   P d:D:Y:org:ORG:ok | :fail                          per reporting organisation
+ *   P d:D:Y:mx:MX:fail                                  failed sessions per receiving MX
+ *   P d:D:Y:mode:enforce|testing|none                   reports by MTA-STS mode
+ *   P domains, P d:D:days, P d:D:Y:orgs, P d:D:Y:types, P d:D:Y:mxs
+ *                                                      index sets: space-separated members,
+ *                                                      each an encoded component, each once
+ *   P seen:H                                            dedup marker, H = hex SHA-256 of
+ *                                                      organization-name NUL report-id
+ * Every key component byte outside [A-Za-z0-9._-] is written %XX (upper-case hex).
+ * A key over 250 bytes has its longest component replaced by "~" + 32 hex digits
+ * of a hash ("~" is never produced by the encoding, so no collision with a plain one).
+ */
+#ifndef TLSRPT_STORE_H
+#define TLSRPT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tlsrpt.h"
+
+#define TLSRPT_KEY_MAX 250
+
+typedef struct tlsrpt_store_conf {
+    const char *servers;            /* "host:port[,host:port...]" (also space-separated) */
+    const char *prefix;             /* default "tlsrpt:" when NULL */
+    long counter_ttl;               /* seconds; 0 = no expiry */
+    long dedup_ttl;                 /* seconds; 0 = no expiry */
+    const char *const *policy_domains; /* allow-list (normalized), NULL = count all */
+    size_t n_policy_domains;
+    int timeout_ms;                 /* connect/IO timeout, default 1000 */
+    int pool_size;                  /* connections in the pool, default 8 */
+} tlsrpt_store_conf;
+
+typedef struct tlsrpt_store tlsrpt_store;
+
+/* Outcome of counting one report. */
+enum tlsrpt_count_status {
+    TLSRPT_COUNTED = 0,     /* counters written */
+    TLSRPT_DUPLICATE,       /* same org + report-id already counted: nothing written */
+    TLSRPT_NOT_COUNTABLE,   /* no policy left to count (foreign domain / no domain / no date) */
+    TLSRPT_STORE_FAILED     /* memcached error: see errbuf */
+};
+
+typedef struct tlsrpt_count_info {
+    int64_t ok, fail;               /* summed over the counted policies */
+    size_t n_domains;               /* distinct domains counted */
+    char domains[512];              /* comma-separated counted domains (truncated) */
+    char reason[64];                /* reason token when not counted:
+                                       "foreign-domain", "no-policy-domain", "no-date",
+                                       "store-unavailable" */
+    unsigned round_trips;           /* memcached round trips this call cost */
+} tlsrpt_count_info;
+
+/* Connect (lazily) to the servers. NULL with errbuf filled on a bad configuration. */
+tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size_t errlen);
+void tlsrpt_store_free(tlsrpt_store *st);
+
+/* Count one validated report; dedup first. Returns a tlsrpt_count_status. */
+int tlsrpt_store_count(tlsrpt_store *st, const tlsrpt_report *r, tlsrpt_count_info *info,
+                       char *errbuf, size_t errlen);
+
+/* Encode one key component (%XX outside [A-Za-z0-9._-]); returns length, or -1 if it does not fit. */
+int tlsrpt_key_component(char *out, size_t outlen, const char *s);
+/* Decode a component back to the raw string; returns length or -1. */
+int tlsrpt_key_decode(char *out, size_t outlen, const char *comp);
+/* Build P + components joined by ':', hashing the longest component while > 250 bytes.
+   Components are already encoded. Returns length or -1. */
+int tlsrpt_key_build(char *out, size_t outlen, const char *prefix,
+                     const char *const *comps, size_t n);
+
+/* Lower-level access for tlsrpt-stats: a connected memcached_st from the store's
+   configuration (caller frees with memcached_free). Declared as void* to keep
+   libmemcached out of this header. */
+void *tlsrpt_store_memc_new(const tlsrpt_store_conf *conf, char *errbuf, size_t errlen);
+
+#endif
