@@ -15,6 +15,7 @@
 #include "tlsrpt.h"
 #include <json-c/json.h>
 #include <zlib.h>
+#include <string.h>
 
 #define TLSRPT_ERRLEN 256
 

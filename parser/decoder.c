@@ -1,0 +1,232 @@
+/*
+ * decoder.c - the decoder's API (tlsrpt.h): create, feed (whole message,
+ * milter-style header/body, or bare report), finish, result, free.
+ *
+ * Counts every fed byte against max_message_bytes. In AUTO mode the first
+ * non-whitespace byte decides: '{' '[', a gzip magic or a zlib header
+ * means a bare report, anything else a message. Hard errors (limits,
+ * memory, API misuse) are sticky and stop all decoding; a candidate part's
+ * errors are soft and reported only when no report was found at all.
+ */
+#include "decoder_int.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Record a sticky error; returns the code. */
+int dec_fail(tlsrpt_decoder *d, int code, const char *fmt, ...)
+{
+    if (d->err != TLSRPT_OK)
+        return d->err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->errmsg, sizeof d->errmsg, fmt, ap);
+    va_end(ap);
+    d->err = code;
+    if (d->cand.active) {
+        payload_free(&d->cand.pl);
+        d->cand.active = 0;
+    }
+    return code;
+}
+
+/* Create a decoder with limits (0 fields = defaults). */
+tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mode)
+{
+    tlsrpt_decoder *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    tlsrpt_limits_default(&d->lim);
+    if (lim) {
+        if (lim->max_message_bytes) d->lim.max_message_bytes = lim->max_message_bytes;
+        if (lim->max_report_bytes) d->lim.max_report_bytes = lim->max_report_bytes;
+        if (lim->max_header_bytes) d->lim.max_header_bytes = lim->max_header_bytes;
+        if (lim->max_json_depth > 0) d->lim.max_json_depth = lim->max_json_depth;
+        if (lim->max_mime_depth > 0) d->lim.max_mime_depth = lim->max_mime_depth;
+        if (lim->max_mime_parts > 0) d->lim.max_mime_parts = lim->max_mime_parts;
+    }
+    d->mode = mode;
+    d->cte = CTE_IDENTITY;
+    d->stack = calloc((size_t)d->lim.max_mime_depth, sizeof *d->stack);
+    if (!d->stack) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Count input bytes against the message limit. */
+static int count_bytes(tlsrpt_decoder *d, size_t n)
+{
+    if (d->err != TLSRPT_OK)
+        return d->err;
+    if (d->finished)
+        return dec_fail(d, TLSRPT_ERR_USAGE, "input after tlsrpt_finish");
+    if (n > d->lim.max_message_bytes - d->fed || d->fed + n > d->lim.max_message_bytes)
+        return dec_fail(d, TLSRPT_ERR_MESSAGE_SIZE, "message larger than the limit of %zu bytes",
+                        d->lim.max_message_bytes);
+    d->fed += n;
+    return TLSRPT_OK;
+}
+
+/* AUTO mode: decide bare report vs message from the first significant byte. */
+static void decide_mode(tlsrpt_decoder *d, unsigned char c)
+{
+    int zlib = (c & 0x0f) == 8 && (c >> 4) <= 7;
+    if (c == '{' || c == '[' || c == 0x1f || zlib) {
+        d->mode = TLSRPT_MODE_RAW;
+        part_start_raw(d);
+    } else {
+        d->mode = TLSRPT_MODE_MESSAGE;
+    }
+}
+
+/* Feed raw bytes. */
+int tlsrpt_feed(tlsrpt_decoder *d, const void *buf, size_t len)
+{
+    const char *p = buf;
+    if (count_bytes(d, len) != TLSRPT_OK)
+        return d->err;
+    if (d->milter_way)
+        return dec_fail(d, TLSRPT_ERR_USAGE, "tlsrpt_feed after tlsrpt_feed_header");
+    if (d->mode == TLSRPT_MODE_AUTO) {
+        while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++, len--;
+        if (len == 0)
+            return TLSRPT_OK;
+        decide_mode(d, (unsigned char)*p);
+    } else if (d->mode == TLSRPT_MODE_RAW && !d->cand.active && !d->fed_raw) {
+        part_start_raw(d);
+    }
+    if (d->mode == TLSRPT_MODE_RAW) {
+        d->fed_raw = 1;
+        return part_feed(d, p, len) != TLSRPT_OK ? d->err : d->err;
+    }
+    return mime_body(d, p, len);
+}
+
+/* Milter way: one header field. */
+int tlsrpt_feed_header(tlsrpt_decoder *d, const char *name, const char *value)
+{
+    size_t vl = strlen(value), nl = strlen(name);
+    if (count_bytes(d, nl + vl + 3) != TLSRPT_OK)
+        return d->err;
+    if (d->in_body || d->fed_raw || (d->fed > nl + vl + 3 && !d->milter_way))
+        return dec_fail(d, TLSRPT_ERR_USAGE, "tlsrpt_feed_header out of order");
+    d->milter_way = 1;
+    d->mode = TLSRPT_MODE_MESSAGE;
+    if (nl + vl + 2 > d->lim.max_header_bytes)
+        return dec_fail(d, TLSRPT_ERR_HEADER_SIZE, "header field %.40s longer than the limit of %zu bytes",
+                        name, d->lim.max_header_bytes);
+    return mime_header(d, name, value);
+}
+
+/* Milter way: end of headers. */
+int tlsrpt_end_headers(tlsrpt_decoder *d)
+{
+    if (d->err != TLSRPT_OK)
+        return d->err;
+    if (d->in_body || d->fed_raw || (d->fed > 0 && !d->milter_way))
+        return dec_fail(d, TLSRPT_ERR_USAGE, "tlsrpt_end_headers out of order");
+    d->milter_way = 1;
+    d->in_body = 1;
+    d->mode = TLSRPT_MODE_MESSAGE;
+    return mime_end_headers(d);
+}
+
+/* Milter way: body chunk. */
+int tlsrpt_feed_body(tlsrpt_decoder *d, const void *buf, size_t len)
+{
+    if (count_bytes(d, len) != TLSRPT_OK)
+        return d->err;
+    if (!d->in_body)
+        return dec_fail(d, TLSRPT_ERR_USAGE, "tlsrpt_feed_body before tlsrpt_end_headers");
+    return mime_body(d, buf, len);
+}
+
+/* End of input: finish the open part and pick the outcome. */
+int tlsrpt_finish(tlsrpt_decoder *d)
+{
+    if (d->finished || d->err != TLSRPT_OK)
+        return d->err;
+    if (d->mode == TLSRPT_MODE_RAW)
+        part_end(d);
+    else if (d->mode == TLSRPT_MODE_MESSAGE)
+        mime_finish(d);
+    d->finished = 1;
+    if (d->err != TLSRPT_OK)
+        return d->err;
+    if (d->result)
+        return TLSRPT_OK;
+    if (d->soft_err != TLSRPT_OK)
+        return dec_fail(d, d->soft_err, "%s", d->soft_msg);
+    return dec_fail(d, TLSRPT_ERR_NO_REPORT, "no report found");
+}
+
+/* The report after a successful finish. */
+const tlsrpt_report *tlsrpt_result(const tlsrpt_decoder *d)
+{
+    return d->finished && d->err == TLSRPT_OK ? d->result : NULL;
+}
+
+/* Take ownership of the report. */
+tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d)
+{
+    tlsrpt_report *r = (tlsrpt_report *)tlsrpt_result(d);
+    if (r)
+        d->result = NULL;
+    return r;
+}
+
+/* Current error code. */
+int tlsrpt_error(const tlsrpt_decoder *d)
+{
+    return d->err;
+}
+
+/* Current error message. */
+const char *tlsrpt_errstr(const tlsrpt_decoder *d)
+{
+    return d->err != TLSRPT_OK ? d->errmsg : "";
+}
+
+/* Bytes fed so far. */
+size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d)
+{
+    return d->fed;
+}
+
+/* Free the decoder and what it owns. */
+void tlsrpt_decoder_free(tlsrpt_decoder *d)
+{
+    if (!d)
+        return;
+    if (d->cand.active)
+        payload_free(&d->cand.pl);
+    tlsrpt_report_free(d->result);
+    mime_free(d);
+    free(d);
+}
+
+/* Decode a whole buffer in one call. */
+int tlsrpt_decode_buffer(const void *buf, size_t len, const tlsrpt_limits *lim,
+                         enum tlsrpt_mode mode, tlsrpt_report **out,
+                         char *errbuf, size_t errlen)
+{
+    tlsrpt_decoder *d = tlsrpt_decoder_new(lim, mode);
+    *out = NULL;
+    if (!d) {
+        if (errlen)
+            snprintf(errbuf, errlen, "out of memory");
+        return TLSRPT_ERR_NOMEM;
+    }
+    int rc = tlsrpt_feed(d, buf, len);
+    if (rc == TLSRPT_OK)
+        rc = tlsrpt_finish(d);
+    if (rc == TLSRPT_OK)
+        *out = tlsrpt_take_result(d);
+    else if (errlen)
+        snprintf(errbuf, errlen, "%s", tlsrpt_errstr(d));
+    tlsrpt_decoder_free(d);
+    return rc;
+}

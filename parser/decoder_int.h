@@ -1,0 +1,91 @@
+/*
+ * decoder_int.h - the decoder's internal state, shared by decoder.c (API,
+ * message framing, limits) and mime.c (MIME structure, part selection).
+ *
+ * Ownership: the decoder owns everything here; cand.pl is live only while
+ * a candidate part is being decoded (cand.active); result is owned until
+ * tlsrpt_take_result or tlsrpt_decoder_free.
+ */
+#ifndef TLSRPT_DECODER_INT_H
+#define TLSRPT_DECODER_INT_H
+
+#include "stages.h"
+
+#define MIME_PEEK 320           /* bytes of a body line kept to test for a boundary */
+
+/* One open multipart (or message/rfc822 nesting, boundary ""). */
+typedef struct mime_level {
+    char boundary[256];
+    int rfc822;
+} mime_level;
+
+enum mstate {
+    M_HEADERS = 0,  /* reading an entity's header lines */
+    M_BODY,         /* leaf body */
+    M_PREAMBLE,     /* multipart preamble or epilogue: ignored text */
+    M_DONE          /* after the outermost closing boundary */
+};
+
+/* The part being decoded as a report candidate. */
+typedef struct candidate {
+    int active;
+    int rank;                   /* 1 media type, 2 file name, 3 sniffing */
+    int cte;
+    b64_state b64;
+    qp_state qp;
+    payload pl;
+} candidate;
+
+struct tlsrpt_decoder {
+    tlsrpt_limits lim;
+    int mode;                   /* TLSRPT_MODE_*; AUTO until decided */
+    int err;                    /* sticky hard error */
+    char errmsg[TLSRPT_ERRLEN];
+    size_t fed;
+    int finished;
+    int in_body;                /* message headers done */
+    int milter_way;             /* headers came through tlsrpt_feed_header */
+    int fed_raw;                /* raw-mode bytes were fed */
+
+    /* header accumulation (message and part headers) */
+    char *hbuf;                 /* pending logical header, then the current physical line */
+    size_t hlen, hcap, hline;   /* hline: offset where the current physical line starts */
+
+    /* MIME */
+    enum mstate st;
+    mime_level *stack;
+    int depth;
+    int parts;
+    mime_ctype ct;              /* headers of the current entity */
+    int cte;
+    char peek[MIME_PEEK];       /* start of the current body line */
+    size_t npeek;
+    int long_line;              /* current line passed MIME_PEEK: stream it through */
+    char report_domain[256];    /* TLS-Report-Domain */
+
+    candidate cand;
+    tlsrpt_report *result;
+    int result_rank;            /* 0 = none */
+    int soft_err;               /* best candidate error so far */
+    int soft_rank;
+    char soft_msg[TLSRPT_ERRLEN];
+};
+
+/* decoder.c */
+int dec_fail(tlsrpt_decoder *d, int code, const char *fmt, ...);
+
+/* mime.c */
+int mime_header(tlsrpt_decoder *d, const char *name, const char *value);
+int mime_end_headers(tlsrpt_decoder *d);
+int mime_body(tlsrpt_decoder *d, const char *buf, size_t len);
+int mime_finish(tlsrpt_decoder *d);
+void mime_free(tlsrpt_decoder *d);
+int mime_line_header(tlsrpt_decoder *d, const char *buf, size_t len);
+
+/* part.c: candidate decoding */
+void part_begin(tlsrpt_decoder *d);
+int part_feed(tlsrpt_decoder *d, const char *buf, size_t len);
+void part_end(tlsrpt_decoder *d);
+int part_start_raw(tlsrpt_decoder *d);
+
+#endif

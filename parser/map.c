@@ -1,0 +1,272 @@
+/*
+ * map.c - map a parsed JSON report (json-c object) to a tlsrpt_report,
+ * checking types and counts (RFC 8460 section 4).
+ *
+ * Lenient on absence: every field may be missing (NULL / has_* = 0), a
+ * null is read as missing, unknown keys are ignored, unknown result-types
+ * and policy-types are kept verbatim. Strict on counts: a count that is
+ * negative, not an integer, or beyond a signed 64-bit value makes the whole
+ * report invalid (TLSRPT_ERR_INVALID), as does a value of the wrong JSON
+ * type for an object or array field. mx-host may be a string or an array.
+ * A policy without policy-domain takes report_domain (TLS-Report-Domain).
+ */
+#include "stages.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Duplicate a JSON string, replacing embedded NUL bytes by U+FFFD. */
+static char *dup_str(struct json_object *o)
+{
+    const char *s = json_object_get_string(o);
+    size_t n = (size_t)json_object_get_string_len(o), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == 0)
+            extra += 2;
+    char *r = malloc(n + extra + 1), *w = r;
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == 0) {
+            memcpy(w, "\xEF\xBF\xBD", 3);
+            w += 3;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    *w = 0;
+    return r;
+}
+
+/* Read optional string member `key`; scalars are converted to text. 0 ok, -1 error. */
+static int get_str(struct json_object *obj, const char *key, char **out, char *err)
+{
+    struct json_object *v;
+    *out = NULL;
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+        return 0;
+    if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is not a string", key);
+        return -1;
+    }
+    *out = dup_str(v);
+    if (!*out) {
+        snprintf(err, TLSRPT_ERRLEN, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read optional count member `key` into *out; 1 if present, 0 absent, -1 invalid. */
+static int get_count(struct json_object *obj, const char *key, int64_t *out, char *err)
+{
+    struct json_object *v;
+    *out = 0;
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+        return 0;
+    if (!json_object_is_type(v, json_type_int)) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is not an integer: %.40s", key,
+                 json_object_to_json_string(v));
+        return -1;
+    }
+    int64_t i = json_object_get_int64(v);
+    if (i == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is beyond a signed 64-bit value", key);
+        return -1;
+    }
+    if (i < 0) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is negative: %lld", key, (long long)i);
+        return -1;
+    }
+    *out = i;
+    return 1;
+}
+
+/* Get an optional member that must be of `type`; NULL if absent/null, sets *bad if mistyped. */
+static struct json_object *get_typed(struct json_object *obj, const char *key,
+                                     enum json_type type, int *bad, char *err)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+        return NULL;
+    if (!json_object_is_type(v, type)) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is not %s", key,
+                 type == json_type_array ? "an array" : "an object");
+        *bad = 1;
+        return NULL;
+    }
+    return v;
+}
+
+/* Read a string-or-array-of-strings member into a string array. */
+static int get_str_list(struct json_object *obj, const char *key, char ***out, size_t *n,
+                        char *err)
+{
+    struct json_object *v;
+    *out = NULL;
+    *n = 0;
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+        return 0;
+    size_t cnt = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
+    if (json_object_is_type(v, json_type_object)) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is not a string or an array", key);
+        return -1;
+    }
+    *out = calloc(cnt ? cnt : 1, sizeof **out);
+    if (!*out)
+        goto nomem;
+    for (size_t i = 0; i < cnt; i++) {
+        struct json_object *e = json_object_is_type(v, json_type_array)
+                                ? json_object_array_get_idx(v, i) : v;
+        if (!e || json_object_is_type(e, json_type_null))
+            continue;
+        if (json_object_is_type(e, json_type_object) || json_object_is_type(e, json_type_array)) {
+            snprintf(err, TLSRPT_ERRLEN, "\"%s\" holds a non-string entry", key);
+            return -1;
+        }
+        if (!((*out)[(*n)++] = dup_str(e)))
+            goto nomem;
+    }
+    return 0;
+nomem:
+    snprintf(err, TLSRPT_ERRLEN, "out of memory");
+    return -1;
+}
+
+/* Map one failure-details entry. */
+static int map_failure(struct json_object *o, tlsrpt_failure *f, char *err)
+{
+    if (!json_object_is_type(o, json_type_object)) {
+        snprintf(err, TLSRPT_ERRLEN, "a failure-details entry is not an object");
+        return -1;
+    }
+    int c;
+    if (get_str(o, "result-type", &f->result_type, err) ||
+        get_str(o, "sending-mta-ip", &f->sending_mta_ip, err) ||
+        get_str(o, "receiving-mx-hostname", &f->receiving_mx_hostname, err) ||
+        get_str(o, "receiving-mx-helo", &f->receiving_mx_helo, err) ||
+        get_str(o, "receiving-ip", &f->receiving_ip, err) ||
+        get_str(o, "additional-information", &f->additional_information, err) ||
+        get_str(o, "failure-reason-code", &f->failure_reason_code, err))
+        return -1;
+    if ((c = get_count(o, "failed-session-count", &f->failed_session_count, err)) < 0)
+        return -1;
+    f->has_failed_session_count = c;
+    return 0;
+}
+
+/* Map the "policy" object of a policies[] entry. */
+static int map_policy_obj(struct json_object *po, tlsrpt_policy *p, char *err)
+{
+    if (get_str(po, "policy-type", &p->policy_type, err) ||
+        get_str(po, "policy-domain", &p->policy_domain, err) ||
+        get_str_list(po, "policy-string", &p->policy_string, &p->n_policy_string, err) ||
+        get_str_list(po, "mx-host", &p->mx_host, &p->n_mx_host, err))
+        return -1;
+    return 0;
+}
+
+/* Map one policies[] entry (policy, summary, failure-details). */
+static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *report_domain,
+                      char *err)
+{
+    int bad = 0, c;
+    if (!json_object_is_type(o, json_type_object)) {
+        snprintf(err, TLSRPT_ERRLEN, "a policies entry is not an object");
+        return -1;
+    }
+    struct json_object *po = get_typed(o, "policy", json_type_object, &bad, err);
+    struct json_object *so = bad ? NULL : get_typed(o, "summary", json_type_object, &bad, err);
+    struct json_object *fa = bad ? NULL : get_typed(o, "failure-details", json_type_array, &bad, err);
+    if (bad || (po && map_policy_obj(po, p, err)))
+        return -1;
+    if ((!p->policy_domain || !*p->policy_domain) && report_domain && *report_domain) {
+        free(p->policy_domain);
+        if (!(p->policy_domain = strdup(report_domain)))
+            return -1;
+        p->policy_domain_from_header = 1;
+    }
+    if (so) {
+        if ((c = get_count(so, "total-successful-session-count", &p->total_successful, err)) < 0)
+            return -1;
+        p->has_total_successful = c;
+        if ((c = get_count(so, "total-failure-session-count", &p->total_failure, err)) < 0)
+            return -1;
+        p->has_total_failure = c;
+    }
+    size_t n = fa ? json_object_array_length(fa) : 0;
+    if (n && !(p->failures = calloc(n, sizeof *p->failures))) {
+        snprintf(err, TLSRPT_ERRLEN, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++, p->n_failures++)
+        if (map_failure(json_object_array_get_idx(fa, i), &p->failures[i], err))
+            return -1;
+    return 0;
+}
+
+/* Map the date-range object, parsing dates as UTC. */
+static int map_dates(struct json_object *obj, tlsrpt_report *r, char *err)
+{
+    int bad = 0;
+    struct json_object *dr = get_typed(obj, "date-range", json_type_object, &bad, err);
+    if (bad)
+        return -1;
+    if (!dr)
+        return 0;
+    if (get_str(dr, "start-datetime", &r->start_raw, err) ||
+        get_str(dr, "end-datetime", &r->end_raw, err))
+        return -1;
+    r->has_start = r->start_raw && tlsrpt_parse_datetime(r->start_raw, &r->start) == 0;
+    r->has_end = r->end_raw && tlsrpt_parse_datetime(r->end_raw, &r->end) == 0;
+    if (r->has_start) {
+        struct tm tm;
+        gmtime_r(&r->start, &tm);
+        strftime(r->day, sizeof r->day, "%Y-%m-%d", &tm);
+    }
+    return 0;
+}
+
+/* Map the top-level report (see file comment). */
+static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_report *r,
+                   char *err)
+{
+    int bad = 0;
+    if (!json_object_is_type(obj, json_type_object)) {
+        snprintf(err, TLSRPT_ERRLEN, "report JSON is not an object");
+        return -1;
+    }
+    if (get_str(obj, "organization-name", &r->organization_name, err) ||
+        get_str(obj, "contact-info", &r->contact_info, err) ||
+        get_str(obj, "report-id", &r->report_id, err) || map_dates(obj, r, err))
+        return -1;
+    struct json_object *pa = get_typed(obj, "policies", json_type_array, &bad, err);
+    if (bad)
+        return -1;
+    size_t n = pa ? json_object_array_length(pa) : 0;
+    if (n && !(r->policies = calloc(n, sizeof *r->policies))) {
+        snprintf(err, TLSRPT_ERRLEN, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++, r->n_policies++)
+        if (map_policy(json_object_array_get_idx(pa, i), &r->policies[i], report_domain, err))
+            return -1;
+    return 0;
+}
+
+/* Map obj to a new report in *out (see stages.h). */
+int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
+                      tlsrpt_report **out, char *err)
+{
+    tlsrpt_report *r = calloc(1, sizeof *r);
+    *out = NULL;
+    if (!r) {
+        snprintf(err, TLSRPT_ERRLEN, "out of memory");
+        return TLSRPT_ERR_NOMEM;
+    }
+    if (map_top(obj, report_domain, r, err)) {
+        tlsrpt_report_free(r);
+        return TLSRPT_ERR_INVALID;
+    }
+    *out = r;
+    return TLSRPT_OK;
+}

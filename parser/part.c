@@ -1,0 +1,161 @@
+/*
+ * part.c - decode one MIME leaf part as a report candidate: rank it, undo
+ * its transfer encoding and hand the bytes to the payload stage; at its end
+ * map the JSON to a report.
+ *
+ * Ranking (lower is better): 1 media type application/tlsrpt+gzip,
+ * +json or bare application/tlsrpt; 2 a file name ending in .json,
+ * .json.gz or .gz; 3 anything else, by content sniffing (the decoded bytes
+ * must start with '{' or a gzip/zlib stream of it). A part is only decoded
+ * when no better- or equal-ranked report was found before it. Errors of
+ * a candidate are soft: remembered (best rank first) and reported by
+ * tlsrpt_finish only when no report was found. Ranks 2 and 3 give up
+ * quietly when the content does not look like JSON.
+ */
+#include "decoder_int.h"
+#include <ctype.h>
+#include <stdio.h>
+#include <strings.h>
+
+#define CHUNK 4096
+
+/* Does s end with suffix, ignoring case? */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+/* Rank the current entity as a report candidate (see file comment). */
+static int part_rank(const mime_ctype *ct)
+{
+    if (strcmp(ct->type, "application/tlsrpt+gzip") == 0 ||
+        strcmp(ct->type, "application/tlsrpt+json") == 0 ||
+        strcmp(ct->type, "application/tlsrpt") == 0)
+        return 1;
+    if (ends_with(ct->name, ".json") || ends_with(ct->name, ".json.gz") ||
+        ends_with(ct->name, ".gz"))
+        return 2;
+    return 3;
+}
+
+/* Remember a candidate's error if it is the best-ranked one so far. */
+static void soft_error(tlsrpt_decoder *d, int code, const char *msg)
+{
+    if (d->soft_rank == 0 || d->cand.rank < d->soft_rank) {
+        d->soft_err = code;
+        d->soft_rank = d->cand.rank;
+        snprintf(d->soft_msg, sizeof d->soft_msg, "%s", msg);
+    }
+}
+
+/* Drop the candidate. */
+static void cand_stop(tlsrpt_decoder *d)
+{
+    if (d->cand.active)
+        payload_free(&d->cand.pl);
+    d->cand.active = 0;
+}
+
+/* Start decoding a candidate of the given rank. */
+static void cand_start(tlsrpt_decoder *d, int rank, int cte)
+{
+    candidate *c = &d->cand;
+    cand_stop(d);
+    if (d->result_rank && d->result_rank <= rank)
+        return;
+    c->rank = rank;
+    c->cte = cte;
+    b64_init(&c->b64);
+    qp_init(&c->qp);
+    if (payload_init(&c->pl, d->lim.max_report_bytes, d->lim.max_json_depth, rank > 1) != TLSRPT_OK) {
+        payload_free(&c->pl);
+        soft_error(d, TLSRPT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    c->active = 1;
+}
+
+/* A leaf body starts: rank it and maybe start a candidate. */
+void part_begin(tlsrpt_decoder *d)
+{
+    cand_start(d, part_rank(&d->ct), d->cte);
+}
+
+/* The whole input is a bare report (raw mode). */
+int part_start_raw(tlsrpt_decoder *d)
+{
+    cand_start(d, 1, CTE_IDENTITY);
+    return TLSRPT_OK;
+}
+
+/* Pass transfer-decoded bytes to the payload; stop the candidate on error or rejection. */
+static void cand_payload(tlsrpt_decoder *d, const unsigned char *buf, size_t len)
+{
+    char err[TLSRPT_ERRLEN];
+    int rc = payload_feed(&d->cand.pl, buf, len, err);
+    if (rc != TLSRPT_OK) {
+        soft_error(d, rc, err);
+        cand_stop(d);
+    } else if (d->cand.pl.rejected) {
+        cand_stop(d);
+    }
+}
+
+/* Feed body bytes of the current leaf. */
+int part_feed(tlsrpt_decoder *d, const char *buf, size_t len)
+{
+    unsigned char out[CHUNK + sizeof(((qp_state *)0)->ws) + 8];
+    candidate *c = &d->cand;
+    while (len > 0 && c->active) {
+        size_t n = len > CHUNK ? CHUNK : len;
+        if (c->cte == CTE_BASE64) {
+            long got = b64_decode(&c->b64, buf, n, out);
+            if (got < 0) {
+                soft_error(d, TLSRPT_ERR_BASE64, "invalid character in base64 data");
+                cand_stop(d);
+                break;
+            }
+            cand_payload(d, out, (size_t)got);
+        } else if (c->cte == CTE_QP) {
+            cand_payload(d, out, qp_decode(&c->qp, buf, n, out));
+        } else {
+            cand_payload(d, (const unsigned char *)buf, n);
+        }
+        buf += n;
+        len -= n;
+    }
+    return TLSRPT_OK;
+}
+
+/* The leaf ended: finish decoding and keep the report if it is the best so far. */
+void part_end(tlsrpt_decoder *d)
+{
+    candidate *c = &d->cand;
+    unsigned char out[128];
+    char err[TLSRPT_ERRLEN];
+    if (!c->active)
+        return;
+    if (c->cte == CTE_BASE64 && b64_finish(&c->b64) != 0) {
+        soft_error(d, TLSRPT_ERR_BASE64, "truncated base64 data");
+        cand_stop(d);
+        return;
+    }
+    if (c->cte == CTE_QP)
+        cand_payload(d, out, qp_finish(&c->qp, out));
+    if (!c->active)
+        return;
+    int rc = payload_finish(&c->pl, err);
+    if (rc == TLSRPT_OK && !c->pl.rejected) {
+        tlsrpt_report *r;
+        rc = tlsrpt_map_report(c->pl.js.obj, d->report_domain[0] ? d->report_domain : NULL, &r, err);
+        if (rc == TLSRPT_OK) {
+            tlsrpt_report_free(d->result);
+            d->result = r;
+            d->result_rank = c->rank;
+        }
+    }
+    if (rc != TLSRPT_OK)
+        soft_error(d, rc, err);
+    cand_stop(d);
+}
