@@ -1,0 +1,273 @@
+# services.sh - start and stop the services the integration tests need, each
+# on 127.0.0.1 and a free port, inside one private temp directory:
+#   memcached, build/tlsrpt-milter, and a private Postfix instance (own
+#   config, queue and data directories, smtpd on a free port, delivery to
+#   Maildirs under $SVC_TMP/pf/maildirs through the virtual(8) agent).
+#
+# Usage (POSIX sh; source it, then call svc_init first):
+#   . "$TLSRPT_SRCDIR/tests/lib/services.sh"; svc_init
+#   port=$(svc_free_port)
+#   svc_memcached_start NAME        -> prints the port; NAME.pid/NAME.port in $SVC_TMP
+#   svc_milter_start NAME CONF SOCK -> starts tlsrpt-milter -f -c CONF, waits for SOCK
+#   svc_postfix_start MILTER...     -> sets PF_DIR PF_PORT PF_MAILDIRS; milters as
+#                                      Postfix writes them (inet:127.0.0.1:PORT)
+#   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
+#   svc_stop NAME                   -> stops memcached/milter NAME
+# svc_cleanup runs from the EXIT/INT/TERM trap: it stops everything that was
+# started (by pid file, never by name), removes our entry from the system
+# main.cf alternate_config_directories and deletes $SVC_TMP (kept when
+# SVC_KEEP=1, for debugging).
+# Limits: waits are bounded (SVC_WAIT seconds, default 10); port picks retry 50 times.
+
+SVC_WAIT=${SVC_WAIT:-10}
+BUILD=${BUILD:-$(pwd)/build}
+TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
+
+# Create the private temp directory and install the cleanup trap.
+svc_init() {
+    SVC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-test.XXXXXX") || exit 1
+    chmod 755 "$SVC_TMP"
+    SVC_PF_STARTED=
+    trap 'svc_cleanup' EXIT
+    trap 'exit 130' INT TERM HUP
+}
+
+# Is a TCP port listening (or bound) on this machine? Reads /proc/net/tcp*.
+svc_port_in_use() {
+    _hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$_hex" '
+        NR > 1 && substr($2, length($2) - 4) == p { found = 1 }
+        END { exit found ? 0 : 1 }'
+}
+
+# Print a free port in 20000..59999 (random pick, retried).
+svc_free_port() {
+    _i=0
+    while [ $_i -lt 50 ]; do
+        _r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+        _p=$((20000 + _r % 40000))
+        if ! svc_port_in_use "$_p" && ! grep -qx "$_p" "$SVC_TMP/ports" 2>/dev/null; then
+            echo "$_p" >>"$SVC_TMP/ports"
+            echo "$_p"
+            return 0
+        fi
+        _i=$((_i + 1))
+    done
+    return 1
+}
+
+# Wait until a TCP port on 127.0.0.1 listens; 0 or 1 after SVC_WAIT seconds.
+svc_wait_port() {
+    _n=0
+    while [ $_n -lt $((SVC_WAIT * 10)) ]; do
+        if cat /proc/net/tcp 2>/dev/null | awk -v p=":$(printf '%04X' "$1")" '
+            NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }'
+        then return 0; fi
+        sleep 0.1
+        _n=$((_n + 1))
+    done
+    return 1
+}
+
+# Is the process in pid file $1 alive?
+svc_alive() {
+    [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# Stop the process of service NAME (pid file $SVC_TMP/NAME.pid), TERM then KILL.
+svc_stop() {
+    _pf=$SVC_TMP/$1.pid
+    [ -s "$_pf" ] || return 0
+    _pid=$(cat "$_pf")
+    kill "$_pid" 2>/dev/null
+    _n=0
+    while kill -0 "$_pid" 2>/dev/null && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n + 1)); done
+    kill -9 "$_pid" 2>/dev/null
+    rm -f "$_pf"
+    return 0
+}
+
+# Start memcached NAME on a free port; prints the port.
+svc_memcached_start() {
+    _name=$1
+    _port=${2:-$(svc_free_port)}
+    memcached -d -l 127.0.0.1 -p "$_port" -U 0 -m 64 -c 256 -u root \
+        -P "$SVC_TMP/$_name.pid" >>"$SVC_TMP/$_name.log" 2>&1 || return 1
+    echo "$_port" >"$SVC_TMP/$_name.port"
+    svc_wait_port "$_port" || return 1
+    echo "$_port"
+}
+
+# Print one memcached value (empty when the key is missing): svc_mc_get PORT KEY
+svc_mc_get() {
+    memccat --servers="127.0.0.1:$1" "$2" 2>/dev/null
+}
+
+# Empty a memcached: svc_mc_flush PORT
+svc_mc_flush() {
+    memcflush --servers="127.0.0.1:$1" >/dev/null 2>&1
+}
+
+# Start build/tlsrpt-milter NAME with config CONF, wait until SOCK (unix:/path or
+# inet:port@host) accepts. Log in $SVC_TMP/NAME.log.
+svc_milter_start() {
+    _name=$1 _conf=$2 _sock=$3
+    "$BUILD/tlsrpt-milter" -f -c "$_conf" >>"$SVC_TMP/$_name.log" 2>&1 &
+    echo $! >"$SVC_TMP/$_name.pid"
+    _n=0
+    while [ $_n -lt $((SVC_WAIT * 10)) ]; do
+        svc_alive "$SVC_TMP/$_name.pid" || return 1
+        case $_sock in
+            unix:*|local:*) [ -S "${_sock#*:}" ] && return 0 ;;
+            inet:*) _p=${_sock#inet:}; _p=${_p%@*}
+                    svc_wait_port "$_p" >/dev/null 2>&1 && return 0 ;;
+        esac
+        sleep 0.1
+        _n=$((_n + 1))
+    done
+    return 1
+}
+
+# Add (or, with -d, remove) a directory in the system main.cf's
+# alternate_config_directories, which "postfix -c DIR" requires.
+svc_postfix_altconf() {
+    _rm=
+    [ "$1" = -d ] && { _rm=1; shift; }
+    _cur=$(postconf -h alternate_config_directories 2>/dev/null)
+    _new=$(echo "$_cur" | tr ', ' '\n\n' | grep -v '^$' | grep -vx "$1")
+    [ -z "$_rm" ] && _new="$_new
+$1"
+    _new=$(echo "$_new" | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
+    postconf -e "alternate_config_directories = $_new"
+}
+
+# Write the private Postfix main.cf/master.cf in $PF_DIR/conf; args: milters.
+svc_postfix_config() {
+    _c=$PF_DIR/conf
+    mkdir -p "$_c" "$PF_DIR/queue" "$PF_DIR/data" "$PF_MAILDIRS"
+    chown postfix:postfix "$PF_DIR/data" "$PF_MAILDIRS"
+    cp /etc/postfix/master.cf "$_c/master.cf"
+    cat >"$_c/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+maillog_file = $PF_DIR/maillog
+maillog_file_prefixes = $PF_DIR
+myhostname = mta.pftest.invalid
+mydomain = pftest.invalid
+myorigin = \$myhostname
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relay_domains =
+relayhost =
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject
+recipient_delimiter = +
+virtual_mailbox_domains = rua.test, example.test
+virtual_mailbox_base = $PF_MAILDIRS
+virtual_mailbox_maps = texthash:$_c/vmailbox
+virtual_uid_maps = static:$(id -u postfix)
+virtual_gid_maps = static:$(id -g postfix)
+smtpd_milters = $*
+non_smtpd_milters =
+milter_default_action = accept
+milter_protocol = 6
+milter_connect_timeout = 5s
+milter_command_timeout = 10s
+milter_content_timeout = 30s
+biff = no
+append_dot_mydomain = no
+smtpd_banner = \$myhostname ESMTP pftest
+message_size_limit = 20480000
+default_process_limit = 20
+smtpd_client_connection_rate_limit = 0
+in_flow_delay = 0
+queue_run_delay = 5s
+minimal_backoff_time = 5s
+maximal_backoff_time = 10s
+EOF
+    {
+        echo "rua@rua.test rua/"
+        echo "person@example.test person/"
+        echo "other@example.test other/"
+    } >"$_c/vmailbox"
+    sed -i '/^smtp[[:space:]]\{1,\}inet/d' "$_c/master.cf"
+    echo "127.0.0.1:$PF_PORT inet n - n - - smtpd" >>"$_c/master.cf"
+    postconf -c "$_c" -F '*/*/chroot = n' >/dev/null
+}
+
+# Start a private Postfix; arguments are its smtpd_milters (Postfix syntax).
+svc_postfix_start() {
+    PF_DIR=$SVC_TMP/pf
+    PF_MAILDIRS=$PF_DIR/maildirs
+    PF_PORT=$(svc_free_port) || return 1
+    svc_postfix_config "$@" || return 1
+    svc_postfix_altconf "$PF_DIR/conf" || return 1
+    SVC_PF_STARTED=1
+    postfix -c "$PF_DIR/conf" check >>"$SVC_TMP/postfix.log" 2>&1 || return 1
+    postfix -c "$PF_DIR/conf" start >>"$SVC_TMP/postfix.log" 2>&1 || return 1
+    svc_wait_port "$PF_PORT"
+}
+
+# Change the private Postfix's milters and reload it; args: milters.
+svc_postfix_milters() {
+    postconf -c "$PF_DIR/conf" -e "smtpd_milters = $*" &&
+        postfix -c "$PF_DIR/conf" reload >>"$SVC_TMP/postfix.log" 2>&1
+}
+
+# Wait (at most $1 seconds) until the private Postfix's queue is empty.
+svc_postfix_wait_queue() {
+    _n=0
+    while [ $_n -lt $(($1 * 5)) ]; do
+        if [ -z "$(find "$PF_DIR/queue/incoming" "$PF_DIR/queue/active" \
+                "$PF_DIR/queue/deferred" "$PF_DIR/queue/maildrop" -type f 2>/dev/null)" ]
+        then return 0; fi
+        sleep 0.2
+        _n=$((_n + 1))
+    done
+    return 1
+}
+
+# Count the mails delivered to a Maildir user: svc_maildir_count USER
+svc_maildir_count() {
+    find "$PF_MAILDIRS/$1/new" "$PF_MAILDIRS/$1/cur" -type f 2>/dev/null | wc -l
+}
+
+# Stop the private Postfix and undo the alternate_config_directories entry.
+svc_postfix_stop() {
+    [ -n "$SVC_PF_STARTED" ] || return 0
+    postfix -c "$PF_DIR/conf" stop >>"$SVC_TMP/postfix.log" 2>&1
+    _n=0
+    while [ -s "$PF_DIR/queue/pid/master.pid" ] &&
+          kill -0 "$(cat "$PF_DIR/queue/pid/master.pid" | tr -d ' ')" 2>/dev/null &&
+          [ $_n -lt 50 ]; do
+        sleep 0.1
+        _n=$((_n + 1))
+    done
+    svc_postfix_altconf -d "$PF_DIR/conf"
+    SVC_PF_STARTED=
+}
+
+# Stop everything we started and remove the temp directory.
+svc_cleanup() {
+    _rc=$?
+    trap - EXIT
+    [ -n "$SVC_TMP" ] || exit $_rc
+    svc_postfix_stop
+    for _pf in "$SVC_TMP"/*.pid; do
+        [ -f "$_pf" ] || continue
+        _nm=$(basename "$_pf" .pid)
+        svc_stop "$_nm"
+    done
+    if [ "${SVC_KEEP:-0}" = 1 ]; then
+        echo "# kept $SVC_TMP" >&2
+    else
+        rm -rf "$SVC_TMP"
+    fi
+    exit $_rc
+}
