@@ -1,0 +1,101 @@
+/*
+ * store_int.h - internals shared by the files of store/ (not a public API).
+ *
+ * plan.c turns a decoded report into a "plan": the exact counter increments
+ * and index-set members to write, computed before anything touches memcached.
+ * index.c writes the index sets, store.c owns the pool, the dedup marker and
+ * the counters, memc.c parses the server list and configures a memcached_st.
+ */
+#ifndef TLSRPT_STORE_INT_H
+#define TLSRPT_STORE_INT_H
+
+#include <libmemcached/memcached.h>
+#include <libmemcachedutil-1.0/util.h>
+#include "store.h"
+
+#define ST_COMP_MAX 120          /* longer encoded components become "~" + 32 hex */
+#define ST_HASHED_LEN 33         /* "~" + 32 hex digits */
+#define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
+#define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
+#define ST_DEFAULT_PREFIX "tlsrpt:"
+#define ST_PREFIX_MAX 64
+
+/* One counter increment. */
+typedef struct st_counter {
+    char key[TLSRPT_KEY_MAX + 1];
+    uint64_t delta;
+    int keep_zero;              /* write even when delta is 0 (ok/fail keys) */
+} st_counter;
+
+/* One index-set member to make sure of. */
+typedef struct st_member {
+    char set[TLSRPT_KEY_MAX + 1];   /* full key of the set */
+    char member[ST_COMP_MAX + 1];   /* canonical component */
+    int long_lived;                 /* refresh the set's TTL when it grows */
+} st_member;
+
+/* Everything one report will write. Owned by the caller of st_plan_build. */
+typedef struct st_plan {
+    st_counter *ctr;
+    size_t n_ctr, cap_ctr;
+    st_member *mem;
+    size_t n_mem, cap_mem;
+    char seen_key[TLSRPT_KEY_MAX + 1];
+    int64_t ok, fail;
+    size_t n_domains;
+    char domains[512];
+} st_plan;
+
+/* The store handle (opaque in store.h). */
+struct tlsrpt_store {
+    memcached_st *master;
+    memcached_pool_st *pool;
+    char prefix[ST_PREFIX_MAX + 1];
+    long counter_ttl, dedup_ttl;
+    char **allow;               /* normalized allow-list, NULL = all */
+    size_t n_allow;
+    int timeout_ms;
+};
+
+/* keys.c: canonical component of a raw string (encoded, hashed when > ST_COMP_MAX). */
+int st_canon(char *out, size_t outlen, const char *raw);
+/* keys.c: "~" + 32 hex of the first 16 bytes of SHA-256 of s[0..len). out >= 34 bytes. */
+void st_hash_comp(char *out, const char *s, size_t len);
+
+/* plan.c: compute the plan; returns a tlsrpt_count_status (COUNTED = go on). */
+int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
+                  tlsrpt_count_info *info, char *errbuf, size_t errlen);
+void st_plan_free(st_plan *p);
+
+/* memc.c: a configured (not yet connected) memcached_st; NULL + errbuf on error. */
+memcached_st *st_memc_create(const char *servers, int timeout_ms, char *errbuf, size_t errlen);
+/* memc.c: memcached expiry value for a TTL in seconds (absolute over 30 days). */
+time_t st_expiry(long ttl);
+/* memc.c: is rc a connection-level failure worth one reconnect + retry? */
+int st_conn_error(memcached_return_t rc);
+
+/* Per-call context for index.c / store.c. */
+typedef struct st_call {
+    tlsrpt_store *st;
+    memcached_st *mc;
+    tlsrpt_count_info *info;
+    char *errbuf;
+    size_t errlen;
+} st_call;
+
+/* store.c: fill errbuf "OP KEY: memcached error" and return TLSRPT_STORE_FAILED. */
+int st_fail(st_call *c, const char *op, const char *key, memcached_return_t rc);
+/* store.c: add/append/touch/delete ('a','p','t','d') with one reconnect+retry on a
+   connection error (not for 'p': the caller checks first). Counts round trips. */
+memcached_return_t st_store_op(st_call *c, char op, const char *key, const char *val,
+                               size_t vlen, time_t exp);
+/* store.c: called for each value an mget returns; non-zero stops. */
+typedef int (*st_fetch_cb)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+/* store.c: multi-get keys[0..n) (one round trip); retry once on a connection error when
+   retry is set. MEMCACHED_SUCCESS or the error. */
+memcached_return_t st_mget(st_call *c, const char *const *keys, size_t n, int retry,
+                           st_fetch_cb cb, void *arg);
+/* index.c: make sure every member of the plan is in its set; TLSRPT_COUNTED or FAILED. */
+int st_index_update(st_call *c, const st_plan *p);
+
+#endif
