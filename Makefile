@@ -27,7 +27,7 @@ MEMC_LIBS  := $(shell pkg-config --libs libmemcached)
 MILTER_LIBS := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
-ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iparser -Istore -MMD -MP
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iparser -Istore -Imilter -MMD -MP
 PTHREAD  = -pthread
 
 PARSER_SRC := $(wildcard parser/*.c)
@@ -70,7 +70,7 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(LIBSTORE) $(LIBTLSRPT)
+$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(LIBSTORE) $(LIBTLSRPT)
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 
 $(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LIBSTORE) $(LIBTLSRPT)

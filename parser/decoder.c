@@ -69,16 +69,38 @@ static int count_bytes(tlsrpt_decoder *d, size_t n)
     return TLSRPT_OK;
 }
 
-/* AUTO mode: decide bare report vs message from the first significant byte. */
-static void decide_mode(tlsrpt_decoder *d, unsigned char c)
+/* AUTO mode: a bare report starts with '{', '[', a gzip magic or a zlib header. */
+static int looks_raw(const unsigned char *b, size_t n)
 {
-    int zlib = (c & 0x0f) == 8 && (c >> 4) <= 7;
-    if (c == '{' || c == '[' || c == 0x1f || zlib) {
-        d->mode = TLSRPT_MODE_RAW;
-        part_start_raw(d);
-    } else {
-        d->mode = TLSRPT_MODE_MESSAGE;
+    if (b[0] == '{' || b[0] == '[')
+        return 1;
+    if (n < 2)
+        return 0;
+    if (b[0] == 0x1f && b[1] == 0x8b)
+        return 1;
+    return (b[0] & 0x0f) == 8 && (b[0] >> 4) <= 7 && ((b[0] << 8) | b[1]) % 31 == 0;
+}
+
+/* AUTO mode: decide from the first two significant bytes; feeds them on. */
+static int decide_mode(tlsrpt_decoder *d, const char **p, size_t *len)
+{
+    while (*len > 0 && d->nauto < 2) {
+        d->autobuf[d->nauto++] = **p;
+        (*p)++;
+        (*len)--;
     }
+    if (d->nauto < 2 && d->autobuf[0] != '{' && d->autobuf[0] != '[')
+        return 0;                               /* need one more byte */
+    d->mode = looks_raw((const unsigned char *)d->autobuf, (size_t)d->nauto)
+              ? TLSRPT_MODE_RAW : TLSRPT_MODE_MESSAGE;
+    if (d->mode == TLSRPT_MODE_RAW) {
+        part_start_raw(d);
+        d->fed_raw = 1;
+        part_feed(d, d->autobuf, (size_t)d->nauto);
+    } else {
+        mime_body(d, d->autobuf, (size_t)d->nauto);
+    }
+    return 1;
 }
 
 /* Feed raw bytes. */
@@ -90,11 +112,10 @@ int tlsrpt_feed(tlsrpt_decoder *d, const void *buf, size_t len)
     if (d->milter_way)
         return dec_fail(d, TLSRPT_ERR_USAGE, "tlsrpt_feed after tlsrpt_feed_header");
     if (d->mode == TLSRPT_MODE_AUTO) {
-        while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        while (d->nauto == 0 && len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
             p++, len--;
-        if (len == 0)
-            return TLSRPT_OK;
-        decide_mode(d, (unsigned char)*p);
+        if (len == 0 || !decide_mode(d, &p, &len))
+            return d->err;
     } else if (d->mode == TLSRPT_MODE_RAW && !d->cand.active && !d->fed_raw) {
         part_start_raw(d);
     }
@@ -149,6 +170,8 @@ int tlsrpt_finish(tlsrpt_decoder *d)
 {
     if (d->finished || d->err != TLSRPT_OK)
         return d->err;
+    if (d->mode == TLSRPT_MODE_AUTO && d->nauto == 1)
+        decide_mode(d, NULL, &(size_t){ 0 });   /* a one-byte input */
     if (d->mode == TLSRPT_MODE_RAW)
         part_end(d);
     else if (d->mode == TLSRPT_MODE_MESSAGE)

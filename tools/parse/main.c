@@ -1,0 +1,204 @@
+/*
+ * main.c - tlsrpt-parse: decode TLS-RPT report mails (.eml), bare reports
+ * (.json, .json.gz) and Maildir folders with the streaming decoder, and
+ * print them as normalized JSON (default) or the oracle's TSV (--tsv), or
+ * count them into memcached (--push).
+ *
+ * Exit status: 0 every input gave a report (and, with --push, was counted
+ * or already counted), 1 any input was rejected or not counted, 2 usage.
+ * Inputs are read in 64 KiB chunks; "-" is stdin. A directory is read as a
+ * Maildir (cur/ and new/) when it has those, else every regular file in it,
+ * in name order.
+ */
+#include "parse.h"
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { OUT_JSON, OUT_TSV, OUT_PUSH };
+
+struct opts {
+    int out;
+    tlsrpt_limits lim;
+    push_ctx *push;
+    int rejected;
+};
+
+/* Print usage. */
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: tlsrpt-parse [--json | --tsv | --push [-c FILE] [--servers LIST] [--prefix P]]\n"
+        "                    [--max-report-bytes N] FILE|DIR|- ...\n"
+        "  --json      normalized report as JSON, one object per input and line (default)\n"
+        "  --tsv       one TSV line per input, the format of the corpus oracle\n"
+        "  --push      count the reports into memcached like the milter (dedup: replay is safe)\n"
+        "  -c FILE     milter config for --push (MemcachedServers, KeyPrefix, TTLs, limits)\n"
+        "exit: 0 all inputs gave a report, 1 some were rejected or not counted, 2 usage\n");
+}
+
+/* Decode one open stream. */
+static int decode_stream(FILE *in, const tlsrpt_limits *lim, tlsrpt_report **out, char *err, size_t errlen)
+{
+    static char buf[65536];
+    tlsrpt_decoder *d = tlsrpt_decoder_new(lim, TLSRPT_MODE_AUTO);
+    size_t n;
+    int rc = TLSRPT_OK;
+    *out = NULL;
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return TLSRPT_ERR_NOMEM;
+    }
+    while (rc == TLSRPT_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = tlsrpt_feed(d, buf, n);
+    if (rc == TLSRPT_OK && ferror(in)) {
+        snprintf(err, errlen, "read error: %s", strerror(errno));
+        tlsrpt_decoder_free(d);
+        return TLSRPT_ERR_USAGE;
+    }
+    if (rc == TLSRPT_OK)
+        rc = tlsrpt_finish(d);
+    if (rc == TLSRPT_OK)
+        *out = tlsrpt_take_result(d);
+    else
+        snprintf(err, errlen, "%s", tlsrpt_errstr(d));
+    tlsrpt_decoder_free(d);
+    return rc;
+}
+
+/* Decode one file and emit its output. */
+static void do_file(struct opts *o, const char *path)
+{
+    char err[512] = "";
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    tlsrpt_report *r = NULL;
+    int rc;
+    if (!in) {
+        snprintf(err, sizeof err, "cannot open: %s", strerror(errno));
+        rc = TLSRPT_ERR_USAGE;
+    } else {
+        rc = decode_stream(in, &o->lim, &r, err, sizeof err);
+        if (in != stdin)
+            fclose(in);
+    }
+    if (rc != TLSRPT_OK)
+        o->rejected = 1;
+    if (o->out == OUT_TSV)
+        out_tsv(stdout, name, r, err);
+    else if (o->out == OUT_JSON)
+        out_json(stdout, name, r, rc, err);
+    else if (r)
+        o->rejected |= push_report(o->push, path, r);
+    else
+        printf("%s: not counted: reason=%s (%s)\n", path, tlsrpt_reason(rc), err);
+    tlsrpt_report_free(r);
+}
+
+/* Sort helper for directory entries. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Decode every regular file of a directory, in name order. */
+static void do_plain_dir(struct opts *o, const char *dir)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    if (!dh) {
+        fprintf(stderr, "tlsrpt-parse: %s: %s\n", dir, strerror(errno));
+        o->rejected = 1;
+        return;
+    }
+    while ((e = readdir(dh))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            char **nn = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        if (asprintf(&names[n], "%s/%s", dir, e->d_name) >= 0)
+            n++;
+    }
+    closedir(dh);
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
+            do_file(o, names[i]);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* A file, "-", a Maildir or a plain directory. */
+static void do_path(struct opts *o, const char *path)
+{
+    struct stat st;
+    char sub[4096];
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        do_file(o, path);
+        return;
+    }
+    snprintf(sub, sizeof sub, "%s/cur", path);
+    if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+        do_plain_dir(o, sub);
+        snprintf(sub, sizeof sub, "%s/new", path);
+        do_plain_dir(o, sub);
+    } else {
+        do_plain_dir(o, path);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+        { "json", no_argument, 0, 'j' }, { "tsv", no_argument, 0, 't' },
+        { "push", no_argument, 0, 'p' }, { "servers", required_argument, 0, 's' },
+        { "prefix", required_argument, 0, 'P' }, { "help", no_argument, 0, 'h' },
+        { "max-report-bytes", required_argument, 0, 'R' }, { "version", no_argument, 0, 'V' },
+        { 0, 0, 0, 0 }
+    };
+    struct opts o = { .out = OUT_JSON };
+    const char *conf = NULL, *servers = NULL, *prefix = NULL;
+    size_t max_report = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:hV", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': o.out = OUT_JSON; break;
+        case 't': o.out = OUT_TSV; break;
+        case 'p': o.out = OUT_PUSH; break;
+        case 'c': conf = optarg; break;
+        case 's': servers = optarg; break;
+        case 'P': prefix = optarg; break;
+        case 'R': max_report = strtoull(optarg, NULL, 10); break;
+        case 'V': printf("tlsrpt-parse %s\n", TLSRPT_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    tlsrpt_limits_default(&o.lim);
+    if (o.out == OUT_PUSH && !(o.push = push_open(conf, servers, prefix, &o.lim)))
+        return 2;
+    if (max_report)
+        o.lim.max_report_bytes = max_report;
+    if (o.out == OUT_TSV)
+        out_tsv_header(stdout);
+    for (int i = optind; i < argc; i++)
+        do_path(&o, argv[i]);
+    push_close(o.push);
+    return o.rejected ? 1 : 0;
+}
