@@ -1,0 +1,258 @@
+/*
+ * test_config.c - tlsrpt-milter configuration reader: defaults, the sample
+ * file, every key, suffixes, and error messages with file and line numbers.
+ * Includes milter/config.c and milter/rcpt.c directly (they do not use
+ * libmilter), so no extra Makefile rule is needed.
+ */
+#include "../../milter/config.c"
+#include "../../milter/rcpt.c"
+#include "tlib.h"
+#include <unistd.h>
+
+/* Parse text into a fresh config; returns the error count, errors in err. */
+static int parse(tm_config *c, const char *text, char *err, size_t errlen)
+{
+    if (tm_config_init(c) != 0)
+        return -100;
+    return tm_config_parse(c, text, strlen(text), "t.conf", err, errlen);
+}
+
+/* Built-in defaults match the documented ones and parser/tlsrpt.h. */
+static void test_defaults(void)
+{
+    tm_config c;
+    T_INTEQ(tm_config_init(&c), 0, "defaults: init");
+    T_STREQ(c.socket, "unix:/run/tlsrpt-milter/tlsrpt-milter.sock", "defaults: socket");
+    T_INTEQ(c.action, TM_ACTION_DISCARD, "defaults: action discard");
+    T_INTEQ(c.on_store_error, TM_STORE_ERR_DELIVER, "defaults: on store error deliver");
+    T_STREQ(c.memcached_servers, "127.0.0.1:11211", "defaults: memcached");
+    T_STREQ(c.key_prefix, "tlsrpt:", "defaults: prefix");
+    T_INTEQ(c.counter_ttl, 34560000, "defaults: counter ttl 400d");
+    T_INTEQ(c.dedup_ttl, 7776000, "defaults: dedup ttl 90d");
+    T_INTEQ(c.limits.max_message_bytes, TLSRPT_DEF_MAX_MESSAGE_BYTES, "defaults: max message");
+    T_INTEQ(c.limits.max_report_bytes, TLSRPT_DEF_MAX_REPORT_BYTES, "defaults: max report");
+    T_INTEQ(c.limits.max_header_bytes, TLSRPT_DEF_MAX_HEADER_BYTES, "defaults: max header");
+    T_INTEQ(c.limits.max_json_depth, TLSRPT_DEF_MAX_JSON_DEPTH, "defaults: json depth");
+    T_INTEQ(c.limits.max_mime_depth, TLSRPT_DEF_MAX_MIME_DEPTH, "defaults: mime depth");
+    T_INTEQ(c.limits.max_mime_parts, TLSRPT_DEF_MAX_MIME_PARTS, "defaults: mime parts");
+    T_INTEQ(c.umask, 007, "defaults: umask");
+    T_INTEQ(c.log_level, LOG_INFO, "defaults: log level info");
+    T_INTEQ(c.store_timeout_ms, 1000, "defaults: store timeout");
+    T_STREQ(c.user, "tlsrpt-milter", "defaults: user");
+    T_STREQ(c.pidfile, "", "defaults: no pidfile");
+    T_INTEQ(c.n_report_addrs, 0, "defaults: no report address");
+    tm_config_free(&c);
+}
+
+/* The shipped sample parses cleanly and its values equal the defaults. */
+static void test_sample(void)
+{
+    char path[4096], err[4096];
+    tm_config c, d;
+    snprintf(path, sizeof path, "%s/conf/tlsrpt-milter.conf", tlib_srcdir());
+    tm_config_init(&c);
+    tm_config_init(&d);
+    int n = tm_config_load(&c, path, err, sizeof err);
+    if (n)
+        printf("# %s", err);
+    T_INTEQ(n, 0, "sample: no errors");
+    T_INTEQ(c.n_report_addrs, 1, "sample: one report address");
+    T_STREQ(c.n_report_addrs ? c.report_addrs[0] : NULL, "tlsrpt@example.com", "sample: address");
+    T_INTEQ(c.counter_ttl, d.counter_ttl, "sample: CounterTTL is the default");
+    T_INTEQ(c.dedup_ttl, d.dedup_ttl, "sample: DedupTTL is the default");
+    T_CHECK(memcmp(&c.limits, &d.limits, sizeof c.limits) == 0, "sample: limits are the defaults");
+    T_STREQ(c.socket, d.socket, "sample: Socket is the default");
+    T_INTEQ(c.umask, d.umask, "sample: UMask is the default");
+    tm_config_free(&c);
+    tm_config_free(&d);
+}
+
+/* Every key with non-default values, keys in odd case, suffixes, lists. */
+static void test_all_keys(void)
+{
+    char err[4096] = "";
+    tm_config c;
+    const char *text =
+        "# comment\n\n   # indented comment\n"
+        "socket   inet:8895@127.0.0.1\n"
+        "REPORTADDRESS <TLSRPT@Example.COM>, @reports.example.net\n"
+        "ReportAddress tls-rpt@example.org.\n"
+        "RecipientDelimiter +-\n"
+        "Action tag\r\n"
+        "OnStoreError TEMPFAIL\n"
+        "MemcachedServers 10.0.0.1:11211, 10.0.0.2:11211\n"
+        "KeyPrefix t2:\n"
+        "CounterTTL 400d\n"
+        "DedupTTL 2h\n"
+        "PolicyDomains Example.COM. example.net\n"
+        "PolicyDomains example.org\n"
+        "MaxMessageBytes 2M\n"
+        "MaxReportBytes 512k\n"
+        "MaxHeaderBytes 1000\n"
+        "MaxJsonDepth 10\n"
+        "MaxMimeDepth 3\n"
+        "MaxMimeParts 7\n"
+        "User nobody\n"
+        "Group nogroup\n"
+        "UMask 027\n"
+        "PidFile /run/x.pid\n"
+        "LogLevel Debug\n"
+        "StoreTimeout 250\n";
+    int n = parse(&c, text, err, sizeof err);
+    if (n)
+        printf("# %s", err);
+    T_INTEQ(n, 0, "keys: no errors");
+    T_STREQ(c.socket, "inet:8895@127.0.0.1", "keys: Socket");
+    T_INTEQ(c.n_report_addrs, 3, "keys: three report addresses");
+    if (c.n_report_addrs == 3) {
+        T_STREQ(c.report_addrs[0], "tlsrpt@example.com", "keys: address normalized");
+        T_STREQ(c.report_addrs[1], "@reports.example.net", "keys: @domain kept");
+        T_STREQ(c.report_addrs[2], "tls-rpt@example.org", "keys: trailing dot removed");
+    }
+    T_STREQ(c.rcpt_delim, "+-", "keys: RecipientDelimiter");
+    T_INTEQ(c.action, TM_ACTION_TAG, "keys: Action tag (CRLF line)");
+    T_INTEQ(c.on_store_error, TM_STORE_ERR_TEMPFAIL, "keys: OnStoreError tempfail");
+    T_STREQ(c.memcached_servers, "10.0.0.1:11211, 10.0.0.2:11211", "keys: MemcachedServers");
+    T_STREQ(c.key_prefix, "t2:", "keys: KeyPrefix");
+    T_INTEQ(c.counter_ttl, 400L * 86400, "keys: CounterTTL 400d");
+    T_INTEQ(c.dedup_ttl, 7200, "keys: DedupTTL 2h");
+    T_INTEQ(c.n_policy_domains, 3, "keys: PolicyDomains repeated");
+    if (c.n_policy_domains == 3)
+        T_STREQ(c.policy_domains[0], "example.com", "keys: policy domain normalized");
+    T_INTEQ(c.limits.max_message_bytes, 2 * 1024 * 1024, "keys: MaxMessageBytes 2M");
+    T_INTEQ(c.limits.max_report_bytes, 512 * 1024, "keys: MaxReportBytes 512k");
+    T_INTEQ(c.limits.max_header_bytes, 1000, "keys: MaxHeaderBytes");
+    T_INTEQ(c.limits.max_json_depth, 10, "keys: MaxJsonDepth");
+    T_INTEQ(c.limits.max_mime_depth, 3, "keys: MaxMimeDepth");
+    T_INTEQ(c.limits.max_mime_parts, 7, "keys: MaxMimeParts");
+    T_STREQ(c.user, "nobody", "keys: User");
+    T_STREQ(c.group, "nogroup", "keys: Group");
+    T_INTEQ(c.umask, 027, "keys: UMask octal");
+    T_STREQ(c.pidfile, "/run/x.pid", "keys: PidFile");
+    T_INTEQ(c.log_level, LOG_DEBUG, "keys: LogLevel debug");
+    T_INTEQ(c.store_timeout_ms, 250, "keys: StoreTimeout");
+    tm_config_free(&c);
+}
+
+/* One bad line: count 1 and the exact "t.conf:LINE: message". */
+static void expect_error(const char *text, const char *want, const char *name)
+{
+    char err[4096] = "";
+    tm_config c;
+    int n = parse(&c, text, err, sizeof err);
+    T_INTEQ(n, 1, name);
+    char label[200];
+    snprintf(label, sizeof label, "%s: message", name);
+    T_CHECK(strstr(err, want) != NULL, label);
+    if (!strstr(err, want))
+        printf("# got: %s# want: %s\n", err, want);
+    tm_config_free(&c);
+}
+
+#define RA "ReportAddress a@b.example\n"
+
+/* Bad values, unknown keys and missing required keys. */
+static void test_errors(void)
+{
+    expect_error(RA "\n# x\nFoo bar\n", "t.conf:4: unknown key 'Foo'\n", "err unknown key");
+    expect_error(RA "Action x\n", "t.conf:2: bad value for Action: 'x' (expected discard or tag)",
+                 "err action");
+    expect_error("Action tag\n", "t.conf: no ReportAddress configured", "err no report address");
+    expect_error(RA "OnStoreError maybe\n", "t.conf:2: bad value for OnStoreError: 'maybe'",
+                 "err on store error");
+    expect_error(RA "CounterTTL 5w\n", "t.conf:2: bad value for CounterTTL: '5w'", "err ttl suffix");
+    expect_error(RA "DedupTTL 99999999999999999999\n", "t.conf:2: bad value for DedupTTL",
+                 "err ttl overflow");
+    expect_error(RA "DedupTTL 3651d\n", "t.conf:2: bad value for DedupTTL", "err ttl too long");
+    expect_error(RA "DedupTTL -1\n", "t.conf:2: bad value for DedupTTL", "err ttl negative");
+    expect_error(RA "MaxMessageBytes 0\n", "t.conf:2: bad value for MaxMessageBytes: '0'",
+                 "err size zero");
+    expect_error(RA "MaxReportBytes 2G\n", "t.conf:2: bad value for MaxReportBytes", "err size G");
+    expect_error(RA "MaxReportBytes 2048M\n", "t.conf:2: bad value for MaxReportBytes",
+                 "err size over 1024M");
+    expect_error(RA "MaxJsonDepth 0\n", "t.conf:2: bad value for MaxJsonDepth", "err depth 0");
+    expect_error(RA "MaxMimeParts 12x\n", "t.conf:2: bad value for MaxMimeParts", "err parts junk");
+    expect_error(RA "UMask 999\n", "t.conf:2: bad value for UMask: '999'", "err umask");
+    expect_error(RA "Socket tcp:1\n", "t.conf:2: bad value for Socket: 'tcp:1'", "err socket");
+    expect_error(RA "Socket inet:70000@localhost\n", "t.conf:2: bad value for Socket",
+                 "err socket port");
+    expect_error(RA "Socket unix:relative\n", "t.conf:2: bad value for Socket", "err socket rel");
+    expect_error(RA "LogLevel loud\n", "t.conf:2: bad value for LogLevel: 'loud'", "err loglevel");
+    expect_error(RA "ReportAddress nobody\n", "t.conf:2: bad value for ReportAddress: 'nobody'",
+                 "err address without @");
+    expect_error(RA "ReportAddress user@\n", "t.conf:2: bad value for ReportAddress: 'user@'",
+                 "err address without domain");
+    expect_error(RA "ReportAddress\n", "t.conf:2: missing value for ReportAddress",
+                 "err missing value");
+    expect_error(RA "PidFile run/x.pid\n", "t.conf:2: bad value for PidFile", "err pidfile rel");
+    expect_error(RA "PolicyDomains a@b\n", "t.conf:2: bad value for PolicyDomains", "err domain");
+    expect_error(RA "StoreTimeout 0\n", "t.conf:2: bad value for StoreTimeout", "err timeout");
+
+    char *big = malloc(TM_CONF_LINE_MAX + 100);
+    if (big) {
+        strcpy(big, RA "KeyPrefix ");
+        size_t n = strlen(big);
+        memset(big + n, 'x', TM_CONF_LINE_MAX);
+        strcpy(big + n + TM_CONF_LINE_MAX, "\n");
+        expect_error(big, "t.conf:2: line too long", "err line too long");
+        free(big);
+    }
+}
+
+/* Several errors: all reported, each with its line; empty values where allowed. */
+static void test_many_errors(void)
+{
+    char err[4096] = "";
+    tm_config c;
+    int n = parse(&c, "Bad 1\nAction x\nPidFile\nRecipientDelimiter\nUMask 8\n", err, sizeof err);
+    T_INTEQ(n, 4, "many: unknown + action + umask + no address");
+    T_CHECK(strstr(err, "t.conf:1: unknown key 'Bad'") != NULL, "many: line 1");
+    T_CHECK(strstr(err, "t.conf:2: bad value for Action") != NULL, "many: line 2");
+    T_CHECK(strstr(err, "t.conf:5: bad value for UMask") != NULL, "many: line 5");
+    T_CHECK(strstr(err, "t.conf:3") == NULL && strstr(err, "t.conf:4") == NULL,
+            "many: empty PidFile / RecipientDelimiter accepted");
+    tm_config_free(&c);
+
+    char small[40];
+    n = parse(&c, "A 1\nB 2\nC 3\nD 4\nE 5\nF 6\n", small, sizeof small);
+    T_INTEQ(n, 7, "many: count beyond a full buffer");
+    T_CHECK(strlen(small) < sizeof small, "many: error buffer bounded");
+    tm_config_free(&c);
+}
+
+/* Loading: a missing file and a file with a bad line. */
+static void test_load(void)
+{
+    char err[1024], path[] = "/tmp/tlsrpt-test-conf-XXXXXX";
+    tm_config c;
+    tm_config_init(&c);
+    T_INTEQ(tm_config_load(&c, "/nonexistent/tlsrpt.conf", err, sizeof err), 1, "load: missing");
+    T_CHECK(strstr(err, "/nonexistent/tlsrpt.conf: cannot open") != NULL, "load: missing msg");
+    tm_config_free(&c);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        T_SKIP("load: file", "mkstemp failed");
+        return;
+    }
+    const char body[] = "ReportAddress r@example.com\nLogLevel info\nAction Discard\nNope\n";
+    T_CHECK(write(fd, body, sizeof body - 1) == (ssize_t)(sizeof body - 1), "load: write tmp");
+    close(fd);
+    tm_config_init(&c);
+    T_INTEQ(tm_config_load(&c, path, err, sizeof err), 1, "load: one error");
+    char want[200];
+    snprintf(want, sizeof want, "%s:4: unknown key 'Nope'", path);
+    T_CHECK(strstr(err, want) != NULL, "load: file name and line in message");
+    unlink(path);
+    tm_config_free(&c);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_sample();
+    test_all_keys();
+    test_errors();
+    test_many_errors();
+    test_load();
+    T_MAIN_END();
+}
