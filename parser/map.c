@@ -181,8 +181,10 @@ static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *repor
         return -1;
     if ((!p->policy_domain || !*p->policy_domain) && report_domain && *report_domain) {
         free(p->policy_domain);
-        if (!(p->policy_domain = strdup(report_domain)))
+        if (!(p->policy_domain = strdup(report_domain))) {
+            snprintf(err, TLSRPT_ERRLEN, "out of memory");
             return -1;
+        }
         p->policy_domain_from_header = 1;
     }
     if (so) {
@@ -198,8 +200,8 @@ static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *repor
         snprintf(err, TLSRPT_ERRLEN, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < n; i++, p->n_failures++)
-        if (map_failure(json_object_array_get_idx(fa, i), &p->failures[i], err))
+    for (size_t i = 0; i < n; i++)                  /* count first: freed on error too */
+        if (p->n_failures++, map_failure(json_object_array_get_idx(fa, i), &p->failures[i], err))
             return -1;
     return 0;
 }
@@ -247,8 +249,9 @@ static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_re
         snprintf(err, TLSRPT_ERRLEN, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < n; i++, r->n_policies++)
-        if (map_policy(json_object_array_get_idx(pa, i), &r->policies[i], report_domain, err))
+    for (size_t i = 0; i < n; i++)                  /* count first: freed on error too */
+        if (r->n_policies++, map_policy(json_object_array_get_idx(pa, i), &r->policies[i],
+                                        report_domain, err))
             return -1;
     return 0;
 }
