@@ -55,7 +55,7 @@ PROGS += $(BUILD)/tests/milter-driver
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all check asan fuzz fuzz-build install clean bench demo
+.PHONY: all check asan fuzz fuzz-build install clean bench demo deps
 all: $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -104,7 +104,10 @@ fuzz: fuzz-build
 bench: all
 	sh bench/run.sh
 
-demo:
+deps:
+	sh tests/install-deps.sh
+
+demo: deps all
 	sh tests/demo.sh
 
 install: all
