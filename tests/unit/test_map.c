@@ -281,7 +281,7 @@ static void test_json_stage(void)
     T_CHECK(rc == TLSRPT_ERR_JSON && err[0], "json truncated -> corrupt-json with a message");
     json_stage_free(&s);
     json_stage_init(&s, 32);
-    rc = json_stage_feed(&s, "{\"a\" 1}", 8, err);
+    rc = json_stage_feed(&s, "{\"a\" 1}", 7, err);
     if (rc == TLSRPT_OK)
         rc = json_stage_finish(&s, err);
     T_INTEQ(rc, TLSRPT_ERR_JSON, "json syntax error -> corrupt-json");
