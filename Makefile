@@ -70,7 +70,7 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(LIBSTORE) $(LIBTLSRPT)
+$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(BUILD)/obj/milter/rcpt.o $(LIBSTORE) $(LIBTLSRPT)
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 
 $(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LIBSTORE) $(LIBTLSRPT)

@@ -126,7 +126,7 @@ static void do_plain_dir(struct opts *o, const char *dir)
                 break;
             names = nn;
         }
-        if (asprintf(&names[n], "%s/%s", dir, e->d_name) >= 0)
+        if (asprintf(&names[n], "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name) >= 0)
             n++;
     }
     closedir(dh);
