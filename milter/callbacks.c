@@ -150,11 +150,14 @@ static sfsistat tm_envrcpt(SMFICTX *ctx, char **argv)
     if (!c)
         return SMFIS_ACCEPT;
     get_queue_id(ctx, &c->msg);
-    if (argv && argv[0] && tm_rcpt_match(argv[0], g_cfg->report_addrs, g_cfg->n_report_addrs,
-                                         g_cfg->rcpt_delim))
+    int rua = argv && argv[0] && tm_rcpt_match(argv[0], g_cfg->report_addrs,
+                                               g_cfg->n_report_addrs, g_cfg->rcpt_delim);
+    if (rua)
         add_rua(&c->msg, argv[0]);
     else
         c->msg.n_other++;
+    tm_log(LOG_DEBUG, "%s: recipient %.300s: %s", c->msg.queue_id[0] ? c->msg.queue_id
+           : "NOQUEUE", argv && argv[0] ? argv[0] : "(none)", rua ? "report address" : "other");
     return SMFIS_CONTINUE;
 }
 

@@ -240,7 +240,7 @@ static int write_pidfile(tm_run *run)
     }
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    int ok = write(fd, buf, (size_t)n) == n;
+    int ok = write(fd, buf, (size_t)n) == n && fchmod(fd, 0644) == 0;
     if (run->change_user && fchown(fd, run->uid, run->gid) != 0)
         ok = 0;
     if (close(fd) != 0 || !ok) {
