@@ -144,10 +144,10 @@ static int write_member(st_call *c, const st_member *m, set_state *s)
         } else {
             rc = st_store_op(c, 'a', m->set, m->member, strlen(m->member), exp);
         }
-        if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_NOTFOUND)
+        if (st_not_stored(rc) || rc == MEMCACHED_NOTFOUND) {
             s->exists = !s->exists;     /* someone created / it expired: switch */
-        if (rc == MEMCACHED_NOTFOUND)
             rc = MEMCACHED_NOTSTORED;
+        }
     }
     if (rc != MEMCACHED_SUCCESS)
         return st_fail(c, s->exists ? "append" : "add", m->set, rc);
@@ -167,7 +167,7 @@ static int ensure_member(st_call *c, const st_member *m, set_state *s)
     if (marker_key(c->st, m, mk, sizeof mk) < 0)
         return st_fail(c, "build-key", m->set, MEMCACHED_FAILURE);
     rc = st_store_op(c, 'a', mk, "1", 1, st_expiry(mttl));
-    if (rc == MEMCACHED_NOTSTORED)
+    if (st_not_stored(rc))
         return TLSRPT_COUNTED;      /* another writer owns it (or just wrote it) */
     if (rc != MEMCACHED_SUCCESS)
         return st_fail(c, "add", mk, rc);

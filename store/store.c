@@ -143,10 +143,10 @@ static int dedup(st_call *c, const st_plan *p)
         memcached_quit(c->mc);
         c->info->round_trips++;
         rc = memcached_add(c->mc, p->seen_key, strlen(p->seen_key), token, strlen(token), exp, 0);
-        if (rc == MEMCACHED_NOTSTORED && marker_is_ours(c, p->seen_key, token))
+        if (st_not_stored(rc) && marker_is_ours(c, p->seen_key, token))
             rc = MEMCACHED_SUCCESS;
     }
-    if (rc == MEMCACHED_NOTSTORED)
+    if (st_not_stored(rc))
         return TLSRPT_DUPLICATE;
     if (rc != MEMCACHED_SUCCESS)
         return st_fail(c, "add", p->seen_key, rc);

@@ -71,6 +71,9 @@ void st_plan_free(st_plan *p);
 memcached_st *st_memc_create(const char *servers, int timeout_ms, char *errbuf, size_t errlen);
 /* memc.c: memcached expiry value for a TTL in seconds (absolute over 30 days). */
 time_t st_expiry(long ttl);
+/* memc.c: did an add find the key already there, or an append find it missing?
+   (binary protocol: DATA_EXISTS for add, NOTSTORED for append) */
+int st_not_stored(memcached_return_t rc);
 /* memc.c: is rc a connection-level failure worth one reconnect + retry? */
 int st_conn_error(memcached_return_t rc);
 
