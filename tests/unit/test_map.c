@@ -181,6 +181,13 @@ static void test_counts(void)
             r->policies[0].has_total_failure && r->policies[0].total_failure == 0,
             "count 2^63-1 and 0 are valid");
     tlsrpt_report_free(r);
+    static const char *empty[] = { "{}", "{\"foo\":1}", "{\"organization-name\":\"x\"}" };
+    for (size_t i = 0; i < 3; i++) {
+        rc = map_text(empty[i], NULL, &r, err);
+        snprintf(name, sizeof name, "object without \"policies\" (%s) -> invalid-report", empty[i]);
+        T_CHECK(rc == TLSRPT_ERR_INVALID && r == NULL, name);
+        tlsrpt_report_free(r);
+    }
     rc = map_text("[1,2]", NULL, &r, err);
     T_INTEQ(rc, TLSRPT_ERR_INVALID, "top-level array -> invalid-report");
     rc = map_text("{\"policies\":{\"a\":1}}", NULL, &r, err);
@@ -220,13 +227,14 @@ static void test_dates(void)
     char err[TLSRPT_ERRLEN];
     tlsrpt_report *r;
     int rc = map_text("{\"date-range\":{\"start-datetime\":\"2024-03-01T23:00:00-02:00\","
-                      "\"end-datetime\":\"not a date\"}}", NULL, &r, err);
+                      "\"end-datetime\":\"not a date\"},\"policies\":[{}]}", NULL, &r, err);
     T_CHECK(rc == TLSRPT_OK && r && r->has_start && strcmp(r->day, "2024-03-02") == 0,
             "offset start -> UTC day of the next date");
     T_CHECK(r && !r->has_end && r->end_raw && strcmp(r->end_raw, "not a date") == 0,
             "unparseable end kept raw, has_end 0");
     tlsrpt_report_free(r);
-    rc = map_text("{\"date-range\":{\"start-datetime\":\"2023-01-10T00:00:00\"}}", NULL, &r, err);
+    rc = map_text("{\"date-range\":{\"start-datetime\":\"2023-01-10T00:00:00\"},"
+                  "\"policies\":[{}]}", NULL, &r, err);
     T_CHECK(rc == TLSRPT_OK && r && strcmp(r->day, "2023-01-10") == 0 && r->start == 1673308800,
             "Microsoft date without Z read as UTC");
     tlsrpt_report_free(r);
