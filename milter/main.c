@@ -344,6 +344,12 @@ int main(int argc, char **argv)
         return 1;
     }
     if (run.check_only) {
+        if (run.cfg.user[0] && !getpwnam(run.cfg.user))
+            fprintf(stderr, "%s: warning: User '%s' does not exist (needed when started as "
+                    "root)\n", run.conf_path, run.cfg.user);
+        if (run.cfg.group[0] && !getgrnam(run.cfg.group))
+            fprintf(stderr, "%s: warning: Group '%s' does not exist (needed when started as "
+                    "root)\n", run.conf_path, run.cfg.group);
         printf("%s: configuration OK\n", run.conf_path);
         tm_config_free(&run.cfg);
         return 0;
