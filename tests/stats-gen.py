@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""stats-gen.py OUTDIR - write the TLS-RPT report files (RFC 8460 JSON) that
+tests/t-stats.sh counts with `tlsrpt-parse --push` and then reads back with
+tlsrpt-stats. 40 days, 2025-02-20 .. 2025-03-31 (day i = 2025-02-20 + i),
+one report per organisation, domain and day. The scenario (and so every value
+t-stats.sh expects) is described here; the window checked is the last 30 days
+(i = 10..39, 2025-03-02 .. 2025-03-31) with 7 lead days (i = 3..9).
+
+spike.example   mode testing
+  Google Inc.            every day: ok 1000, fail 3 (certificate-expired, mx1) for i <= 27,
+                         except i = 13 (2025-03-05): 9; i = 28 (2025-03-20): 400; 0 after.
+  Microsoft Corporation  every day: ok 500; i = 28: 4 failed (starttls-not-supported, mx2).
+  Quiet Mail AG          i = 0..34 (last 2025-03-26): ok 100 -> silent reporter.
+  => one spike (2025-03-20: 404 > 3 x median 3), failures concentrated on Google Inc.
+     and mx1 (460 of 464), certificate-expired majority, failures on 2025-03-20 reset
+     the count: 11 clean days, 10 more needed.
+broad.example   mode enforce
+  Org One ok 800 fail 3 (sts-policy-fetch-error, mx1), Org Two ok 700 fail 3
+  (sts-policy-fetch-error, mx2), Org Three ok 600 fail 2 (certificate-host-mismatch, mx3),
+  a hostile organisation ok 100 fail 2 (validation-failure, hostile MX name); every day.
+  => spread (top Org One / mx1.broad.example 30%), sts-policy-fetch-error 60% majority,
+     already enforcing.
+clean.example   mode testing
+  Google Inc. ok 2000, Microsoft Corporation ok 1000, every day but i = 25 and 33
+  (2025-03-17, 2025-03-25: no report at all); Google fails 5 (certificate-not-trusted,
+  mx.clean.example) on i = 12 and i = 15 (2025-03-07).
+  => 22 clean days (2025-03-08 .. 2025-03-31 less the 2 days without reports): ready.
+"""
+import datetime
+import json
+import os
+import sys
+
+HOSTILE_ORG = 'Evil <b>&"Org"</b>\n\u202e\u00e9'
+HOSTILE_MX = '<img src=x onerror=alert(1)>.broad.example'
+START = datetime.date(2025, 2, 20)
+
+
+def report(org, domain, i, mode, ok, failures):
+    """One RFC 8460 report of org about domain for day i; failures: [(type, mx, n)]."""
+    day = START + datetime.timedelta(days=i)
+    fail = sum(n for _, _, n in failures)
+    mxs = sorted({mx for _, mx, _ in failures}) or ["mx1." + domain]
+    return {
+        "organization-name": org,
+        "date-range": {"start-datetime": day.isoformat() + "T00:00:00Z",
+                       "end-datetime": day.isoformat() + "T23:59:59Z"},
+        "contact-info": "tlsrpt@reporter.example",
+        "report-id": "%s/%s/%s" % (org, domain, day.isoformat()),
+        "policies": [{
+            "policy": {"policy-type": "sts",
+                       "policy-string": ["version: STSv1", "mode: " + mode,
+                                         "mx: *." + domain, "max_age: 604800"],
+                       "policy-domain": domain, "mx-host": mxs},
+            "summary": {"total-successful-session-count": ok,
+                        "total-failure-session-count": fail},
+            "failure-details": [{"result-type": t, "sending-mta-ip": "192.0.2.%d" % (k + 1),
+                                 "receiving-mx-hostname": mx, "failed-session-count": n}
+                                for k, (t, mx, n) in enumerate(failures)],
+        }],
+    }
+
+
+def spike_example(i):
+    """Reports of spike.example on day i."""
+    out = []
+    g = 3 if i <= 27 else 0
+    g = 9 if i == 13 else 400 if i == 28 else g
+    out.append(("Google Inc.", 1000, [("certificate-expired", "mx1.spike.example", g)] if g else []))
+    ms = [("starttls-not-supported", "mx2.spike.example", 4)] if i == 28 else []
+    out.append(("Microsoft Corporation", 500, ms))
+    if i <= 34:
+        out.append(("Quiet Mail AG", 100, []))
+    return "spike.example", "testing", out
+
+
+def broad_example(i):
+    """Reports of broad.example on day i."""
+    return "broad.example", "enforce", [
+        ("Org One", 800, [("sts-policy-fetch-error", "mx1.broad.example", 3)]),
+        ("Org Two", 700, [("sts-policy-fetch-error", "mx2.broad.example", 3)]),
+        ("Org Three", 600, [("certificate-host-mismatch", "mx3.broad.example", 2)]),
+        (HOSTILE_ORG, 100, [("validation-failure", HOSTILE_MX, 2)]),
+    ]
+
+
+def clean_example(i):
+    """Reports of clean.example on day i."""
+    if i in (25, 33):
+        return "clean.example", "testing", []
+    g = [("certificate-not-trusted", "mx.clean.example", 5)] if i in (12, 15) else []
+    return "clean.example", "testing", [("Google Inc.", 2000, g),
+                                        ("Microsoft Corporation", 1000, [])]
+
+
+def main():
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    n = 0
+    for i in range(40):
+        for gen in (spike_example, broad_example, clean_example):
+            domain, mode, rows = gen(i)
+            for org, ok, failures in rows:
+                n += 1
+                path = os.path.join(outdir, "r%04d.json" % n)
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump(report(org, domain, i, mode, ok, failures), f, indent=1)
+    print(n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+/*
+ * out_json.c - the JSON view, schema "tlsrpt-stats/1" (documented field by
+ * field in tools/stats/README.md; fields are only ever added, never renamed).
+ * Built with json-c, so every string is escaped by json-c; names are valid
+ * UTF-8 already (ts_decode_name). Shares have 4 decimals, rates 6.
+ * Errors: returns -1 on a write error.
+ */
+#include <string.h>
+#include <json-c/json.h>
+#include "stats.h"
+
+#define ADD(o, k, v) json_object_object_add((o), (k), (v))
+
+/* A rounded double with a fixed number of decimals. */
+static json_object *jdouble(double v, int decimals)
+{
+    char buf[64];
+
+    snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+    return json_object_new_double_s(v, buf);
+}
+
+/* A string, or JSON null when s is NULL. */
+static json_object *jstr(const char *s)
+{
+    return s ? json_object_new_string(s) : NULL;
+}
+
+/* The window's rules and thresholds. */
+static void add_rules(json_object *root)
+{
+    json_object *rules = json_object_new_object(), *th = json_object_new_object();
+    char buf[1024];
+    int k;
+
+    for (k = 0; k < TS_NRULES; k++) {
+        ts_rules(k, buf, sizeof(buf));
+        ADD(rules, ts_rule_keys[k], json_object_new_string(buf));
+    }
+    ADD(root, "rules", rules);
+    ADD(th, "spike_factor", json_object_new_int(TS_SPIKE_FACTOR));
+    ADD(th, "spike_floor", json_object_new_int(TS_SPIKE_FLOOR));
+    ADD(th, "baseline_days", json_object_new_int(TS_LEAD_DAYS));
+    ADD(th, "concentration_percent", json_object_new_int(TS_CONC_PERCENT));
+    ADD(th, "majority_share", jdouble(0.5, 1));
+    ADD(th, "ready_days", json_object_new_int(TS_READY_DAYS));
+    ADD(th, "silent_days", json_object_new_int(TS_SILENT_DAYS));
+    ADD(root, "thresholds", th);
+}
+
+/* The daily trend array. */
+static json_object *days_json(const ts_report *r, const ts_domain *d, json_object **spikes)
+{
+    json_object *a = json_object_new_array();
+    int w;
+
+    *spikes = json_object_new_array();
+    for (w = 0; w < r->ndays; w++) {
+        const ts_day *day = TS_WDAY(d, w);
+        json_object *o = json_object_new_object();
+        int64_t sessions = ts_add64(day->ok, day->fail);
+        ADD(o, "day", json_object_new_string(TS_WNAME(r, w)));
+        ADD(o, "has_reports", json_object_new_boolean(day->reports > 0));
+        ADD(o, "reports", json_object_new_int64(day->reports));
+        ADD(o, "ok", json_object_new_int64(day->ok));
+        ADD(o, "fail", json_object_new_int64(day->fail));
+        ADD(o, "failure_rate", sessions > 0 ? jdouble(ts_ratio(day->fail, sessions), 6) : NULL);
+        ADD(o, "spike", json_object_new_boolean(day->spike));
+        ADD(o, "baseline_median", jdouble(day->baseline, 1));
+        ADD(o, "baseline_days", json_object_new_int(day->baseline_n));
+        json_object_array_add(a, o);
+        if (day->spike)
+            json_object_array_add(*spikes, json_object_new_string(TS_WNAME(r, w)));
+    }
+    return a;
+}
+
+/* A distribution object (organisations or MX hosts) with its rows. */
+static json_object *dist_json(const ts_report *r, const ts_domain *d, const ts_set *s,
+                              const ts_dist *di, int is_mx)
+{
+    json_object *o = json_object_new_object(), *rows = json_object_new_array();
+    char advice[1024];
+    size_t j;
+
+    ADD(o, "verdict", json_object_new_string(ts_dist_names[di->verdict]));
+    ADD(o, "top", di->top >= 0 ? json_object_new_string(s->v[di->top].name) : NULL);
+    ADD(o, "top_share", jdouble(di->top_share, 4));
+    ADD(o, "failed_total", json_object_new_int64(di->total));
+    ADD(o, "advice", json_object_new_string(ts_dist_advice(d, s, di, is_mx, advice,
+                                                           sizeof(advice))));
+    for (j = 0; j < s->n; j++) {
+        const ts_entity *e = &s->v[s->order[j]];
+        json_object *row = json_object_new_object();
+        ADD(row, "name", json_object_new_string(e->name));
+        if (!is_mx)
+            ADD(row, "ok", json_object_new_int64(e->ok));
+        ADD(row, "fail", json_object_new_int64(e->fail));
+        ADD(row, "share", jdouble(e->share, 4));
+        ADD(row, "first_seen", jstr(e->first_day >= 0 ? TS_WNAME(r, e->first_day) : NULL));
+        ADD(row, "last_seen", jstr(e->last_day >= 0 ? TS_WNAME(r, e->last_day) : NULL));
+        json_object_array_add(rows, row);
+    }
+    ADD(o, "rows", rows);
+    return o;
+}
+
+/* Result types with the majority headline. */
+static json_object *types_json(const ts_domain *d)
+{
+    json_object *o = json_object_new_object(), *rows = json_object_new_array();
+    const ts_rtype *t = d->majority >= 0 ? ts_rtype_find(d->types.v[d->majority].name) : NULL;
+    char head[1024];
+    int64_t total = 0;
+    size_t j;
+
+    ADD(o, "majority", d->majority >= 0 ? json_object_new_string(d->types.v[d->majority].name)
+                                        : NULL);
+    if (t)
+        ts_rtype_headline(t, d->name, d->types.v[d->majority].share, head, sizeof(head));
+    ADD(o, "headline", t ? json_object_new_string(head) : NULL);
+    ADD(o, "meaning", t ? json_object_new_string(t->meaning) : NULL);
+    for (j = 0; j < d->types.n; j++) {
+        const ts_entity *e = &d->types.v[d->types.order[j]];
+        json_object *row = json_object_new_object();
+        total = ts_add64(total, e->fail);
+        ADD(row, "type", json_object_new_string(e->name));
+        ADD(row, "rfc8460", json_object_new_boolean(ts_rtype_find(e->name) != NULL));
+        ADD(row, "fail", json_object_new_int64(e->fail));
+        ADD(row, "share", jdouble(e->share, 4));
+        json_object_array_add(rows, row);
+    }
+    ADD(o, "failed_total", json_object_new_int64(total));
+    ADD(o, "rows", rows);
+    return o;
+}
+
+/* Readiness object. */
+static json_object *ready_json(const ts_report *r, const ts_domain *d)
+{
+    json_object *o = json_object_new_object();
+    const ts_ready *rd = &d->ready;
+    char msg[512];
+
+    ts_ready_message(r, d, msg, sizeof(msg));
+    ADD(o, "mode", rd->mode >= 0 ? json_object_new_string(ts_mode_names[rd->mode]) : NULL);
+    ADD(o, "mode_day", jstr(rd->mode_day >= 0 ? TS_WNAME(r, rd->mode_day) : NULL));
+    ADD(o, "clean_days", json_object_new_int(rd->clean));
+    ADD(o, "required_days", json_object_new_int(TS_READY_DAYS));
+    ADD(o, "more_days_needed", json_object_new_int(rd->needed));
+    ADD(o, "reset_day", jstr(rd->reset_day >= 0 ? TS_WNAME(r, rd->reset_day) : NULL));
+    ADD(o, "verdict", json_object_new_string(ts_ready_names[rd->verdict]));
+    ADD(o, "message", json_object_new_string(msg));
+    return o;
+}
+
+/* One domain object. */
+static json_object *domain_json(const ts_report *r, const ts_domain *d)
+{
+    json_object *o = json_object_new_object(), *tot = json_object_new_object(), *sp, *sil;
+    int64_t sessions = ts_add64(d->ok, d->fail);
+    char line[1024];
+    size_t j;
+
+    ADD(o, "domain", json_object_new_string(d->name));
+    ts_summary_line(r, d, line, sizeof(line));
+    ADD(o, "summary", json_object_new_string(line));
+    ADD(tot, "reports", json_object_new_int64(d->reports));
+    ADD(tot, "ok", json_object_new_int64(d->ok));
+    ADD(tot, "fail", json_object_new_int64(d->fail));
+    ADD(tot, "failure_rate", sessions > 0 ? jdouble(ts_ratio(d->fail, sessions), 6) : NULL);
+    ADD(tot, "report_days", json_object_new_int(d->report_days));
+    ADD(o, "totals", tot);
+    ADD(o, "latest_day", jstr(d->latest >= 0 ? TS_WNAME(r, d->latest) : NULL));
+    ADD(o, "days", days_json(r, d, &sp));
+    ADD(o, "spikes", sp);
+    ADD(o, "organisations", dist_json(r, d, &d->orgs, &d->orgdist, 0));
+    ADD(o, "mx_hosts", dist_json(r, d, &d->mxs, &d->mxdist, 1));
+    ADD(o, "result_types", types_json(d));
+    ADD(o, "readiness", ready_json(r, d));
+    sil = json_object_new_array();
+    for (j = 0; j < d->nsilent; j++) {
+        const ts_entity *e = &d->orgs.v[d->silent[j]];
+        json_object *row = json_object_new_object();
+        ADD(row, "name", json_object_new_string(e->name));
+        ADD(row, "last_seen", json_object_new_string(TS_WNAME(r, e->last_day)));
+        json_object_array_add(sil, row);
+    }
+    ADD(o, "silent_reporters", sil);
+    return o;
+}
+
+/* The whole JSON document. */
+int ts_out_json(FILE *f, const ts_report *r)
+{
+    json_object *root = json_object_new_object(), *win = json_object_new_object(), *doms;
+    char gen[32];
+    struct tm tm;
+    size_t i;
+
+    gmtime_r(&r->generated, &tm);
+    strftime(gen, sizeof(gen), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ADD(root, "schema", json_object_new_string("tlsrpt-stats/1"));
+    ADD(root, "generated", json_object_new_string(gen));
+    ADD(win, "first_day", json_object_new_string(TS_WNAME(r, 0)));
+    ADD(win, "last_day", json_object_new_string(TS_WNAME(r, r->ndays - 1)));
+    ADD(win, "days", json_object_new_int(r->ndays));
+    ADD(root, "window", win);
+    add_rules(root);
+    doms = json_object_new_array();
+    for (i = 0; i < r->ndom; i++)
+        json_object_array_add(doms, domain_json(r, &r->dom[i]));
+    ADD(root, "domains", doms);
+    fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                               JSON_C_TO_STRING_NOSLASHESCAPE), f);
+    fputc('\n', f);
+    json_object_put(root);
+    return ferror(f) ? -1 : 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * report.c - the ts_report that tlsrpt-stats fills and prints: its window of
+ * days and its list of domains.
+ *
+ * Limits: at most TS_MAX_DAYS window days and TS_MAX_DOMAINS domains; a domain
+ * named twice is kept once. Errors: TS_EXIT_USAGE for a bad window or prefix,
+ * TS_EXIT_NODATA when the domain list is full.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "stats.h"
+
+const char *const ts_mode_names[TS_NMODES] = { "enforce", "testing", "none" };
+
+/* Set up an empty report for ndays days ending with the day of today. */
+int ts_report_init(ts_report *r, int ndays, time_t today, const char *prefix, ts_err *e)
+{
+    int i, total = ndays + TS_LEAD_DAYS;
+    time_t day0 = today - today % 86400;
+
+    memset(r, 0, sizeof(*r));
+    if (ndays < 1 || ndays > TS_MAX_DAYS) {
+        ts_seterr(e, TS_EXIT_USAGE, "--days must be between 1 and %d", TS_MAX_DAYS);
+        return -1;
+    }
+    if (strlen(prefix) > 64) {
+        ts_seterr(e, TS_EXIT_USAGE, "key prefix longer than 64 bytes");
+        return -1;
+    }
+    strcpy(r->prefix, prefix);
+    r->ndays = ndays;
+    r->first = day0 - (time_t)(ndays - 1) * 86400;
+    r->dayname = ts_xmalloc((size_t)total * sizeof(*r->dayname));
+    for (i = 0; i < total; i++)
+        ts_format_day(r->first + (time_t)(i - TS_LEAD_DAYS) * 86400, r->dayname[i]);
+    r->generated = time(NULL);
+    return 0;
+}
+
+/* Add a domain by its encoded component (name NULL: decoded from enc). Duplicates are ignored. */
+int ts_report_add_domain(ts_report *r, const char *enc, const char *name, int requested,
+                         ts_err *e)
+{
+    size_t i, total = (size_t)(r->ndays + TS_LEAD_DAYS);
+    ts_domain *d;
+
+    for (i = 0; i < r->ndom; i++)
+        if (strcmp(r->dom[i].enc, enc) == 0)
+            return 0;
+    if (r->ndom >= TS_MAX_DOMAINS) {
+        ts_seterr(e, TS_EXIT_NODATA, "more than %d domains", TS_MAX_DOMAINS);
+        return -1;
+    }
+    if (strlen(enc) > TLSRPT_KEY_MAX) {
+        ts_seterr(e, TS_EXIT_USAGE, "domain name too long");
+        return -1;
+    }
+    if (r->ndom % 16 == 0)
+        r->dom = ts_xrealloc(r->dom, (r->ndom + 16) * sizeof(*r->dom));
+    d = &r->dom[r->ndom++];
+    memset(d, 0, sizeof(*d));
+    strcpy(d->enc, enc);
+    d->name = name ? ts_xstrdup(name) : ts_domain_name(enc);
+    d->requested = requested;
+    d->day = ts_xmalloc(total * sizeof(*d->day));
+    memset(d->day, 0, total * sizeof(*d->day));
+    d->latest = -1;
+    d->majority = -1;
+    return 0;
+}
+
+/* Release everything a report owns. */
+void ts_report_free(ts_report *r)
+{
+    size_t i, j;
+
+    for (i = 0; i < r->ndom; i++) {
+        ts_domain *d = &r->dom[i];
+        if (d->sets) {
+            for (j = 0; j < (size_t)r->ndays * 3; j++)
+                free(d->sets[j]);
+            free(d->sets);
+        }
+        free(d->name);
+        free(d->day);
+        free(d->silent);
+        ts_set_free(&d->orgs);
+        ts_set_free(&d->mxs);
+        ts_set_free(&d->types);
+    }
+    free(r->dom);
+    free(r->dayname);
+    memset(r, 0, sizeof(*r));
+}
