@@ -8,11 +8,13 @@
  * as a canonical rendering of the whole report struct (tlib_report.c),
  * or the error code when rejected. Fixtures are also checked against
  * their hand-written golden line (NAME.expected, oracle --tsv format).
+ * Only regular files are inputs (subdirectories belong to other tests).
  * Limits: files over SPLIT_EVERY_MAX bytes are split at a stride.
  */
 #include "tlib.h"
 #include "tlib_report.h"
 #include <dirent.h>
+#include <sys/stat.h>
 
 #define SPLIT_EVERY_MAX (64 * 1024)
 
@@ -150,7 +152,10 @@ static char **list_inputs(const char *dir, size_t *n)
     char **v = calloc((size_t)k + 1, sizeof *v);
     *n = 0;
     for (int i = 0; i < k; i++) {
-        if (v && is_input(ents[i]->d_name))
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+        if (v && is_input(ents[i]->d_name) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
             v[(*n)++] = strdup(ents[i]->d_name);
         free(ents[i]);
     }
