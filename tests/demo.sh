@@ -28,6 +28,7 @@ BUILD=${BUILD:-$SRCDIR/build}
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "demo: no build directory; run make" >&2; exit 1; }
 TLSRPT_SRCDIR=$SRCDIR
 DEMO_DIR=${DEMO_DIR:-/tmp/tlsrpt-demo}
+case $DEMO_DIR in /*) ;; *) DEMO_DIR=$(pwd)/$DEMO_DIR ;; esac
 DEMO_KEEP=${DEMO_KEEP:-0}
 DOMAIN=demo.example
 RUA=tlsrpt@demo.example
@@ -183,6 +184,7 @@ demo_send() {
     MAN=$DEMO_DIR/mails/manifest.tsv
     EXP=$DEMO_DIR/mails/expected.tsv
     section "2. Sending $(wc -l <"$MAN") mails to 127.0.0.1:$PF_PORT with swaks (files in $DEMO_DIR/mails)"
+    echo "  (third column: what the milter should do: count it, see a duplicate, or find no report)"
     _bad=0
     _n=0
     while IFS='	' read -r _file _from _rcpts _fate _mid; do
@@ -193,7 +195,7 @@ demo_send() {
         _st=$?
         _q=$(sed -n 's/^<- *250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$DEMO_DIR/mails/$_file.swaks")
         [ "$_st" -eq 0 ] && [ -n "$_q" ] || { _bad=$((_bad + 1)); _q="NOT ACCEPTED (swaks exit $_st)"; }
-        printf '  %-46s to %-45s queued as %s\n' "$_file" "$_rcpts" "$_q"
+        printf '  %-46s to %-44s %-9s queued as %s\n' "$_file" "$_rcpts" "$_fate" "$_q"
     done <"$MAN"
     [ "$_bad" -eq 0 ]
     check_result "Postfix accepted all $_n mails over SMTP" $? "$_bad not accepted (see $DEMO_DIR/mails/*.swaks)"
@@ -342,10 +344,12 @@ demo_stats() {
     indent "$DEMO_DIR/tlsrpt-stats.txt"
     _ok=$(awk -F '\t' '$1 == "S" && $2 == "total-ok" { print $3 }' "$EXP")
     _fail=$(awk -F '\t' '$1 == "S" && $2 == "total-fail" { print $3 }' "$EXP")
+    _nrep=$(awk -F '\t' '$1 == "S" && $2 == "reports" { print $3 }' "$EXP")
     [ "$_st" -eq 0 ] && grep -q "$DOMAIN" "$DEMO_DIR/tlsrpt-stats.txt" &&
+        grep -Eq "(^|[^0-9])$_nrep([^0-9]|$)" "$DEMO_DIR/tlsrpt-stats.txt" &&
         grep -Eq "(^|[^0-9])$_ok([^0-9]|$)" "$DEMO_DIR/tlsrpt-stats.txt" &&
         grep -Eq "(^|[^0-9])$_fail([^0-9]|$)" "$DEMO_DIR/tlsrpt-stats.txt"
-    check_result "tlsrpt-stats: $DOMAIN with $_ok successful and $_fail failed sessions" $? \
+    check_result "tlsrpt-stats: $DOMAIN with $_nrep reports, $_ok successful and $_fail failed sessions" $? \
         "exit $_st; see $DEMO_DIR/tlsrpt-stats.txt"
     section "8. HTML page"
     _html=$DEMO_DIR/tlsrpt-stats.html
