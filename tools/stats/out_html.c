@@ -138,6 +138,12 @@ static void types(FILE *f, const ts_domain *d)
         fputs("<p class=\"verdict bad headline\">", f);
         ts_html_escape(f, line);
         fputs("</p>\n", f);
+    } else if (d->majority >= 0) {
+        snprintf(line, sizeof(line), "%.0f%% of failed sessions are %s (not an RFC 8460 type)",
+                 100.0 * d->types.v[d->majority].share, d->types.v[d->majority].name);
+        fputs("<p class=\"verdict bad headline\">", f);
+        ts_html_escape(f, line);
+        fputs("</p>\n", f);
     } else if (d->types.n == 0)
         fputs("<p class=\"advice\">no failed sessions</p>\n", f);
     else
