@@ -12,7 +12,7 @@
 #   svc_postfix_start MILTER...     -> sets PF_DIR PF_PORT PF_MAILDIRS; milters as
 #                                      Postfix writes them (inet:127.0.0.1:PORT)
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
-#   svc_stop NAME                   -> stops memcached/milter NAME
+#   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
 # svc_cleanup runs from the EXIT/INT/TERM trap: it stops everything that was
 # started (by pid file, never by name), removes our entry from the system
 # main.cf alternate_config_directories and deletes $SVC_TMP (kept when
@@ -74,16 +74,26 @@ svc_alive() {
     [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
-# Stop the process of service NAME (pid file $SVC_TMP/NAME.pid), TERM then KILL.
+# Stop services by NAME (pid files $SVC_TMP/NAME.pid): TERM to all, wait for
+# all (at most 10 s: libmilter notices a signal only every few seconds), then KILL.
 svc_stop() {
-    _pf=$SVC_TMP/$1.pid
-    [ -s "$_pf" ] || return 0
-    _pid=$(cat "$_pf")
-    kill "$_pid" 2>/dev/null
+    _pids=
+    for _nm in "$@"; do
+        _pf=$SVC_TMP/$_nm.pid
+        [ -s "$_pf" ] || continue
+        _pid=$(cat "$_pf")
+        kill "$_pid" 2>/dev/null && _pids="$_pids $_pid"
+        rm -f "$_pf"
+    done
     _n=0
-    while kill -0 "$_pid" 2>/dev/null && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n + 1)); done
-    kill -9 "$_pid" 2>/dev/null
-    rm -f "$_pf"
+    while [ -n "$_pids" ] && [ $_n -lt 100 ]; do
+        _left=
+        for _pid in $_pids; do kill -0 "$_pid" 2>/dev/null && _left="$_left $_pid"; done
+        _pids=$_left
+        [ -n "$_pids" ] && sleep 0.1
+        _n=$((_n + 1))
+    done
+    for _pid in $_pids; do kill -9 "$_pid" 2>/dev/null; done
     return 0
 }
 
@@ -106,6 +116,26 @@ svc_mc_get() {
 # Empty a memcached: svc_mc_flush PORT
 svc_mc_flush() {
     memcflush --servers="127.0.0.1:$1" >/dev/null 2>&1
+}
+
+# Write a milter config: svc_milter_conf FILE SOCKET MEMCACHED_SERVERS ["Key value"...]
+# (report address rua@rua.test, delimiter +, Action discard, debug logging;
+# later lines override earlier ones).
+svc_milter_conf() {
+    _f=$1 _s=$2 _m=$3
+    shift 3
+    {
+        echo "Socket $_s"
+        echo "ReportAddress rua@rua.test"
+        echo "RecipientDelimiter +"
+        echo "Action discard"
+        echo "OnStoreError deliver"
+        echo "MemcachedServers $_m"
+        echo "StoreTimeout 3000"
+        echo "LogLevel debug"
+        [ "$(id -u)" = 0 ] && echo "User root"
+        for _l in "$@"; do echo "$_l"; done
+    } >"$_f"
 }
 
 # Start build/tlsrpt-milter NAME with config CONF, wait until SOCK (unix:/path or
@@ -259,11 +289,12 @@ svc_cleanup() {
     trap - EXIT
     [ -n "$SVC_TMP" ] || exit $_rc
     svc_postfix_stop
+    _all=
     for _pf in "$SVC_TMP"/*.pid; do
-        [ -f "$_pf" ] || continue
-        _nm=$(basename "$_pf" .pid)
-        svc_stop "$_nm"
+        [ -f "$_pf" ] && _all="$_all $(basename "$_pf" .pid)"
     done
+    # shellcheck disable=SC2086
+    [ -n "$_all" ] && svc_stop $_all
     if [ "${SVC_KEEP:-0}" = 1 ]; then
         echo "# kept $SVC_TMP" >&2
     else
