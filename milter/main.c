@@ -28,6 +28,8 @@
 #include "msgctx.h"
 #include "log.h"
 
+#define TM_MILTER_DATA_MAX ((1024 * 1024) - 1)    /* libmilter's MILTER_MDS_1M */
+
 /* What start-up needs to remember until exit. */
 typedef struct tm_run {
     const char *conf_path;
@@ -177,6 +179,10 @@ static int open_socket(tm_run *run)
         tm_log(LOG_ERR, "smfi_setconn(%s) failed", run->cfg.socket);
         return -1;
     }
+    /* One header field arrives as one milter packet: allow up to 1 MiB (the
+       default 64 KiB makes libmilter drop the connection on a longer field;
+       MaxHeaderBytes then decides). */
+    smfi_setmaxdatasize(TM_MILTER_DATA_MAX);
     if (smfi_register(*tm_milter_desc()) != MI_SUCCESS) {
         tm_log(LOG_ERR, "smfi_register failed");
         return -1;
