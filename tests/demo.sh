@@ -117,7 +117,8 @@ demo_finish() {
     if [ "$DEMO_KEEP" = 1 ]; then
         echo "demo: still running (DEMO_KEEP=1): Postfix 127.0.0.1:$PF_PORT," \
              "tlsrpt-milter 127.0.0.1:$MILTER_PORT, memcached 127.0.0.1:$MC_PORT"
-        echo "demo: send more:  swaks --server 127.0.0.1:$PF_PORT --to $RUA --data @$DEMO_DIR/mails/01-*.eml"
+        _one=$(ls "$DEMO_DIR/mails/"*.eml 2>/dev/null | head -1)
+        echo "demo: send again: swaks --server 127.0.0.1:$PF_PORT --to $RUA --data @${_one:-FILE}"
         echo "demo: stop it:    sh $DEMO_DIR/stop"
     else
         sh "$DEMO_DIR/stop" >/dev/null 2>&1
