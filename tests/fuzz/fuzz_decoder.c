@@ -127,6 +127,7 @@ static int milter_way(tlsrpt_decoder *d, const uint8_t *p, size_t len, size_t ch
     return rc;
 }
 
+/* One fuzz input: decode it the chosen way and check the invariants. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)

@@ -300,6 +300,7 @@ static void test_json_stage(void)
     json_stage_free(&s);
 }
 
+/* Run the mapping tests. */
 int main(void)
 {
     test_rfc_example();

@@ -176,6 +176,7 @@ static size_t check_dir(const char *dir, int golden)
     return n;
 }
 
+/* Fixtures (with golden lines), then the shared corpus when present. */
 int main(void)
 {
     char dir[4096];

@@ -360,6 +360,7 @@ static void test_payload(void)
     T_CHECK(rc == TLSRPT_OK && a == 1, "payload: bytes after the JSON value ignored");
 }
 
+/* Run the stage tests. */
 int main(void)
 {
     test_b64();
