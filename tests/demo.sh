@@ -336,7 +336,11 @@ demo_stats() {
     STATS=$BUILD/tlsrpt-stats
     section "7. tlsrpt-stats --servers 127.0.0.1:$MC_PORT --days 7 --today $TODAY $DOMAIN"
     if [ ! -x "$STATS" ]; then
-        echo "  tlsrpt-stats not built yet: section skipped"
+        if ls "$SRCDIR"/tools/stats/*.c >/dev/null 2>&1; then
+            check_result "tlsrpt-stats built" 1 "$STATS is missing: run make"
+        else
+            echo "  tlsrpt-stats not built yet: section skipped"
+        fi
         return 0
     fi
     "$STATS" --servers "127.0.0.1:$MC_PORT" --days 7 --today "$TODAY" "$DOMAIN" \
