@@ -472,6 +472,65 @@ static void test_garbage(void)
     T_CHECK(ok_random == 0, "pure random bytes never decode as a report");
 }
 
+/* API misuse and bookkeeping: out-of-order calls give "usage", never a crash. */
+static void test_api(void)
+{
+    tlsrpt_decoder *d = tlsrpt_decoder_new(NULL, TLSRPT_MODE_AUTO);
+    tlsrpt_feed(d, "From: a@b\n", 10);
+    T_INTEQ(tlsrpt_feed_header(d, "Subject", "x"), TLSRPT_ERR_USAGE, "feed_header after feed -> usage");
+    T_CHECK(*tlsrpt_errstr(d) != 0, "usage error has a message");
+    tlsrpt_decoder_free(d);
+    d = tlsrpt_decoder_new(NULL, TLSRPT_MODE_MESSAGE);
+    T_INTEQ(tlsrpt_feed_body(d, "x", 1), TLSRPT_ERR_USAGE, "feed_body before end_headers -> usage");
+    tlsrpt_decoder_free(d);
+    d = tlsrpt_decoder_new(NULL, TLSRPT_MODE_MESSAGE);
+    tlsrpt_feed_header(d, "Content-Type", "application/tlsrpt+json");
+    tlsrpt_end_headers(d);
+    T_INTEQ(tlsrpt_end_headers(d), TLSRPT_ERR_USAGE, "end_headers twice -> usage");
+    tlsrpt_decoder_free(d);
+    d = tlsrpt_decoder_new(NULL, TLSRPT_MODE_MESSAGE);
+    tlsrpt_feed_header(d, "Subject", "nothing");
+    tlsrpt_end_headers(d);
+    T_INTEQ(tlsrpt_finish(d), TLSRPT_ERR_NO_REPORT, "milter way, no body -> no-report");
+    tlsrpt_decoder_free(d);
+
+    d = tlsrpt_decoder_new(NULL, TLSRPT_MODE_RAW);
+    size_t half = strlen(REPORT) / 2;
+    tlsrpt_feed(d, REPORT, half);
+    tlsrpt_feed(d, REPORT + half, strlen(REPORT) - half);
+    T_INTEQ(tlsrpt_bytes_fed(d), strlen(REPORT), "bytes_fed counts every byte");
+    T_INTEQ(tlsrpt_finish(d), TLSRPT_OK, "raw report decodes");
+    T_CHECK(tlsrpt_result(d) != NULL && tlsrpt_error(d) == TLSRPT_OK && *tlsrpt_errstr(d) == 0,
+            "result present, no error, empty message");
+    tlsrpt_report *r = tlsrpt_take_result(d);
+    T_CHECK(r && tlsrpt_result(d) == NULL, "take_result hands the report over");
+    T_CHECK(r && r->n_policies == 1 && r->policies[0].total_successful == 5, "taken report intact");
+    T_INTEQ(tlsrpt_feed(d, "x", 1), TLSRPT_ERR_USAGE, "feed after finish -> usage");
+    tlsrpt_decoder_free(d);
+    T_CHECK(r && r->organization_name && strcmp(r->organization_name, "Org") == 0,
+            "taken report outlives its decoder");
+    tlsrpt_report_free(r);
+    tlsrpt_report_free(NULL);
+
+    tlsrpt_limits l;
+    tlsrpt_limits_default(&l);
+    T_CHECK(l.max_message_bytes == TLSRPT_DEF_MAX_MESSAGE_BYTES &&
+            l.max_report_bytes == TLSRPT_DEF_MAX_REPORT_BYTES &&
+            l.max_header_bytes == TLSRPT_DEF_MAX_HEADER_BYTES &&
+            l.max_json_depth == TLSRPT_DEF_MAX_JSON_DEPTH &&
+            l.max_mime_depth == TLSRPT_DEF_MAX_MIME_DEPTH &&
+            l.max_mime_parts == TLSRPT_DEF_MAX_MIME_PARTS, "limits_default sets the documented defaults");
+    int distinct = 1;
+    for (int i = 0; i < TLSRPT_ERR__COUNT; i++)
+        for (int k = 0; k < i; k++)
+            if (!tlsrpt_reason(i) || !*tlsrpt_reason(i) || strcmp(tlsrpt_reason(i), tlsrpt_reason(k)) == 0)
+                distinct = 0;
+    T_CHECK(distinct, "every error code has its own non-empty reason token");
+    T_CHECK(tlsrpt_reason(TLSRPT_ERR__COUNT + 5) != NULL && tlsrpt_reason(-1) != NULL,
+            "reason of an unknown code is not NULL");
+    T_STREQ(tlsrpt_reason(TLSRPT_ERR_REPORT_SIZE), "report-too-large", "reason token report-too-large");
+}
+
 /* Run the hostile-input tests. */
 int main(void)
 {
@@ -483,5 +542,6 @@ int main(void)
     test_strings_and_many();
     test_no_report();
     test_garbage();
+    test_api();
     T_MAIN_END();
 }
