@@ -25,6 +25,9 @@ for f in "$SRC"/tests/fixtures/* "$CORPUS"/real/*; do
         { printf "$pre"; cat "$f"; } >"$work/seeds/s$n"
     done
 done
+# a smaller ASan quarantine keeps long runs well under the RSS limit
+ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64}
+export ASAN_OPTIONS
 echo "run-fuzz: $n seeds, ${SECS}s, artifacts in $ART"
 "$BIN" -max_total_time="$SECS" -rss_limit_mb=512 -timeout=20 -max_len=65536 \
     -dict="$SRC/tests/fuzz/tlsrpt.dict" -artifact_prefix="$ART/" -print_final_stats=1 \
