@@ -55,6 +55,7 @@ PROGS += $(BUILD)/tests/milter-driver
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
+.SECONDARY:
 .PHONY: all check asan fuzz fuzz-build install clean bench demo deps
 all: $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
 
