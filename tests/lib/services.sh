@@ -10,7 +10,10 @@
 #   svc_memcached_start NAME        -> prints the port; NAME.pid/NAME.port in $SVC_TMP
 #   svc_milter_start NAME CONF SOCK -> starts tlsrpt-milter -f -c CONF, waits for SOCK
 #   svc_postfix_start MILTER...     -> sets PF_DIR PF_PORT PF_MAILDIRS; milters as
-#                                      Postfix writes them (inet:127.0.0.1:PORT)
+#                                      Postfix writes them (inet:127.0.0.1:PORT);
+#                                      when PF_MILTERS2 is set, a second smtpd on
+#                                      PF_PORT2 uses that milter instead
+#   users (virtual, Maildir): rua@rua.test, person@example.test, other@example.test
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
 #   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
 # svc_cleanup runs from the EXIT/INT/TERM trap: it stops everything that was
@@ -228,6 +231,9 @@ EOF
     } >"$_c/vmailbox"
     sed -i '/^smtp[[:space:]]\{1,\}inet/d' "$_c/master.cf"
     echo "127.0.0.1:$PF_PORT inet n - n - - smtpd" >>"$_c/master.cf"
+    if [ -n "$PF_MILTERS2" ]; then
+        echo "127.0.0.1:$PF_PORT2 inet n - n - - smtpd -o smtpd_milters=$PF_MILTERS2" >>"$_c/master.cf"
+    fi
     postconf -c "$_c" -F '*/*/chroot = n' >/dev/null
 }
 
@@ -236,6 +242,7 @@ svc_postfix_start() {
     PF_DIR=$SVC_TMP/pf
     PF_MAILDIRS=$PF_DIR/maildirs
     PF_PORT=$(svc_free_port) || return 1
+    PF_PORT2=$(svc_free_port) || return 1
     svc_postfix_config "$@" || return 1
     svc_postfix_altconf "$PF_DIR/conf" || return 1
     SVC_PF_STARTED=1
