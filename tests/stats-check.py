@@ -11,6 +11,7 @@ expected value comes from). Prints PASS:/FAIL: lines.
   stats-check.py dom FILE         the DOM Chromium rendered (--dump-dom)
   stats-check.py png FILE         the screenshot is a real 1200x2000 PNG with content
   stats-check.py hostile FILE     --format json of the hostile-index data is valid
+  stats-check.py single FILE      --format json of the one-reporter data (verdict single)
   stats-check.py mcset PORT KEY VALUE [KEY VALUE...]   write raw keys (test setup)
 """
 import json
@@ -223,8 +224,11 @@ def cmd_html(path):
     eq("html daily charts", len(re.findall(r'<svg [^>]*class="daily"', html)), 3)
     eq("html type charts", len(re.findall(r'<svg [^>]*class="types"', html)), 3)
     eq("html one spike marker", html.count('class="spiketext"'), 1)
-    check("html spike tooltip", "<title>2025-03-20: 3 reports, 1600 ok, 404 failed (spike)"
-          "</title>" in html)
+    check("html spike tooltip", "<title>2025-03-20: 3 reports, 1600 ok, 404 failed (20.16%), "
+          "spike</title>" in html)
+    check("html daily table", "<tr><td>2025-03-20</td><td class=\"n\">3</td><td class=\"n\">"
+          "1600</td><td class=\"n\">404</td><td class=\"n\">20.16%</td><td>spike</td></tr>"
+          in html)
     check("html no-report days shaded", "<title>2025-03-17: no reports</title>" in html)
     check("html hostile org escaped", "Evil &lt;b&gt;&amp;&quot;Org&quot;&lt;/b&gt;" in html)
     check("html hostile mx escaped", "&lt;img src=x onerror=alert(1)&gt;.broad.example" in html)
@@ -270,6 +274,21 @@ def cmd_hostile(path):
     names = [r["name"] for r in x["organisations"]["rows"]]
     check("hostile org with NUL/ESC decoded", any("\x1b[31mEvil" in n for n in names), names)
     check("hostile invalid UTF-8 replaced", any("\ufffd" in n for n in names), names)
+    eq("no mode counted: no-sts verdict", (x["readiness"]["mode"], x["readiness"]["verdict"]),
+       (None, "no-sts"))
+
+
+def cmd_single(path):
+    """One reporting organisation in mode none: single verdict, mode-none verdict."""
+    d = json.load(open(path, encoding="utf-8"))["domains"][0]
+    o = d["organisations"]
+    eq("single reporter verdict", (o["verdict"], o["top"]), ("single", "Only Org"))
+    check("single reporter advice", "cannot be told from yours" in o["advice"], o["advice"])
+    eq("one MX alone is concentrated", d["mx_hosts"]["verdict"], "concentrated")
+    eq("mode none verdict", (d["readiness"]["mode"], d["readiness"]["verdict"]),
+       ("none", "mode-none"))
+    eq("no majority with a 50/50 split", (d["result_types"]["majority"],
+                                          d["result_types"]["headline"]), (None, None))
 
 
 def cmd_mcset(port, pairs):
@@ -292,7 +311,8 @@ def main():
         cmd_mcset(arg, sys.argv[3:])
         return 0
     fn = {"json": cmd_json, "json7": cmd_json7, "text": cmd_text, "prom": cmd_prom,
-          "html": cmd_html, "dom": cmd_dom, "png": cmd_png, "hostile": cmd_hostile}[cmd]
+          "html": cmd_html, "dom": cmd_dom, "png": cmd_png, "hostile": cmd_hostile,
+          "single": cmd_single}[cmd]
     try:
         fn(arg)
     except Exception as e:  # a crash in a check is a failure, not a pass

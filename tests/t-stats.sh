@@ -163,6 +163,22 @@ if command -v promtool >/dev/null 2>&1; then
     check "hostile index: promtool passes" '[ $rc -eq 0 ]'
 fi
 
+# --- one reporter, one MX, mode none, no majority type ---
+$CHK mcset "$port" "one:domains" "one.example" "one:d:one.example:days" "2025-03-30" \
+    "one:d:one.example:2025-03-30:reports" "1" "one:d:one.example:2025-03-30:ok" "10" \
+    "one:d:one.example:2025-03-30:fail" "4" "one:d:one.example:2025-03-30:mode:none" "1" \
+    "one:d:one.example:2025-03-30:orgs" "Only%20Org" \
+    "one:d:one.example:2025-03-30:org:Only%20Org:ok" "10" \
+    "one:d:one.example:2025-03-30:org:Only%20Org:fail" "4" \
+    "one:d:one.example:2025-03-30:mxs" "mx.one.example" \
+    "one:d:one.example:2025-03-30:mx:mx.one.example:fail" "4" \
+    "one:d:one.example:2025-03-30:types" "tlsa-invalid dnssec-invalid" \
+    "one:d:one.example:2025-03-30:type:tlsa-invalid" "2" \
+    "one:d:one.example:2025-03-30:type:dnssec-invalid" "2"
+$S --servers "$MC" --prefix one: --today 2025-03-31 --format json >"$W/one.json"; rc=$?
+check "one reporter: exits 0" '[ $rc -eq 0 ]'
+$CHK single "$W/one.json"
+
 if [ -n "$STATS_KEEP" ]; then
     mkdir -p "$STATS_KEEP" && cp "$W"/page.html "$W"/page.png "$W"/out.* "$STATS_KEEP"/ 2>/dev/null
 fi

@@ -41,9 +41,9 @@ static void bar_title(FILE *f, const char *day, const ts_day *d)
     if (d->reports <= 0)
         fprintf(f, "<title>%s: no reports</title>", day);
     else
-        fprintf(f, "<title>%s: %lld reports, %lld ok, %lld failed%s</title>", day,
+        fprintf(f, "<title>%s: %lld reports, %lld ok, %lld failed (%.2f%%)%s</title>", day,
                 (long long)d->reports, (long long)d->ok, (long long)d->fail,
-                d->spike ? " (spike)" : "");
+                100.0 * ts_ratio(d->fail, ts_add64(d->ok, d->fail)), d->spike ? ", spike" : "");
 }
 
 /* Axis of one panel: baseline, top value and caption. */

@@ -151,6 +151,30 @@ static void types(FILE *f, const ts_domain *d)
     ts_svg_types(f, d);
 }
 
+/* The daily numbers as a table folded under the chart (no script needed). */
+static void day_table(FILE *f, const ts_report *r, const ts_domain *d)
+{
+    int w;
+
+    fputs("<details><summary>daily numbers</summary>\n<table class=\"days\"><tr><th>day</th>"
+          "<th class=\"n\">reports</th><th class=\"n\">ok</th><th class=\"n\">failed</th>"
+          "<th class=\"n\">failure rate</th><th></th></tr>\n", f);
+    for (w = 0; w < r->ndays; w++) {
+        const ts_day *day = TS_WDAY(d, w);
+        if (day->reports <= 0) {
+            fprintf(f, "<tr><td>%s</td><td colspan=\"5\">no reports</td></tr>\n",
+                    TS_WNAME(r, w));
+            continue;
+        }
+        fprintf(f, "<tr><td>%s</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%.2f%%</td><td>%s</td></tr>\n",
+                TS_WNAME(r, w), (long long)day->reports, (long long)day->ok,
+                (long long)day->fail, 100.0 * ts_ratio(day->fail, ts_add64(day->ok, day->fail)),
+                day->spike ? "spike" : "");
+    }
+    fputs("</table></details>\n", f);
+}
+
 /* Silent reporters list. */
 static void silent(FILE *f, const ts_report *r, const ts_domain *d)
 {
@@ -189,6 +213,7 @@ static void domain(FILE *f, const ts_report *r, const ts_domain *d, size_t i)
     ts_html_escape(f, line);
     fputs("</div>\n<h3>Daily trend</h3>\n", f);
     ts_svg_daily(f, r, d);
+    day_table(f, r, d);
     types(f, d);
     org_table(f, r, d);
     mx_table(f, d);

@@ -14,6 +14,9 @@
 #include <string.h>
 #include "stats.h"
 
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
+
 /* A label value escaped for the exposition format (new string). */
 static char *label_str(const char *s)
 {
@@ -114,8 +117,9 @@ static void window_metrics(FILE *f, const ts_report *r)
     for (i = 0; i < r->ndom; i++)
         sample(f, "tlsrpt_window_failure_ratio", &r->dom[i], NULL, NULL,
                ts_ratio(r->dom[i].fail, ts_add64(r->dom[i].ok, r->dom[i].fail)));
-    family(f, "tlsrpt_window_spikes", "Spike days in the window (failed >= 10 and "
-           "> 3 x median of the previous 7 report days).");
+    family(f, "tlsrpt_window_spikes", "Spike days in the window (failed >= "
+           XSTR(TS_SPIKE_FLOOR) " and > " XSTR(TS_SPIKE_FACTOR) " x median of the previous "
+           XSTR(TS_LEAD_DAYS) " report days).");
     for (i = 0; i < r->ndom; i++)
         sample(f, "tlsrpt_window_spikes", &r->dom[i], NULL, NULL, r->dom[i].spikes);
     family(f, "tlsrpt_window_failed_sessions", "Failed sessions in the window by RFC 8460 "
@@ -139,7 +143,7 @@ static void spread_metrics(FILE *f, const ts_report *r)
     for (i = 0; i < r->ndom; i++)
         merged(f, "tlsrpt_window_mx_failed_sessions", &r->dom[i], "mx", &r->dom[i].mxs, 0);
     family(f, "tlsrpt_silent_reporters", "Organisations that reported earlier in the window "
-           "but not in its last 3 days.");
+           "but not in its last " XSTR(TS_SILENT_DAYS) " days.");
     for (i = 0; i < r->ndom; i++)
         sample(f, "tlsrpt_silent_reporters", &r->dom[i], NULL, NULL, (double)r->dom[i].nsilent);
 }
@@ -189,8 +193,8 @@ static void sts_metrics(FILE *f, const ts_report *r)
            "days without reports skipped).");
     for (i = 0; i < r->ndom; i++)
         sample(f, "tlsrpt_sts_clean_day_run", &r->dom[i], NULL, NULL, r->dom[i].ready.clean);
-    family(f, "tlsrpt_sts_enforce_ready", "1 when in testing mode with >= 21 clean days: "
-           "ready to switch to enforce.");
+    family(f, "tlsrpt_sts_enforce_ready", "1 when in testing mode with >= "
+           XSTR(TS_READY_DAYS) " clean days: ready to switch to enforce.");
     for (i = 0; i < r->ndom; i++)
         sample(f, "tlsrpt_sts_enforce_ready", &r->dom[i], NULL, NULL,
                r->dom[i].ready.verdict == TS_READY_YES);
