@@ -212,7 +212,8 @@ int ts_out_json(FILE *f, const ts_report *r)
         json_object_array_add(doms, domain_json(r, &r->dom[i]));
     ADD(root, "domains", doms);
     fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                               JSON_C_TO_STRING_NOSLASHESCAPE), f);
+                                         JSON_C_TO_STRING_SPACED |
+                                         JSON_C_TO_STRING_NOSLASHESCAPE), f);
     fputc('\n', f);
     json_object_put(root);
     return ferror(f) ? -1 : 0;

@@ -112,9 +112,10 @@ void ts_rules(int which, char *out, size_t outlen)
         break;
     case TS_RULE_READY:
         snprintf(out, outlen, "mode is the one most reports gave on the last day with a mode; "
-                 "clean days are counted back from the window's last day: a day with reports "
-                 "and 0 failed sessions counts, a day without reports is skipped (neither "
-                 "counts nor breaks), the first day with failures ends the run; testing mode "
+                 "clean days are counted back from the window's last day, within the window: a "
+                 "day with reports and 0 failed sessions counts, a day without reports is "
+                 "skipped (neither counts nor breaks), the first day with failures ends the "
+                 "run; testing mode "
                  "with >= %d clean days is ready to switch to enforce", TS_READY_DAYS);
         break;
     default:
