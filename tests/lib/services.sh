@@ -162,8 +162,16 @@ svc_milter_start() {
 }
 
 # Add (or, with -d, remove) a directory in the system main.cf's
-# alternate_config_directories, which "postfix -c DIR" requires.
+# alternate_config_directories, which "postfix -c DIR" requires. Serialized
+# with flock (when present) so that parallel test runs keep each other's entry;
+# an absent main.cf (Postfix installed with "No configuration") is created empty.
 svc_postfix_altconf() {
+    [ -f /etc/postfix/main.cf ] || touch /etc/postfix/main.cf
+    if command -v flock >/dev/null 2>&1 && [ -z "$SVC_ALTCONF_LOCKED" ]; then
+        SVC_ALTCONF_LOCKED=1 flock /tmp/.tlsrpt-tests-postfix.lock sh -c \
+            ". '$TLSRPT_SRCDIR/tests/lib/services.sh'; svc_postfix_altconf $*"
+        return
+    fi
     _rm=
     [ "$1" = -d ] && { _rm=1; shift; }
     _cur=$(postconf -h alternate_config_directories 2>/dev/null)
