@@ -4,8 +4,8 @@
  * spaces, each member at most once even when many processes add the same
  * member at the same time.
  *
- * How: one mget of all set keys this report touches (1 round trip). A
- * member already in its set costs nothing more. For a missing one, a marker
+ * How: store.c reads every set this report touches in the same burst as
+ * the dedup marker (st_sets_*). A member already in its set costs nothing. For a missing one, a marker
  * key P ix:H (H = 32 hex of SHA-256(set key NUL member)) is created with
  * `add`; only the process whose add wins writes the member: `add` the set
  * with it, or `append` " member" when the set exists (then `touch` long-lived
@@ -21,52 +21,6 @@
 #include <string.h>
 #include "store_int.h"
 #include "sha256.h"
-
-/* What the mget found for one set key. */
-typedef struct set_state {
-    const char *key;
-    char *value;        /* NUL-terminated copy, NULL when the set is missing */
-    int exists;
-} set_state;
-
-typedef struct sets {
-    set_state *s;
-    size_t n;
-} sets;
-
-/* Find the state of a set key (s is sorted by key). */
-static set_state *find_set(sets *ss, const char *key, size_t klen)
-{
-    size_t lo = 0, hi = ss->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strncmp(ss->s[mid].key, key, klen);
-        if (c == 0 && ss->s[mid].key[klen])
-            c = 1;
-        if (c == 0)
-            return &ss->s[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-/* mget callback: remember the value of a set. */
-static int got_set(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
-{
-    set_state *s = find_set(arg, key, klen);
-    if (!s || s->value)
-        return 0;
-    s->value = malloc(vlen + 1);
-    if (!s->value)
-        return 1;
-    memcpy(s->value, val, vlen);
-    s->value[vlen] = 0;
-    s->exists = 1;
-    return 0;
-}
 
 /* Is member one of the space-separated tokens of v? */
 static int has_member(const char *v, const char *member)
@@ -132,7 +86,7 @@ static memcached_return_t append_member(st_call *c, const st_member *m, time_t e
 }
 
 /* Write a member we own the marker of: add the set or append to it. */
-static int write_member(st_call *c, const st_member *m, set_state *s)
+static int write_member(st_call *c, const st_member *m, st_set_state *s)
 {
     time_t exp = st_expiry(c->st->counter_ttl);
     memcached_return_t rc = MEMCACHED_NOTSTORED;
@@ -156,7 +110,7 @@ static int write_member(st_call *c, const st_member *m, set_state *s)
 }
 
 /* Make sure one member is in its set. */
-static int ensure_member(st_call *c, const st_member *m, set_state *s)
+static int ensure_member(st_call *c, const st_member *m, st_set_state *s)
 {
     char mk[TLSRPT_KEY_MAX + 1];
     long mttl = c->st->counter_ttl > 0 && c->st->counter_ttl < ST_MARKER_TTL
@@ -177,52 +131,71 @@ static int ensure_member(st_call *c, const st_member *m, set_state *s)
 /* qsort: set states by key. */
 static int cmp_state(const void *a, const void *b)
 {
-    return strcmp(((const set_state *)a)->key, ((const set_state *)b)->key);
+    return strcmp(((const st_set_state *)a)->key, ((const st_set_state *)b)->key);
 }
 
-/* Collect the distinct set keys of the plan (members are sorted by set). */
-static int collect_sets(const st_plan *p, sets *ss, const char ***keys)
+/* The distinct set keys of the plan, sorted; 0 or -1 on out of memory. */
+int st_sets_init(st_sets *ss, const st_plan *p)
 {
-    ss->s = calloc(p->n_mem ? p->n_mem : 1, sizeof *ss->s);
-    *keys = calloc(p->n_mem ? p->n_mem : 1, sizeof **keys);
     ss->n = 0;
-    if (!ss->s || !*keys)
+    ss->s = calloc(p->n_mem ? p->n_mem : 1, sizeof *ss->s);
+    if (!ss->s)
         return -1;
     for (size_t i = 0; i < p->n_mem; i++)
-        if (ss->n == 0 || strcmp(ss->s[ss->n - 1].key, p->mem[i].set) != 0) {
-            ss->s[ss->n].key = p->mem[i].set;
-            (*keys)[ss->n] = p->mem[i].set;
-            ss->n++;
-        }
+        if (ss->n == 0 || strcmp(ss->s[ss->n - 1].key, p->mem[i].set) != 0)
+            ss->s[ss->n++].key = p->mem[i].set;
     qsort(ss->s, ss->n, sizeof *ss->s, cmp_state);
     return 0;
 }
 
-/* Make sure every member of the plan is in its set. */
-int st_index_update(st_call *c, const st_plan *p)
+/* Remember the value read for set i; -1 on out of memory. */
+int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen)
 {
-    sets ss = { NULL, 0 };
-    const char **keys = NULL;
+    if (i >= ss->n || ss->s[i].value)
+        return 0;
+    ss->s[i].value = malloc(vlen + 1);
+    if (!ss->s[i].value)
+        return -1;
+    memcpy(ss->s[i].value, val, vlen);
+    ss->s[i].value[vlen] = 0;
+    ss->s[i].exists = 1;
+    return 0;
+}
+
+/* Release the values read. */
+void st_sets_free(st_sets *ss)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        free(ss->s[i].value);
+    free(ss->s);
+    ss->s = NULL;
+    ss->n = 0;
+}
+
+/* Find the state of a set key (sorted by key). */
+static st_set_state *find_set(st_sets *ss, const char *key)
+{
+    size_t lo = 0, hi = ss->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(ss->s[mid].key, key);
+        if (c == 0)
+            return &ss->s[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Make sure every member of the plan is in its set (values already read into ss). */
+int st_index_write(st_call *c, const st_plan *p, st_sets *ss)
+{
     int rc = TLSRPT_COUNTED;
-    memcached_return_t mrc;
-    if (collect_sets(p, &ss, &keys) < 0) {
-        rc = st_fail(c, "mget", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-        goto out;
-    }
-    mrc = st_mget(c, keys, ss.n, 1, got_set, &ss);
-    if (mrc != MEMCACHED_SUCCESS) {
-        rc = st_fail(c, "mget", keys[0], mrc);
-        goto out;
-    }
     for (size_t i = 0; i < p->n_mem && rc == TLSRPT_COUNTED; i++) {
-        const st_member *m = &p->mem[i];
-        set_state *s = find_set(&ss, m->set, strlen(m->set));
-        rc = s ? ensure_member(c, m, s) : st_fail(c, "index", m->set, MEMCACHED_FAILURE);
+        st_set_state *s = find_set(ss, p->mem[i].set);
+        rc = s ? ensure_member(c, &p->mem[i], s) : st_fail(c, "index", p->mem[i].set, MEMCACHED_FAILURE);
     }
-out:
-    for (size_t i = 0; i < ss.n; i++)
-        free(ss.s[i].value);
-    free(ss.s);
-    free(keys);
     return rc;
 }

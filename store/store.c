@@ -1,20 +1,22 @@
 /*
  * store.c - count one decoded report into memcached (key schema v1).
  *
- * tlsrpt_store holds a libmemcachedutil pool; each tlsrpt_store_count takes
- * a connection, and in this order:
- *   1. plans every key (plan.c) - nothing is written for an uncountable report;
- *   2. dedup: `add P seen:H` (H from org + report-id); NOTSTORED = duplicate;
- *   3. index sets (index.c);
- *   4. counters: quiet (noreply) increment-with-initial for every counter,
- *      then one multi-get of them all as a barrier that also surfaces any
- *      error a quiet increment answered with.
- * Round trips in the steady state: dedup 1 + index mget 1 + barrier 1.
- * A failure in 3 deletes the dedup marker again (best effort) so that the
- * report can be counted when replayed; a failure in 4 keeps it (some
- * counters may already be in: a replay must not count them twice).
+ * tlsrpt_store holds a libmemcachedutil pool (handles, hashing, the rare
+ * index writes) and raw pipelined connections (pipe.c, burst.c) for the
+ * two batches every report needs. tlsrpt_store_count:
+ *   0. plans every key (plan.c) - nothing is written for an uncountable report;
+ *   1. one burst: `add P seen:H` (dedup; exists = duplicate) and a get of
+ *      every index set the report touches;
+ *   2. adds missing index members (index.c; nothing in the steady state);
+ *   3. one burst: every counter as increment-with-initial (quiet; a failure
+ *      answers with its key).
+ * Round trips in the steady state: 2.
+ * A failure in 1 or 2 deletes the dedup marker again when it holds this
+ * call's token (best effort), so the report can be counted when replayed;
+ * a failure in 3 keeps it (some counters may be in: no double count).
  * Errors: TLSRPT_STORE_FAILED with errbuf naming the key, the operation and
- * libmemcached's message; bad configuration -> tlsrpt_store_new NULL.
+ * the server's or libmemcached's message; bad configuration ->
+ * tlsrpt_store_new NULL with errbuf.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +77,7 @@ tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&st->pipe_mu, NULL);
     st->counter_ttl = conf->counter_ttl;
     st->dedup_ttl = conf->dedup_ttl;
     st->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 1000;
@@ -102,6 +105,8 @@ void tlsrpt_store_free(tlsrpt_store *st)
         memcached_pool_destroy(st->pool);
     if (st->master)
         memcached_free(st->master);
+    st_pipe_free_all(st);
+    pthread_mutex_destroy(&st->pipe_mu);
     for (size_t i = 0; i < st->n_allow; i++)
         free(st->allow[i]);
     free(st->allow);
@@ -116,114 +121,149 @@ static void make_token(char *buf, size_t n)
     snprintf(buf, n, "%ld.%ld.%lu", (long)time(NULL), (long)getpid(), s);
 }
 
-/* After a retried add said NOTSTORED: was the stored marker our own first try? */
-static int marker_is_ours(st_call *c, const char *key, const char *token)
+/* Best effort after a failure: delete the dedup marker if it holds our token. */
+static void unmark(st_call *c, const char *key, const char *token)
 {
     size_t len;
     uint32_t flags;
     memcached_return_t rc;
     char *v;
+    memcached_quit(c->mc);
     c->info->round_trips++;
     v = memcached_get(c->mc, key, strlen(key), &len, &flags, &rc);
-    int ours = v && rc == MEMCACHED_SUCCESS && len == strlen(token) && memcmp(v, token, len) == 0;
+    if (v && len == strlen(token) && memcmp(v, token, len) == 0)
+        (void)st_store_op(c, 'd', key, NULL, 0, 0);
     free(v);
-    return ours;
 }
 
-/* Step 2: the dedup marker. COUNTED (go on), DUPLICATE or STORE_FAILED. */
-static int dedup(st_call *c, const st_plan *p)
+/* Phase 1 answers: the dedup add and the index sets. */
+typedef struct phase1 {
+    st_sets *ss;
+    int add_answered;
+    unsigned add_status;
+    char add_msg[128];
+    int oom;
+} phase1;
+
+/* Burst callback of phase 1 (request 0 = add, 1.. = sets). */
+static void on_phase1(void *arg, const st_ans *a)
 {
-    char token[64];
-    time_t exp = st_expiry(c->st->dedup_ttl);
-    memcached_return_t rc;
-    make_token(token, sizeof token);
-    c->info->round_trips++;
-    rc = memcached_add(c->mc, p->seen_key, strlen(p->seen_key), token, strlen(token), exp, 0);
-    if (st_conn_error(rc)) {
-        memcached_quit(c->mc);
-        c->info->round_trips++;
-        rc = memcached_add(c->mc, p->seen_key, strlen(p->seen_key), token, strlen(token), exp, 0);
-        if (st_not_stored(rc) && marker_is_ours(c, p->seen_key, token))
-            rc = MEMCACHED_SUCCESS;
+    phase1 *ph = arg;
+    if (a->req == 0) {
+        ph->add_answered = 1;
+        ph->add_status = a->status;
+        snprintf(ph->add_msg, sizeof ph->add_msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 1, a->val, a->vlen) != 0) {
+        ph->oom = 1;
     }
-    if (st_not_stored(rc))
+}
+
+/* Phase 1, one round trip: add P seen:H and read every index set. */
+static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char *token)
+{
+    st_req *reqs = calloc(ss->n + 1, sizeof *reqs);
+    phase1 ph = { ss, 0, 0, "", 0 };
+    int maybe, rc;
+    if (!reqs)
+        return st_fail(c, "add", p->seen_key, MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    reqs[0] = (st_req){ .opcode = ST_OP_ADD, .key = p->seen_key, .extlen = 8,
+                        .val = token, .vlen = strlen(token) };
+    uint32_t exp = (uint32_t)st_expiry(c->st->dedup_ttl);
+    for (int i = 0; i < 4; i++)
+        reqs[0].extras[4 + i] = (unsigned char)(exp >> (24 - 8 * i));
+    for (size_t i = 0; i < ss->n; i++)
+        reqs[i + 1] = (st_req){ .opcode = ST_OP_GETKQ, .key = ss->s[i].key };
+    char what[TLSRPT_KEY_MAX + 64];
+    snprintf(what, sizeof what, "add %s + get of %zu index sets", p->seen_key, ss->n);
+    rc = st_burst(c, what, reqs, ss->n + 1, on_phase1, &ph, &maybe);
+    free(reqs);
+    if (rc != 0) {
+        unmark(c, p->seen_key, token);
+        return TLSRPT_STORE_FAILED;
+    }
+    if (ph.add_answered && (ph.add_status == 0x0002 || ph.add_status == 0x0005))
         return TLSRPT_DUPLICATE;
-    if (rc != MEMCACHED_SUCCESS)
-        return st_fail(c, "add", p->seen_key, rc);
+    if (!ph.add_answered || ph.add_status != 0 || ph.oom) {
+        snprintf(c->errbuf, c->errlen, "memcached add %s failed: %s (status 0x%04x)", p->seen_key,
+                 ph.oom ? "out of memory" : ph.add_msg[0] ? ph.add_msg : "no answer", ph.add_status);
+        snprintf(c->info->reason, sizeof c->info->reason, "store-unavailable");
+        if (ph.oom)
+            unmark(c, p->seen_key, token);
+        return TLSRPT_STORE_FAILED;
+    }
     return TLSRPT_COUNTED;
 }
 
-/* Barrier state: how many planned counters the mget returned as numbers. */
-typedef struct barrier {
-    const st_plan *p;
-    size_t found, bad;
-} barrier;
+/* Phase 3 answers: the first failed increment. */
+typedef struct phase3 {
+    int failed;
+    size_t req;
+    unsigned status;
+    char msg[128];
+} phase3;
 
-/* mget callback of the barrier. */
-static int got_counter(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+/* Burst callback of phase 3: quiet increments answer only on error. */
+static void on_phase3(void *arg, const st_ans *a)
 {
-    barrier *b = arg;
-    (void)key;
-    (void)klen;
-    int digits = vlen > 0 && vlen <= 20;
-    for (size_t i = 0; digits && i < vlen; i++)
-        digits = val[i] >= '0' && val[i] <= '9';
-    if (digits)
-        b->found++;
-    else
-        b->bad++;
-    return 0;
+    phase3 *ph = arg;
+    if (a->status != 0 && ph->failed++ == 0) {
+        ph->req = a->req;
+        ph->status = a->status;
+        snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    }
 }
 
-/* Step 4: quiet increments, then one barrier mget. */
+/* Phase 3, one round trip: every counter as INCREMENTQ (delta = initial). */
 static int write_counters(st_call *c, const st_plan *p)
 {
-    time_t exp = st_expiry(c->st->counter_ttl);
-    memcached_return_t rc = MEMCACHED_SUCCESS;
-    const char **keys = calloc(p->n_ctr, sizeof *keys);
-    barrier b = { p, 0, 0 };
-    size_t i;
-    if (!keys)
+    st_req *reqs = calloc(p->n_ctr ? p->n_ctr : 1, sizeof *reqs);
+    uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
+    phase3 ph = { 0, 0, 0, "" };
+    int maybe;
+    if (!reqs)
         return st_fail(c, "incr", "(counters)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    memcached_behavior_set(c->mc, MEMCACHED_BEHAVIOR_NOREPLY, 1);
-    for (i = 0; i < p->n_ctr && rc == MEMCACHED_SUCCESS; i++) {
-        keys[i] = p->ctr[i].key;
-        rc = memcached_increment_with_initial(c->mc, p->ctr[i].key, strlen(p->ctr[i].key),
-                                              p->ctr[i].delta, p->ctr[i].delta, exp, NULL);
+    for (size_t i = 0; i < p->n_ctr; i++) {
+        st_req *r = &reqs[i];
+        r->opcode = ST_OP_INCREMENTQ;
+        r->key = p->ctr[i].key;
+        r->extlen = 20;
+        for (int b = 0; b < 8; b++) {
+            r->extras[b] = (unsigned char)(p->ctr[i].delta >> (56 - 8 * b));
+            r->extras[8 + b] = r->extras[b];
+        }
+        for (int b = 0; b < 4; b++)
+            r->extras[16 + b] = (unsigned char)(exp >> (24 - 8 * b));
     }
-    memcached_behavior_set(c->mc, MEMCACHED_BEHAVIOR_NOREPLY, 0);
-    if (rc != MEMCACHED_SUCCESS) {
-        free(keys);
-        return st_fail(c, "incr", p->ctr[i - 1].key, rc);
-    }
-    rc = st_mget(c, keys, p->n_ctr, 0, got_counter, &b);
-    free(keys);
-    if (rc == MEMCACHED_SUCCESS && (b.found != p->n_ctr || b.bad)) {
-        if (c->errbuf && c->errlen)
-            snprintf(c->errbuf, c->errlen,
-                     "memcached incr not confirmed: %zu of %zu counters read back as numbers (%s)",
-                     b.found, p->n_ctr, memcached_last_error_message(c->mc));
+    int rc = st_burst(c, "incr (counters)", reqs, p->n_ctr, on_phase3, &ph, &maybe);
+    free(reqs);
+    if (rc != 0)
+        return TLSRPT_STORE_FAILED;
+    if (ph.failed) {
+        snprintf(c->errbuf, c->errlen, "memcached incr %s failed: %s (status 0x%04x; %d of %zu failed)",
+                 p->ctr[ph.req].key, ph.msg[0] ? ph.msg : "error", ph.status, ph.failed, p->n_ctr);
         snprintf(c->info->reason, sizeof c->info->reason, "store-unavailable");
         return TLSRPT_STORE_FAILED;
     }
-    if (rc != MEMCACHED_SUCCESS)
-        return st_fail(c, "get (increment barrier)", p->ctr[0].key, rc);
     return TLSRPT_COUNTED;
 }
 
-/* Steps 2-4 on one pooled connection. */
+/* Phases 1-3 on one pooled connection. */
 static int count_on(st_call *c, const st_plan *p)
 {
-    int rc = dedup(c, p);
-    if (rc != TLSRPT_COUNTED)
-        return rc;
-    rc = st_index_update(c, p);
-    if (rc != TLSRPT_COUNTED) {
-        memcached_quit(c->mc);
-        (void)st_store_op(c, 'd', p->seen_key, NULL, 0, 0);     /* allow a replay */
-        return rc;
+    char token[64];
+    st_sets ss;
+    int rc;
+    if (st_sets_init(&ss, p) != 0)
+        return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    make_token(token, sizeof token);
+    rc = dedup_and_read(c, p, &ss, token);
+    if (rc == TLSRPT_COUNTED) {
+        rc = st_index_write(c, p, &ss);
+        if (rc != TLSRPT_COUNTED)
+            unmark(c, p->seen_key, token);      /* nothing counted yet: allow a replay */
     }
-    return write_counters(c, p);
+    st_sets_free(&ss);
+    return rc == TLSRPT_COUNTED ? write_counters(c, p) : rc;
 }
 
 /* Count one validated report; dedup first. */

@@ -11,6 +11,7 @@
 
 #include <libmemcached/memcached.h>
 #include <libmemcachedutil-1.0/util.h>
+#include <pthread.h>
 #include "store.h"
 
 #define ST_COMP_MAX 120          /* longer encoded components become "~" + 32 hex */
@@ -55,6 +56,8 @@ struct tlsrpt_store {
     char **allow;               /* normalized allow-list, NULL = all */
     size_t n_allow;
     int timeout_ms;
+    pthread_mutex_t pipe_mu;    /* guards pipes */
+    struct st_pipe *pipes;      /* idle raw connection sets (pipe.c) */
 };
 
 /* keys.c: canonical component of a raw string (encoded, hashed when > ST_COMP_MAX). */
@@ -86,19 +89,71 @@ typedef struct st_call {
     size_t errlen;
 } st_call;
 
-/* store.c: fill errbuf "OP KEY: memcached error" and return TLSRPT_STORE_FAILED. */
+/* ops.c: fill errbuf "OP KEY: memcached error" and return TLSRPT_STORE_FAILED. */
 int st_fail(st_call *c, const char *op, const char *key, memcached_return_t rc);
-/* store.c: add/append/touch/delete ('a','p','t','d') with one reconnect+retry on a
+/* ops.c: add/append/touch/delete ('a','p','t','d') with one reconnect+retry on a
    connection error (not for 'p': the caller checks first). Counts round trips. */
 memcached_return_t st_store_op(st_call *c, char op, const char *key, const char *val,
                                size_t vlen, time_t exp);
-/* store.c: called for each value an mget returns; non-zero stops. */
-typedef int (*st_fetch_cb)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
-/* store.c: multi-get keys[0..n) (one round trip); retry once on a connection error when
-   retry is set. MEMCACHED_SUCCESS or the error. */
-memcached_return_t st_mget(st_call *c, const char *const *keys, size_t n, int retry,
-                           st_fetch_cb cb, void *arg);
+/* pipe.c: raw connection set for the counter burst, one per concurrent call. */
+typedef struct st_pipe {
+    int *fd;                    /* per server position, -1 = closed */
+    size_t n;
+    struct st_pipe *next;       /* free list link */
+} st_pipe;
+st_pipe *st_pipe_take(tlsrpt_store *st, size_t nservers);
+void st_pipe_give(tlsrpt_store *st, st_pipe *p);
+void st_pipe_free(st_pipe *p);
+void st_pipe_free_all(tlsrpt_store *st);
+long long st_now_ms(void);
+size_t st_send_all(int fd, const unsigned char *b, size_t len, long long deadline);
+int st_read_n(int fd, unsigned char *b, size_t n, long long deadline);
+int st_pipe_fd(st_call *c, st_pipe *pp, uint32_t s);
+void st_pipe_drop(st_pipe *pp, uint32_t s);
+void st_server_label(memcached_st *mc, uint32_t s, char *buf, size_t n);
+
+/* burst.c: one request of a burst (binary protocol). */
+typedef struct st_req {
+    unsigned char opcode;           /* ST_OP_* */
+    const char *key;
+    unsigned char extras[20];
+    unsigned char extlen;
+    const char *val;
+    size_t vlen;
+} st_req;
+/* burst.c: one answer (every answer but the closing NOOP). */
+typedef struct st_ans {
+    size_t req;                     /* index of the request answered */
+    unsigned char opcode;
+    unsigned status;                /* 0 = success */
+    const char *key;
+    size_t klen;
+    const char *val;                /* value (after extras and key), or error text */
+    size_t vlen;
+} st_ans;
+typedef void (*st_ans_cb)(void *arg, const st_ans *a);
+#define ST_OP_ADD 0x02
+#define ST_OP_INCREMENTQ 0x15
+#define ST_OP_GETKQ 0x0d
+/* burst.c: send reqs grouped per server, each group in one write ended by a NOOP,
+   then read every answer into cb: one round trip. 0, or -1 with errbuf set; *maybe
+   is set when requests may have been executed although the call failed. */
+int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
+             void *arg, int *maybe);
+/* index.c: the index sets a plan touches, with the values read from memcached. */
+typedef struct st_set_state {
+    const char *key;
+    char *value;                /* NUL-terminated copy, NULL when missing */
+    int exists;
+} st_set_state;
+typedef struct st_sets {
+    st_set_state *s;            /* sorted by key */
+    size_t n;
+} st_sets;
+int st_sets_init(st_sets *ss, const st_plan *p);
+int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen);
+void st_sets_free(st_sets *ss);
 /* index.c: make sure every member of the plan is in its set; TLSRPT_COUNTED or FAILED. */
-int st_index_update(st_call *c, const st_plan *p);
+int st_index_write(st_call *c, const st_plan *p, st_sets *ss);
 
 #endif

@@ -1,0 +1,200 @@
+/*
+ * burst.c - pipelined binary-protocol requests: st_burst sends every
+ * request of a batch to its server (libmemcached's consistent hashing on
+ * the pooled handle decides, so keys land where every libmemcached reader
+ * looks), all requests for one server in ONE write followed by a NOOP, then
+ * reads every answer up to that NOOP. Quiet requests (INCREMENTQ, GETKQ)
+ * answer only on error / on a hit; each request's index travels as the
+ * "opaque" field, so an answer names its request. One round trip per
+ * batch, over all servers at once - libmemcached itself flushes every
+ * increment as its own packet (~10x a round trip for a report on a local
+ * memcached).
+ * Limits: an answer body over ST_MAX_BODY is a protocol error; all waits are
+ * bounded by timeout_ms per batch; a connection that wrote nothing is
+ * reopened once, never after part of a batch went out.
+ * Errors: -1 with errbuf naming the server and what failed; *maybe says
+ * whether some requests may have been executed anyway.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store_int.h"
+
+#define HDR 24
+#define OP_NOOP 0x0a
+#define NOOP_OPAQUE 0xffffffffu
+#define ST_MAX_BODY (2u << 20)
+
+/* Store v big-endian in n bytes. */
+static void put_be(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/* Read a big-endian integer of n bytes. */
+static uint32_t get_be(const unsigned char *p, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Encode request r (opaque = its index) into b; returns its size. */
+static size_t put_req(unsigned char *b, const st_req *r, uint32_t opaque)
+{
+    size_t kl = strlen(r->key), o = HDR;
+    memset(b, 0, HDR);
+    b[0] = 0x80;
+    b[1] = r->opcode;
+    put_be(b + 2, kl, 2);
+    b[4] = r->extlen;
+    put_be(b + 8, r->extlen + kl + r->vlen, 4);
+    put_be(b + 12, opaque, 4);
+    memcpy(b + o, r->extras, r->extlen);
+    o += r->extlen;
+    memcpy(b + o, r->key, kl);
+    o += kl;
+    if (r->vlen)
+        memcpy(b + o, r->val, r->vlen);
+    return o + r->vlen;
+}
+
+/* All requests for server s, then a NOOP, in one buffer; NULL on out of memory. */
+static unsigned char *build(const st_req *reqs, size_t n, const uint32_t *srv, uint32_t s,
+                            size_t *len)
+{
+    size_t cap = HDR, o = 0;
+    unsigned char *b;
+    for (size_t i = 0; i < n; i++)
+        if (srv[i] == s)
+            cap += HDR + reqs[i].extlen + strlen(reqs[i].key) + reqs[i].vlen;
+    if (!(b = malloc(cap)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (srv[i] == s)
+            o += put_req(b + o, &reqs[i], (uint32_t)i);
+    memset(b + o, 0, HDR);
+    b[o] = 0x80;
+    b[o + 1] = OP_NOOP;
+    put_be(b + o + 12, NOOP_OPAQUE, 4);
+    *len = o + HDR;
+    return b;
+}
+
+/* Send one server its burst: 0 sent, -1 nothing sent (after one reconnect), -2 partly. */
+static int send_one(st_call *c, st_pipe *pp, uint32_t s, const unsigned char *b, size_t len,
+                    long long deadline)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = st_pipe_fd(c, pp, s);
+        if (fd < 0)
+            continue;
+        size_t w = st_send_all(fd, b, len, deadline);
+        if (w == len)
+            return 0;
+        st_pipe_drop(pp, s);
+        if (w > 0)
+            return -2;
+    }
+    return -1;
+}
+
+/* Read one server's answers up to the NOOP into cb; 0 or -1 (lost / protocol error). */
+static int read_one(int fd, size_t nreq, long long deadline, st_ans_cb cb, void *arg)
+{
+    unsigned char h[HDR];
+    for (;;) {
+        if (st_read_n(fd, h, HDR, deadline) < 0 || h[0] != 0x81)
+            return -1;
+        uint32_t blen = get_be(h + 8, 4), opaque = get_be(h + 12, 4);
+        size_t klen = get_be(h + 2, 2), elen = h[4];
+        unsigned char *body;
+        if (blen > ST_MAX_BODY || elen + klen > blen || !(body = malloc(blen + 1)))
+            return -1;
+        if (st_read_n(fd, body, blen, deadline) < 0) {
+            free(body);
+            return -1;
+        }
+        body[blen] = 0;
+        if (h[1] == OP_NOOP && opaque == NOOP_OPAQUE) {
+            free(body);
+            return 0;
+        }
+        if (opaque < nreq) {
+            st_ans a = { opaque, h[1], get_be(h + 6, 2), (const char *)body + elen, klen,
+                         (const char *)body + elen + klen, blen - elen - klen };
+            cb(arg, &a);
+        }
+        free(body);
+    }
+}
+
+/* Note the first failure of a burst in errbuf. */
+static void burst_fail(st_call *c, int *failed, const char *what, uint32_t s, const char *why)
+{
+    char srv[300];
+    if ((*failed)++)
+        return;
+    st_server_label(c->mc, s, srv, sizeof srv);
+    snprintf(c->errbuf, c->errlen, "memcached %s failed on %s: %s", what, srv, why);
+    snprintf(c->info->reason, sizeof c->info->reason, "store-unavailable");
+}
+
+/* Send each server its part (phase 1); sent[s] = 1 when all of it went out. */
+static void send_parts(st_call *c, st_pipe *pp, const char *what, const st_req *reqs, size_t n,
+                       const uint32_t *srv, char *sent, int *failed, int *maybe)
+{
+    long long deadline = st_now_ms() + c->st->timeout_ms;
+    for (uint32_t s = 0; s < pp->n; s++) {
+        size_t len, any = 0;
+        for (size_t i = 0; i < n && !any; i++)
+            any = srv[i] == s;
+        if (!any)
+            continue;
+        unsigned char *b = build(reqs, n, srv, s, &len);
+        int r = b ? send_one(c, pp, s, b, len, deadline) : -3;
+        free(b);
+        if (r == 0)
+            sent[s] = 1;
+        else
+            burst_fail(c, failed, what, s, r == -1 ? "cannot connect (tried twice)"
+                                         : r == -2 ? "connection lost while sending" : "out of memory");
+        if (r == -2)
+            *maybe = 1;
+    }
+}
+
+/* One batch, one round trip over all servers; 0 or -1 with errbuf set. */
+int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
+             void *arg, int *maybe)
+{
+    size_t nsrv = memcached_server_count(c->mc);
+    st_pipe *pp = st_pipe_take(c->st, nsrv);
+    uint32_t *srv = malloc((n ? n : 1) * sizeof *srv);
+    char *sent = calloc(nsrv ? nsrv : 1, 1);
+    int failed = 0;
+    *maybe = 0;
+    if (!pp || !srv || !sent) {
+        burst_fail(c, &failed, what, 0, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            srv[i] = memcached_generate_hash(c->mc, reqs[i].key, strlen(reqs[i].key));
+            srv[i] = srv[i] < nsrv ? srv[i] : 0;
+        }
+        c->info->round_trips++;
+        send_parts(c, pp, what, reqs, n, srv, sent, &failed, maybe);
+        long long deadline = st_now_ms() + c->st->timeout_ms;
+        for (uint32_t s = 0; s < nsrv; s++)
+            if (sent[s] && read_one(pp->fd[s], n, deadline, cb, arg) < 0) {
+                st_pipe_drop(pp, s);
+                *maybe = 1;
+                burst_fail(c, &failed, what, s, "no answer (connection lost or timed out)");
+            }
+    }
+    st_pipe_give(c->st, pp);
+    free(srv);
+    free(sent);
+    return failed ? -1 : 0;
+}
