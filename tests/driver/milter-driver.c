@@ -5,6 +5,8 @@
  *
  * usage: milter-driver -s SOCKET [-f FROM] -r RCPT [-r RCPT...] [-c CHUNK]
  *                      [-n MSGS] [-j CONNS] [-a | -A K] [-t SECONDS] [-q] [-v] FILE...
+ *        milter-driver -P -s SOCKET [-t SECONDS]
+ * -P only probes: connect, negotiate options, quit; exit 0 when the filter answered.
  * Connection i sends messages i*MSGS .. i*MSGS+MSGS-1 of the FILE list, cycling.
  * Ends with one line:
  *   SUMMARY messages=N accept=N continue=N discard=N reject=N tempfail=N
@@ -40,7 +42,8 @@ static void usage(void)
 {
     fputs("usage: milter-driver -s unix:/path|inet:port@host [-f from] -r rcpt [-r rcpt...]\n"
           "       [-c chunk 1..65535] [-n msgs/conn] [-j conns] [-a | -A k] [-t secs]\n"
-          "       [-H helo] [-q] [-v] file...\n", stderr);
+          "       [-H helo] [-q] [-v] file...\n"
+          "       milter-driver -P -s socket [-t secs]   (probe: negotiate and quit)\n", stderr);
     exit(2);
 }
 
@@ -85,7 +88,7 @@ static void parse_args(int argc, char **argv, drv_opts *o, const char **rcpts)
     o->timeout_ms = 10000;
     o->helo = "driver.test";
     o->rcpts = rcpts;
-    while ((ch = getopt(argc, argv, "s:f:r:c:n:j:aA:t:H:qvh")) != -1) {
+    while ((ch = getopt(argc, argv, "s:f:r:c:n:j:aA:t:H:qvPh")) != -1) {
         switch (ch) {
         case 's': o->socket = optarg; break;
         case 'f': o->from = optarg; break;
@@ -103,9 +106,12 @@ static void parse_args(int argc, char **argv, drv_opts *o, const char **rcpts)
         case 'H': o->helo = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'v': o->verbose = 1; break;
+        case 'P': o->probe = 1; break;
         default: usage();
         }
     }
+    if (o->probe && o->socket)
+        return;
     if (!o->socket || o->nrcpts == 0 || optind >= argc || argc - optind > MAX_FILES)
         usage();
     o->nfiles = (size_t)(argc - optind);
@@ -125,6 +131,8 @@ int main(int argc, char **argv)
     int k;
 
     parse_args(argc, argv, &o, rcpts);
+    if (o.probe)
+        return drv_probe(&o) == 0 ? 0 : 1;
     if (!(o.files = calloc(o.nfiles, sizeof(*o.files))))
         return 2;
     for (i = 0; i < o.nfiles; i++)

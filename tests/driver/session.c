@@ -426,3 +426,16 @@ void drv_run_connection(const drv_opts *o, int idx, drv_stats *st)
     fclose(x.out);
     free(text);
 }
+
+int drv_probe(const drv_opts *o)
+{
+    mp_conn c;
+    int rc = -1;
+
+    if (mp_connect(&c, o->socket, o->timeout_ms) == 0 && mp_optneg(&c) == 0)
+        rc = mp_send(&c, SMFIC_QUIT, NULL, 0);
+    if (rc < 0)
+        fprintf(stderr, "milter-driver: probe %s: %s\n", o->socket, c.err);
+    mp_close(&c);
+    return rc;
+}

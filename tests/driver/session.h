@@ -27,6 +27,7 @@ typedef struct drv_opts {
     int timeout_ms;
     int verbose;            /* also print CONTINUE replies of every step */
     int quiet;              /* print only the summary */
+    int probe;              /* -P: only connect, negotiate, quit */
     const char *helo;
     msgfile *files;
     size_t nfiles;
@@ -38,6 +39,8 @@ typedef struct drv_stats {
     unsigned long aborted, errors, addheader, delrcpt, early;
 } drv_stats;
 
+/* Connect, negotiate options and quit; 0 when the filter answered, else -1 (message on stderr). */
+int drv_probe(const drv_opts *o);
 /* Run connection number idx (0-based) to completion; counts into st. */
 void drv_run_connection(const drv_opts *o, int idx, drv_stats *st);
 

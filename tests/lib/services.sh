@@ -142,7 +142,9 @@ svc_milter_conf() {
 }
 
 # Start build/tlsrpt-milter NAME with config CONF, wait until SOCK (unix:/path or
-# inet:port@host) accepts. Log in $SVC_TMP/NAME.log.
+# inet:port@host) answers a milter option negotiation (milter-driver -P; without
+# the driver: until the socket file exists or the port listens, plus 0.3 s).
+# Log in $SVC_TMP/NAME.log.
 svc_milter_start() {
     _name=$1 _conf=$2 _sock=$3
     "$BUILD/tlsrpt-milter" -f -c "$_conf" >>"$SVC_TMP/$_name.log" 2>&1 &
@@ -150,11 +152,15 @@ svc_milter_start() {
     _n=0
     while [ $_n -lt $((SVC_WAIT * 10)) ]; do
         svc_alive "$SVC_TMP/$_name.pid" || return 1
-        case $_sock in
-            unix:*|local:*) [ -S "${_sock#*:}" ] && return 0 ;;
-            inet:*) _p=${_sock#inet:}; _p=${_p%@*}
-                    svc_wait_port "$_p" >/dev/null 2>&1 && return 0 ;;
-        esac
+        if [ -x "$BUILD/tests/milter-driver" ]; then
+            "$BUILD/tests/milter-driver" -P -t 2 -s "$_sock" 2>/dev/null && return 0
+        else
+            case $_sock in
+                unix:*|local:*) [ -S "${_sock#*:}" ] && sleep 0.3 && return 0 ;;
+                inet:*) _p=${_sock#inet:}; _p=${_p%@*}
+                        svc_wait_port "$_p" >/dev/null 2>&1 && sleep 0.3 && return 0 ;;
+            esac
+        fi
         sleep 0.1
         _n=$((_n + 1))
     done
