@@ -16,7 +16,8 @@
 /* Fill errbuf with what failed and return TLSRPT_STORE_FAILED. */
 int st_fail(st_call *c, const char *op, const char *key, memcached_return_t rc)
 {
-    const char *detail = c->mc ? memcached_last_error_message(c->mc) : NULL;
+    const char *detail = c->mc && memcached_last_error(c->mc) != MEMCACHED_SUCCESS
+                             ? memcached_last_error_message(c->mc) : NULL;
     if (c->errbuf && c->errlen)
         snprintf(c->errbuf, c->errlen, "memcached %s %s failed: %s%s%s%s",
                  op, key ? key : "", memcached_strerror(c->mc, rc),

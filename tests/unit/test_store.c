@@ -22,7 +22,7 @@
 #include "store.h"
 #include "sha256.h"
 
-static pid_t mc_pid;
+static pid_t mc_pid, mc_pid2;       /* main memcached, second one (two-server test) */
 static int mc_port;
 
 /* ---------- key encoding and SHA-256 ---------- */
@@ -144,6 +144,11 @@ static void mc_kill(void)
         waitpid(mc_pid, NULL, 0);
         mc_pid = 0;
     }
+    if (mc_pid2 > 0) {
+        kill(mc_pid2, SIGKILL);
+        waitpid(mc_pid2, NULL, 0);
+        mc_pid2 = 0;
+    }
 }
 
 /* Signal handler: clean up, then die of the same signal. */
@@ -151,6 +156,8 @@ static void on_signal(int sig)
 {
     if (mc_pid > 0)
         kill(mc_pid, SIGKILL);
+    if (mc_pid2 > 0)
+        kill(mc_pid2, SIGKILL);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -184,16 +191,16 @@ static int free_port(void)
     return -1;
 }
 
-/* Start memcached on mc_port; 0 when it listens within 5 s. */
-static int mc_start(void)
+/* Start memcached on port into *pid; 0 when it listens within 5 s. */
+static int spawn_memcached(int portnum, pid_t *pid)
 {
     char port[16];
-    snprintf(port, sizeof port, "%d", mc_port);
+    snprintf(port, sizeof port, "%d", portnum);
     fflush(stdout);
-    mc_pid = fork();
-    if (mc_pid < 0)
+    *pid = fork();
+    if (*pid < 0)
         return -1;
-    if (mc_pid == 0) {
+    if (*pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (geteuid() == 0)
             execlp("memcached", "memcached", "-u", "root", "-l", "127.0.0.1", "-p", port,
@@ -204,15 +211,21 @@ static int mc_start(void)
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
-        if (port_open(mc_port))
+        if (port_open(portnum))
             return 0;
-        if (waitpid(mc_pid, NULL, WNOHANG) == mc_pid) {
-            mc_pid = 0;
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = 0;
             return -1;
         }
         usleep(50000);
     }
     return -1;
+}
+
+/* Start the main memcached on mc_port. */
+static int mc_start(void)
+{
+    return spawn_memcached(mc_port, &mc_pid);
 }
 
 /* Is there a memcached binary on PATH? */
@@ -706,6 +719,91 @@ static void test_concurrency(void)
     tlsrpt_store_free(st);
 }
 
+/* A failure while writing the index removes the dedup marker: the replay counts. */
+static void test_unmark(void)
+{
+    const char *big = "u:d:big.example:days";
+    size_t n = 1048576;
+    char *v = malloc(n), err[512], hex[65], key[300], buf[64];
+    tlsrpt_store *st = mkstore("u:", NULL, 0);
+    tlsrpt_count_info info;
+    tr t;
+    if (!v || !st)
+        goto out;
+    memset(v, 'x', n);
+    while (n > 900000 && memcached_set(rd, big, strlen(big), v, n, 0, 0) != MEMCACHED_SUCCESS)
+        n -= 8;                 /* the largest value memcached takes: no room to append */
+    T_CHECK(n > 900000, "near-1MB set stored");
+    tr_init(&t, "U", "u1", "2026-05-22");
+    tr_policy(&t, "sts", "big.example", 9, 0);
+    int rc = tlsrpt_store_count(st, &t.r, &info, err, sizeof err);
+    printf("  full set: %s\n", err);
+    T_CHECK(rc == TLSRPT_STORE_FAILED && strstr(err, big), "append over the item size fails, key named");
+    sha_hex("U\0u1", 4, hex);
+    snprintf(key, sizeof key, "u:seen:%s", hex);
+    T_CHECK(!get_str(key, buf, sizeof buf), "dedup marker removed after the failure");
+    check_num("u:d:big.example:2026-05-22:ok", -1, "no counter written");
+    memcached_delete(rd, big, strlen(big), 0);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "replay counts");
+    check_num("u:d:big.example:2026-05-22:ok", 9, "replay counted once");
+out:
+    free(v);
+    tlsrpt_store_free(st);
+}
+
+/* ---------- two servers ---------- */
+
+/* Bursts must put every key where libmemcached's consistent hashing reads it. */
+static void test_two_servers(void)
+{
+    char two[128], err[512], key[400];
+    int port2 = free_port();
+    tlsrpt_count_info info;
+    tr t;
+    if (port2 < 0 || spawn_memcached(port2, &mc_pid2) != 0) {
+        T_CHECK(0, "second memcached started");
+        return;
+    }
+    snprintf(two, sizeof two, "%s, 127.0.0.1:%d", servers, port2);
+    tlsrpt_store_conf conf = { .servers = two, .prefix = "two:", .timeout_ms = 500 };
+    tlsrpt_store *st = tlsrpt_store_new(&conf, err, sizeof err);
+    memcached_st *r2 = tlsrpt_store_memc_new(&conf, err, sizeof err);
+    memcached_st *save = rd;
+    T_CHECK(st && r2, "two-server store and reader");
+    if (!st || !r2)
+        goto out;
+    tr_init(&t, "Two Org", "2s", "2026-05-21");
+    int p = tr_policy(&t, "sts", "two.example", 50, 20);
+    static char mx[4][32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(mx[i], sizeof mx[i], "mx%d.two.example", i);
+        tr_fail(&t, p, "validation-failure", mx[i], 5);
+    }
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "two-server count");
+    rd = r2;
+    check_num("two:d:two.example:2026-05-21:ok", 50, "two servers: ok where libmemcached looks");
+    check_num("two:d:two.example:2026-05-21:type:validation-failure", 20, "two servers: type");
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "two:d:two.example:2026-05-21:mx:%s:fail", mx[i]);
+        check_num(key, 5, "two servers: mx counter where libmemcached looks");
+    }
+    check_set("two:d:two.example:2026-05-21:mxs", "mx0.two.example mx1.two.example mx2.two.example mx3.two.example",
+              "two servers: mxs set");
+    long long on_main = 0;
+    rd = save;
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "two:d:two.example:2026-05-21:mx:%s:fail", mx[i]);
+        on_main += get_num(key) > 0;
+    }
+    printf("  %lld of 4 mx counters on the first server\n", on_main);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_DUPLICATE, "two-server duplicate");
+out:
+    rd = save;
+    if (r2)
+        memcached_free(r2);
+    tlsrpt_store_free(st);
+}
+
 /* ---------- outage ---------- */
 
 /* memcached stopped -> clear failure; restarted -> counting works again. */
@@ -778,6 +876,8 @@ int main(void)
         test_ttl();
         test_quiet_error(st);
         test_concurrency();
+        test_unmark();
+        test_two_servers();
         test_outage(st);
     }
     tlsrpt_store_free(st);
