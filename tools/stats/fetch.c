@@ -361,6 +361,7 @@ struct member_ctx {
     batch *b;
     ts_domain *d;
     int w, kind;
+    int full_warned;
     ts_err *e;
 };
 
@@ -374,8 +375,12 @@ static int member_cb(void *ctx, const char *m)
     long idx = ts_set_get(set, m, 1);
     ts_entity *ent;
 
-    if (idx < 0)
-        return 0;                       /* TS_MAX_ENTITIES reached */
+    if (idx < 0) {                      /* TS_MAX_ENTITIES reached */
+        if (!c->full_warned++)
+            fprintf(stderr, "tlsrpt-stats: warning: %s: more than %d %s, rest ignored\n",
+                    c->d->name, TS_MAX_ENTITIES, set_words[c->kind]);
+        return 0;
+    }
     ent = &set->v[idx];
     if (ent->last_day == c->w)
         return 0;                       /* listed twice the same day */
@@ -403,7 +408,7 @@ static int member_cb(void *ctx, const char *m)
 /* Phase 4: the per-org, per-type and per-MX counters of one domain. */
 static int fetch_members(batch *b, ts_domain *d, ts_err *e)
 {
-    struct member_ctx c = { b, d, 0, 0, e };
+    struct member_ctx c = { b, d, 0, 0, 0, e };
     char what[2 * TLSRPT_KEY_MAX + 128];
     int k;
 

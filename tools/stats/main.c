@@ -122,7 +122,7 @@ static int add_named_domains(ts_report *r, int argc, char **argv)
             return usage_error("bad domain name", argv[i]);
         if (tlsrpt_key_component(enc, sizeof(enc), norm) < 0)
             return usage_error("domain name too long", NULL);
-        if (ts_report_add_domain(r, enc, norm, 1, &e) < 0)
+        if (ts_report_add_domain(r, enc, NULL, 1, &e) < 0)
             return usage_error(e.msg, NULL);
     }
     return TS_EXIT_OK;

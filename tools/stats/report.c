@@ -3,7 +3,8 @@
  * days and its list of domains.
  *
  * Limits: at most TS_MAX_DAYS window days and TS_MAX_DOMAINS domains; a domain
- * named twice is kept once. Errors: TS_EXIT_USAGE for a bad window or prefix,
+ * named twice is kept once; the prefix is at most 64 bytes without blanks or
+ * control characters. Errors: TS_EXIT_USAGE for a bad window or prefix,
  * TS_EXIT_NODATA when the domain list is full.
  */
 #include <stdlib.h>
@@ -23,10 +24,15 @@ int ts_report_init(ts_report *r, int ndays, time_t today, const char *prefix, ts
         ts_seterr(e, TS_EXIT_USAGE, "--days must be between 1 and %d", TS_MAX_DAYS);
         return -1;
     }
-    if (strlen(prefix) > 64) {
-        ts_seterr(e, TS_EXIT_USAGE, "key prefix longer than 64 bytes");
+    if (strlen(prefix) > 64 || prefix[strcspn(prefix, " \t\r\n\x7f")] != '\0') {
+        ts_seterr(e, TS_EXIT_USAGE, "key prefix longer than 64 bytes or with blanks");
         return -1;
     }
+    for (i = 0; prefix[i]; i++)
+        if ((unsigned char)prefix[i] < 0x20) {
+            ts_seterr(e, TS_EXIT_USAGE, "key prefix with a control character");
+            return -1;
+        }
     strcpy(r->prefix, prefix);
     r->ndays = ndays;
     r->first = day0 - (time_t)(ndays - 1) * 86400;
