@@ -1,0 +1,169 @@
+/*
+ * store.c - store cost for `make bench`: the time tlsrpt_store_count takes
+ * to count one report with about 40 distinct counter keys into a real
+ * memcached, against the time of one plain memcached incr round trip (binary
+ * protocol, as the store uses, on its own connection).
+ *
+ * usage: store SERVERS N RUNS
+ * Each run counts N reports (each with its own report-id, so none is a
+ * duplicate) and then does N increments; one line per run:
+ *   run=I store_us=F incr_us=F keys=K round_trips=R
+ * (microseconds per report / per incr; keys = counter keys of one report as
+ * planned; round_trips = tlsrpt_count_info.round_trips of the last report).
+ * Errors: exit 1 when memcached fails or a report is not counted.
+ */
+#include <libmemcached/memcached.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "store.h"
+
+#define N_DOM 2
+#define N_TYPE 6
+#define N_MX 8
+
+/* The per-run state: one report whose report-id is rewritten per count. */
+typedef struct bench_report {
+    tlsrpt_report r;
+    tlsrpt_policy pol[N_DOM];
+    tlsrpt_failure fail[N_DOM][N_TYPE * N_MX];
+    char *pstr[1];
+    char rid[64];
+    char mx[N_MX][32];
+} bench_report;
+
+static const char *const types[N_TYPE] = {
+    "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
+    "certificate-not-trusted", "validation-failure", "sts-policy-invalid"
+};
+static const char *const doms[N_DOM] = { "store-a.example", "store-b.example" };
+
+/* Fill a report of N_DOM policies, each with N_TYPE result types x N_MX MXs:
+   per domain 6 fixed counters + N_TYPE + N_MX = 20, 40 in all. */
+static void build(bench_report *b)
+{
+    memset(b, 0, sizeof *b);
+    b->pstr[0] = "version: STSv1\nmode: enforce\nmx: *.example\nmax_age: 86400";
+    b->r.organization_name = "Store Bench Inc.";
+    b->r.report_id = b->rid;
+    b->r.start_raw = "2026-11-29T00:00:00Z";
+    b->r.end_raw = "2026-11-29T23:59:59Z";
+    b->r.start = 1795910400;
+    b->r.end = b->r.start + 86399;
+    b->r.has_start = b->r.has_end = 1;
+    strcpy(b->r.day, "2026-11-29");
+    b->r.policies = b->pol;
+    b->r.n_policies = N_DOM;
+    for (int m = 0; m < N_MX; m++)
+        snprintf(b->mx[m], sizeof b->mx[m], "mx%d.store.example", m);
+    for (int d = 0; d < N_DOM; d++) {
+        tlsrpt_policy *p = &b->pol[d];
+        p->policy_type = "sts";
+        p->policy_string = b->pstr;
+        p->n_policy_string = 1;
+        p->policy_domain = (char *)doms[d];
+        p->total_successful = 1000;
+        p->total_failure = N_TYPE * N_MX;
+        p->has_total_successful = p->has_total_failure = 1;
+        p->failures = b->fail[d];
+        p->n_failures = N_TYPE * N_MX;
+        for (int i = 0; i < N_TYPE * N_MX; i++) {
+            tlsrpt_failure *f = &b->fail[d][i];
+            f->result_type = (char *)types[i % N_TYPE];
+            f->receiving_mx_hostname = b->mx[i / N_TYPE];
+            f->failed_session_count = 1;
+            f->has_failed_session_count = 1;
+        }
+    }
+}
+
+/* Seconds since an arbitrary origin. */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Count n reports with fresh report-ids; microseconds per report, -1 on failure. */
+static double run_store(tlsrpt_store *st, bench_report *b, int run, long n, unsigned *rt)
+{
+    tlsrpt_count_info info;
+    char err[512];
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        snprintf(b->rid, sizeof b->rid, "store-bench-%ld-%d-%ld", (long)time(NULL), run, i);
+        int rc = tlsrpt_store_count(st, &b->r, &info, err, sizeof err);
+        if (rc != TLSRPT_COUNTED) {
+            fprintf(stderr, "store: report %ld not counted (%d): %s\n", i, rc, err);
+            return -1;
+        }
+        *rt = info.round_trips;
+    }
+    return (now() - t0) * 1e6 / (double)n;
+}
+
+/* Do n increments of one key; microseconds per incr, -1 on failure. */
+static double run_incr(memcached_st *mc, long n)
+{
+    static const char key[] = "tlsrpt-bench:incr";
+    uint64_t v;
+    memcached_return_t rc = memcached_set(mc, key, strlen(key), "0", 1, 0, 0);
+    double t0 = now();
+    for (long i = 0; i < n && rc == MEMCACHED_SUCCESS; i++)
+        rc = memcached_increment(mc, key, strlen(key), 1, &v);
+    if (rc != MEMCACHED_SUCCESS) {
+        fprintf(stderr, "store: incr failed: %s\n", memcached_strerror(mc, rc));
+        return -1;
+    }
+    return (now() - t0) * 1e6 / (double)n;
+}
+
+int main(int argc, char **argv)
+{
+    static bench_report b;
+    tlsrpt_store_conf conf;
+    char err[512];
+    unsigned rt = 0;
+
+    if (argc != 4) {
+        fputs("usage: store SERVERS N RUNS\n", stderr);
+        return 2;
+    }
+    long n = atol(argv[2]), runs = atol(argv[3]);
+    if (n < 1 || runs < 1)
+        return 2;
+    memset(&conf, 0, sizeof conf);
+    conf.servers = argv[1];
+    conf.prefix = "tlsrpt-bench:";
+    conf.counter_ttl = 3600;
+    conf.dedup_ttl = 3600;
+    tlsrpt_store *st = tlsrpt_store_new(&conf, err, sizeof err);
+    memcached_st *mc = memcached_create(NULL);
+    if (!st || !mc) {
+        fprintf(stderr, "store: %s\n", st ? "out of memory" : err);
+        return 1;
+    }
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    memcached_server_list_st list = memcached_servers_parse(argv[1]);
+    if (!list || memcached_server_push(mc, list) != MEMCACHED_SUCCESS) {
+        fprintf(stderr, "store: bad server list %s\n", argv[1]);
+        return 1;
+    }
+    memcached_server_list_free(list);
+    build(&b);
+    for (long r = 0; r < runs; r++) {
+        double s = run_store(st, &b, (int)r, n, &rt);
+        double i = run_incr(mc, n);
+        if (s < 0 || i < 0)
+            return 1;
+        printf("run=%ld store_us=%.2f incr_us=%.2f keys=%d round_trips=%u\n",
+               r, s, i, N_DOM * (6 + N_TYPE + N_MX), rt);
+        fflush(stdout);
+    }
+    memcached_free(mc);
+    tlsrpt_store_free(st);
+    return 0;
+}
