@@ -120,4 +120,6 @@ EOF
     check "daemon: store down, $mode: logged" 'grep -q "not counted: reason=store-unavailable" "$SVC_TMP/s$mode.log"'
     svc_stop "s$mode"
 done
+check "daemon: logs free of sanitizer reports" \
+    '! grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$SVC_TMP"/*.log "$SVC_TMP/m.err" 2>/dev/null'
 exit 0
