@@ -212,17 +212,21 @@ static int plan_domain(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
     return 0;
 }
 
-/* qsort helpers. */
+/* qsort: policies by domain, then position. */
 static int cmp_ref(const void *a, const void *b)
 {
     const pol_ref *x = a, *y = b;
     int c = strcmp(x->dom, y->dom);
     return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
+
+/* qsort: counters by key. */
 static int cmp_ctr(const void *a, const void *b)
 {
     return strcmp(((const st_counter *)a)->key, ((const st_counter *)b)->key);
 }
+
+/* qsort: members by set key, then member. */
 static int cmp_mem(const void *a, const void *b)
 {
     const st_member *x = a, *y = b;

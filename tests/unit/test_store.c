@@ -836,6 +836,7 @@ static void test_outage(tlsrpt_store *st)
     check_num("tlsrpt:d:down.example:2026-05-20:ok", 3, "counted once after restart");
 }
 
+/* Offline checks, then everything against a private memcached. */
 int main(void)
 {
     tlsrpt_store *st;
