@@ -12,7 +12,8 @@
  * sets so they outlive their markers). Markers live ST_MARKER_TTL seconds:
  * long enough to cover the race, short enough that a member whose writer
  * died before appending is added again later.
- * Limits: members <= ST_COMP_MAX bytes; a set is bounded by memcached's item
+ * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 762);
+ * a set is bounded by memcached's item
  * size (1 MB default; append fails beyond it -> STORE_FAILED).
  * Errors: TLSRPT_STORE_FAILED with errbuf naming the key and operation.
  */
@@ -54,7 +55,7 @@ static int marker_key(const tlsrpt_store *st, const st_member *m, char *out, siz
 /* Append " member" to an existing set; on a connection error re-read and retry once. */
 static memcached_return_t append_member(st_call *c, const st_member *m, time_t exp)
 {
-    char val[ST_COMP_MAX + 2];
+    char val[ST_DOMAIN_ENC_MAX + 1];
     size_t vlen = (size_t)snprintf(val, sizeof val, " %s", m->member);
     memcached_return_t rc = st_store_op(c, 'p', m->set, val, vlen, exp);
     if (st_conn_error(rc)) {

@@ -176,9 +176,11 @@ static int plan_failure(const tlsrpt_store *st, st_plan *p, const char *D, const
 static int plan_domain(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
                        const pol_ref *g, size_t n)
 {
-    char D[ST_COMP_MAX + 1], Y[ST_COMP_MAX + 1], O[ST_COMP_MAX + 1];
+    char D[ST_DOMAIN_ENC_MAX], Y[ST_COMP_MAX + 1], O[ST_COMP_MAX + 1];
     uint64_t ok = 0, fail = 0;
-    if (st_canon(D, sizeof D, g[0].dom) < 0 || st_canon(Y, sizeof Y, r->day) < 0)
+    /* The domain is encoded in full (never "~"-shortened here), so a reader that
+       encodes a domain name itself builds the same keys with tlsrpt_key_build. */
+    if (tlsrpt_key_component(D, sizeof D, g[0].dom) < 0 || st_canon(Y, sizeof Y, r->day) < 0)
         return -1;
     if (r->organization_name && r->organization_name[0]) {
         if (st_canon(O, sizeof O, r->organization_name) < 0)

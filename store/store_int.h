@@ -16,6 +16,7 @@
 
 #define ST_COMP_MAX 120          /* longer encoded components become "~" + 32 hex */
 #define ST_HASHED_LEN 33         /* "~" + 32 hex digits */
+#define ST_DOMAIN_ENC_MAX 768    /* a domain (<= 254 bytes) fully encoded, + NUL */
 #define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
@@ -31,7 +32,7 @@ typedef struct st_counter {
 /* One index-set member to make sure of. */
 typedef struct st_member {
     char set[TLSRPT_KEY_MAX + 1];   /* full key of the set */
-    char member[ST_COMP_MAX + 1];   /* canonical component */
+    char member[ST_DOMAIN_ENC_MAX]; /* canonical component (domains: plain encoding) */
     int long_lived;                 /* refresh the set's TTL when it grows */
 } st_member;
 

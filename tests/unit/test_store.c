@@ -549,6 +549,21 @@ static void test_hostile(tlsrpt_store *st)
     const char *c[] = { "d", "inject.example", "2026-05-14", "org", m ? m : "", "fail" };
     tlsrpt_key_build(key, sizeof key, "tlsrpt:", c, 6);
     check_num(key, 1, "key rebuilt from hashed member holds the count");
+    static char longdom[256];
+    char enc[800];
+    for (int i = 0; i < 240; i++)
+        longdom[i] = (i % 60 == 59) ? '.' : 'a' + i % 26;
+    strcpy(longdom + 240, ".example");
+    tr_init(&t, "O", "h3", "2026-05-14");
+    tr_policy(&t, "sts", longdom, 6, 0);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "248-byte domain counted");
+    tlsrpt_key_component(enc, sizeof enc, longdom);
+    const char *cd[] = { "d", enc, "2026-05-14", "ok" };
+    tlsrpt_key_build(key, sizeof key, "tlsrpt:", cd, 4);
+    check_num(key, 6, "long domain: reader encoding the name itself finds the key");
+    const char *cdays[] = { "d", enc, "days" };
+    tlsrpt_key_build(key, sizeof key, "tlsrpt:", cdays, 3);
+    check_set(key, "2026-05-14", "long domain: days set found the same way");
 }
 
 /* Counter TTL over 30 days is sent as an absolute time (key must exist). */
