@@ -17,7 +17,8 @@
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
 #   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
 # svc_cleanup runs from the EXIT/INT/TERM trap: it stops everything that was
-# started (by pid file, never by name), removes our entry from the system
+# started (by pid file, never by name), calls svc_after_stop when the test
+# defines it, removes our entry from the system
 # main.cf alternate_config_directories and deletes $SVC_TMP (kept when
 # SVC_KEEP=1, for debugging).
 # Limits: waits are bounded (SVC_WAIT seconds, default 10); port picks retry 50 times.
@@ -316,6 +317,8 @@ svc_cleanup() {
     done
     # shellcheck disable=SC2086
     [ -n "$_all" ] && svc_stop $_all
+    # Hook for the test: runs after every service stopped (e.g. to read exit-time logs).
+    if command -v svc_after_stop >/dev/null 2>&1; then svc_after_stop; fi
     if [ "${SVC_KEEP:-0}" = 1 ]; then
         echo "# kept $SVC_TMP" >&2
     else
