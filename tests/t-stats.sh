@@ -89,6 +89,13 @@ $ST --format prometheus -o "$W/node/tlsrpt.prom"; rc=$?
 check "-o writes the file atomically (no temp left)" '[ $rc -eq 0 ] && [ -s "$W/node/tlsrpt.prom" ] && [ "$(ls "$W/node" | wc -l)" -eq 1 ]'
 $ST --format prometheus -o "$W/nodir/tlsrpt.prom" 2>/dev/null; rc=$?
 check "-o into a missing directory exits 5" '[ $rc -eq 5 ]'
+# the command line of init/tlsrpt-stats.service, with the test's paths
+unit=$TLSRPT_SRCDIR/init/tlsrpt-stats.service
+mkdir -p "$W/textfile"
+cmd=$(sed -n 's/^ExecStart=//p' "$unit" | sed "s|/usr/local/bin/tlsrpt-stats|$S|; s|/etc/tlsrpt-milter.conf|$W/milter.conf|; s|/var/lib/prometheus/node-exporter|$W/textfile|")
+$cmd --today 2025-03-31; rc=$?
+check "the service's ExecStart writes tlsrpt.prom" '[ $rc -eq 0 ] && [ -s "$W/textfile/tlsrpt.prom" ] && [ "$(grep -v generated_timestamp "$W/textfile/tlsrpt.prom")" = "$(grep -v generated_timestamp "$W/node/tlsrpt.prom")" ]'
+check "the timer runs it every 15 minutes" 'grep -q "^OnCalendar=\*:0/15" "$TLSRPT_SRCDIR/init/tlsrpt-stats.timer"'
 if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$W/out.prom" >"$W/promtool.log" 2>&1; rc=$?
     check "promtool check metrics passes" '[ $rc -eq 0 ]'
