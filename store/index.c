@@ -12,7 +12,7 @@
  * sets so they outlive their markers). Markers live ST_MARKER_TTL seconds:
  * long enough to cover the race, short enough that a member whose writer
  * died before appending is added again later.
- * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 762);
+ * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 253);
  * a set is bounded by memcached's item
  * size (1 MB default; append fails beyond it -> STORE_FAILED).
  * Errors: TLSRPT_STORE_FAILED with errbuf naming the key and operation.

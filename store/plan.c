@@ -31,13 +31,15 @@ typedef struct pol_ref {
     size_t idx;
 } pol_ref;
 
-/* Result type as counted: verbatim when RFC 8460, else "other". */
-static const char *count_type(const char *rt)
+#define N_TYPES (sizeof rfc_types / sizeof rfc_types[0])
+
+/* Index of a result type in rfc_types, N_TYPES ("other") when not an RFC 8460 one. */
+static size_t type_index(const char *rt)
 {
-    for (size_t i = 0; rt && i < sizeof rfc_types / sizeof rfc_types[0]; i++)
+    for (size_t i = 0; rt && i < N_TYPES; i++)
         if (strcmp(rt, rfc_types[i]) == 0)
-            return rfc_types[i];
-    return "other";
+            return i;
+    return N_TYPES;
 }
 
 /* A count as an unsigned delta (negative -> 0). */
@@ -148,28 +150,93 @@ static int add_mem(const tlsrpt_store *st, st_plan *p, const char *const *comps,
     return 0;
 }
 
-/* Counters and members of one failure-details entry. */
-static int plan_failure(const tlsrpt_store *st, st_plan *p, const char *D, const char *Y,
-                        const tlsrpt_failure *f)
+/* Failed sessions of one receiving MX (canonical name). */
+typedef struct mx_sum {
+    char name[ST_COMP_MAX + 1];
+    uint64_t cnt;
+} mx_sum;
+
+/* qsort: MX sums by name. */
+static int cmp_mx(const void *a, const void *b)
 {
-    uint64_t cnt = nonneg(f->failed_session_count);
-    const char *rt = count_type(f->result_type);
-    char mxn[256], mxc[ST_COMP_MAX + 1];
-    if (cnt == 0)
-        return 0;
-    if (add_ctr(st, p, (const char *const[]){ "d", D, Y, "type", rt }, 5, cnt, 0) < 0
-        || add_mem(st, p, (const char *const[]){ "d", D, Y, "types" }, 4, rt, 0) < 0)
-        return -1;
+    return strcmp(((const mx_sum *)a)->name, ((const mx_sum *)b)->name);
+}
+
+/* Canonical MX name of a failure into out; 0 when it has none (not counted per MX). */
+static int failure_mx(const tlsrpt_failure *f, char *out, size_t outlen)
+{
+    char mxn[256];
     if (!f->receiving_mx_hostname || strlen(f->receiving_mx_hostname) > 254)
         return 0;
     tlsrpt_normalize_domain(f->receiving_mx_hostname, mxn, sizeof mxn);
-    if (!mxn[0])
-        return 0;               /* no MX name: counted per type only */
-    if (st_canon(mxc, sizeof mxc, mxn) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", mxc, "fail" }, 6, cnt, 0) < 0
-        || add_mem(st, p, (const char *const[]){ "d", D, Y, "mxs" }, 4, mxc, 0) < 0)
-        return -1;
+    return mxn[0] && st_canon(out, outlen, mxn) > 0;
+}
+
+/* Collect the per-MX sums of a domain's failures, sorted and merged; -1 on out of memory. */
+static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum **out, size_t *nout)
+{
+    size_t cap = 0, k = 0, o = 0;
+    mx_sum *v = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const tlsrpt_policy *pol = &r->policies[g[i].idx];
+        for (size_t j = 0; j < pol->n_failures; j++) {
+            uint64_t cnt = nonneg(pol->failures[j].failed_session_count);
+            if (cnt == 0)
+                continue;
+            if (k == cap) {
+                mx_sum *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+                if (!nv) {
+                    free(v);
+                    return -1;
+                }
+                v = nv;
+            }
+            if (failure_mx(&pol->failures[j], v[k].name, sizeof v[k].name))
+                v[k++].cnt = cnt;
+        }
+    }
+    if (k)
+        qsort(v, k, sizeof *v, cmp_mx);
+    for (size_t i = 0; i < k; i++) {
+        if (o > 0 && strcmp(v[o - 1].name, v[i].name) == 0)
+            v[o - 1].cnt = sat_add(v[o - 1].cnt, v[i].cnt);
+        else
+            v[o++] = v[i];
+    }
+    *out = v;
+    *nout = o;
     return 0;
+}
+
+/* type: and mx: counters (and their set members) of one domain, each summed first. */
+static int plan_failures(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
+                         const pol_ref *g, size_t n, const char *D, const char *Y)
+{
+    uint64_t per_type[N_TYPES + 1] = { 0 };
+    mx_sum *mx = NULL;
+    size_t nmx = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tlsrpt_policy *pol = &r->policies[g[i].idx];
+        for (size_t j = 0; j < pol->n_failures; j++) {
+            size_t t = type_index(pol->failures[j].result_type);
+            per_type[t] = sat_add(per_type[t], nonneg(pol->failures[j].failed_session_count));
+        }
+    }
+    for (size_t t = 0; t <= N_TYPES && rc == 0; t++) {
+        const char *rt = t < N_TYPES ? rfc_types[t] : "other";
+        if (per_type[t] && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "type", rt }, 5, per_type[t], 0) < 0
+                            || add_mem(st, p, (const char *const[]){ "d", D, Y, "types" }, 4, rt, 0) < 0))
+            rc = -1;
+    }
+    if (rc == 0 && collect_mx(r, g, n, &mx, &nmx) < 0)
+        rc = -1;
+    for (size_t i = 0; i < nmx && rc == 0; i++)
+        if (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", mx[i].name, "fail" }, 6, mx[i].cnt, 0) < 0
+            || add_mem(st, p, (const char *const[]){ "d", D, Y, "mxs" }, 4, mx[i].name, 0) < 0)
+            rc = -1;
+    free(mx);
+    return rc;
 }
 
 /* Everything for one counted domain (group g of n policies). */
@@ -192,11 +259,9 @@ static int plan_domain(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
         const tlsrpt_policy *pol = &r->policies[g[i].idx];
         ok = sat_add(ok, nonneg(pol->total_successful));
         fail = sat_add(fail, nonneg(pol->total_failure));
-        for (size_t j = 0; j < pol->n_failures; j++)
-            if (plan_failure(st, p, D, Y, &pol->failures[j]) < 0)
-                return -1;
     }
-    if (add_ctr(st, p, (const char *const[]){ "d", D, Y, "ok" }, 4, ok, 1) < 0
+    if (plan_failures(st, r, p, g, n, D, Y) < 0
+        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "ok" }, 4, ok, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "fail" }, 4, fail, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "reports" }, 4, 1, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "ok" }, 6, ok, 1) < 0
@@ -293,6 +358,7 @@ static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
                        int *saw_foreign)
 {
     pol_ref *refs = r->n_policies ? calloc(r->n_policies, sizeof *refs) : NULL;
+    char enc[ST_DOMAIN_ENC_MAX];
     size_t n = 0;
     int rc = 0;
     if (r->n_policies && !refs)
@@ -302,8 +368,8 @@ static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
         if (!pd || strlen(pd) > 254)
             continue;           /* no (or an impossible, over-long) domain */
         tlsrpt_normalize_domain(pd, refs[n].dom, sizeof refs[n].dom);
-        if (!refs[n].dom[0])
-            continue;
+        if (!refs[n].dom[0] || tlsrpt_key_component(enc, sizeof enc, refs[n].dom) < 0)
+            continue;           /* none, or its encoding is longer than any DNS name */
         if (!allowed(st, refs[n].dom)) {
             *saw_foreign = 1;
             continue;

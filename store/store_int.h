@@ -16,7 +16,7 @@
 
 #define ST_COMP_MAX 120          /* longer encoded components become "~" + 32 hex */
 #define ST_HASHED_LEN 33         /* "~" + 32 hex digits */
-#define ST_DOMAIN_ENC_MAX 768    /* a domain (<= 254 bytes) fully encoded, + NUL */
+#define ST_DOMAIN_ENC_MAX 254    /* encoded domain (<= 253 bytes, like a DNS name) + NUL */
 #define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
