@@ -564,7 +564,7 @@ static void test_hostile(tlsrpt_store *st)
     const char *cdays[] = { "d", enc, "days" };
     tlsrpt_key_build(key, sizeof key, "tlsrpt:", cdays, 3);
     check_set(key, "2026-05-14", "long domain: days set found the same way");
-    memset(longdom, ' ', 90);           /* 90 spaces encode to 270 bytes: no DNS name */
+    memset(longdom, '!', 90);           /* 90 '!' encode to 270 bytes: no DNS name */
     strcpy(longdom + 90, ".example");
     tr_init(&t, "O", "h4", "2026-05-14");
     tr_policy(&t, "sts", longdom, 6, 0);
