@@ -223,6 +223,7 @@ static int run(opts *o, int argc, char **argv)
     return rc;
 }
 
+/* Parse the options, apply the defaults, run; the exit status is the result. */
 int main(int argc, char **argv)
 {
     opts o = { NULL, NULL, NULL, "text", NULL, 30, 0 };
