@@ -5,16 +5,16 @@
  * member at the same time.
  *
  * How: store.c reads every set this report touches in the same burst as
- * the dedup marker (st_sets_*). A member already in its set costs nothing. For a missing one, a marker
- * key P ix:H (H = 32 hex of SHA-256(set key NUL member)) is created with
- * `add`; only the process whose add wins writes the member: `add` the set
- * with it, or `append` " member" when the set exists (then `touch` long-lived
- * sets so they outlive their markers). Markers live ST_MARKER_TTL seconds:
- * long enough to cover the race, short enough that a member whose writer
- * died before appending is added again later.
+ * the dedup marker (st_sets_*). A member already in its set costs nothing.
+ * For a missing one, a marker key P ix:H (H = 32 hex of SHA-256(set key NUL
+ * member)) is created with `add`; only the process whose add wins writes
+ * the member: `add` the set with it, or `append` " member" when the set
+ * exists (then `touch` long-lived sets so they outlive their markers).
+ * Markers live ST_MARKER_TTL seconds: long enough to cover the race, short
+ * enough that a member whose writer died before appending comes back later.
  * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 253);
- * a set is bounded by memcached's item
- * size (1 MB default; append fails beyond it -> STORE_FAILED).
+ * a set is bounded by memcached's item size (1 MB default; append fails
+ * beyond it -> STORE_FAILED).
  * Errors: TLSRPT_STORE_FAILED with errbuf naming the key and operation.
  */
 #include <stdio.h>
