@@ -8,8 +8,8 @@
 # only uncountable mails reach the rua Maildir, each tagged with its reason;
 # a non-report mail is delivered tagged; a report to rua + a person reaches the
 # person only; a report resent through the other smtpd/milter is counted once;
-# with memcached stopped mail is delivered tagged store-unavailable and
-# counting resumes when it is back; with the milters stopped mail still flows.
+# with memcached stopped mail is delivered tagged store-unavailable (or gets
+# a 451 with OnStoreError tempfail) and counting resumes when it is back; with the milters stopped mail still flows.
 # Prerequisites (else SKIP): tlsrpt-milter, postfix, swaks, memcached, memccat;
 # the corpus part is SKIPped (loudly) when the shared corpus is absent.
 BUILD=${BUILD:-$(pwd)/build}
@@ -40,25 +40,30 @@ svc_init
 W=$SVC_TMP/w
 mkdir -p "$W"
 MC=$(svc_memcached_start mc) || { t_fail memcached-start "see $SVC_TMP/mc.log"; exit 1; }
-PA=$(svc_free_port) && PB=$(svc_free_port) || { t_fail free-ports "none found"; exit 1; }
-for m in A B; do
+PA=$(svc_free_port) && PB=$(svc_free_port) && PC=$(svc_free_port) ||
+    { t_fail free-ports "none found"; exit 1; }
+for m in A B C; do
     eval "port=\$P$m"
-    svc_milter_conf "$SVC_TMP/milter$m.conf" "inet:$port@127.0.0.1" "127.0.0.1:$MC"
+    extra="OnStoreError deliver"
+    [ $m = C ] && extra="OnStoreError tempfail"
+    svc_milter_conf "$SVC_TMP/milter$m.conf" "inet:$port@127.0.0.1" "127.0.0.1:$MC" "$extra"
     svc_milter_start "milter$m" "$SVC_TMP/milter$m.conf" "inet:$port@127.0.0.1" ||
         { t_fail "milter $m start" "$(tail -3 "$SVC_TMP/milter$m.log" | tr '\n' '|')"; exit 1; }
 done
 PF_MILTERS2=inet:127.0.0.1:$PB
+PF_MILTERS3=inet:127.0.0.1:$PC
 if ! svc_postfix_start "inet:127.0.0.1:$PA"; then
     t_fail "postfix start" "$(tail -5 "$SVC_TMP/postfix.log" "$SVC_TMP/pf/maillog" 2>/dev/null | tr '\n' '|')"
     exit 1
 fi
-t_pass "private postfix started (smtpd on $PF_PORT and $PF_PORT2)"
+t_pass "private postfix started (smtpd on $PF_PORT, $PF_PORT2, $PF_PORT3)"
 
 # Send one mail over SMTP: send PORT RCPT[,RCPT] FILE
 send() {
     if ! timeout 60 swaks --server "127.0.0.1:$1" --from reporter@reporter.test --to "$2" \
             --data "@$3" --timeout 30 >"$W/swaks.log" 2>&1; then
-        t_fail "smtp send $(basename "$3") to $2" "$(grep -E '^<[-~*] *[45]' "$W/swaks.log" | head -2 | tr '\n' '|')"
+        [ -n "$SEND_MAY_FAIL" ] ||
+        t_fail "smtp send $(basename "$3") to $2" "$(grep -E '^<[-~*]+ *[45]' "$W/swaks.log" | head -2 | tr '\n' '|')"
         return 1
     fi
 }
@@ -151,23 +156,29 @@ f=$(delivered rua '^Message-ID: <down.eml')
 t_check "memcached down: report delivered to rua" test -n "$f"
 t_check "memcached down: tagged reason=store-unavailable" \
     grep -q '^X-TLSRPT-Status: error; reason=store-unavailable' "${f:-/nonexistent}"
+vmail "$FIX/report2.json" e2e-tempfail "$W/tempfail.eml"
+SEND_MAY_FAIL=1 send "$PF_PORT3" rua@rua.test "$W/tempfail.eml"
+t_check "memcached down + OnStoreError tempfail: SMTP answer 451" grep -Eq '^<[-~*]+ *451' "$W/swaks.log"
+settle tempfail
+t_check "memcached down + tempfail: not delivered" test -z "$(delivered rua '^Message-ID: <tempfail.eml')"
 if svc_memcached_start mc "$MC" >/dev/null; then
     vmail "$FIX/report1.json" e2e-up "$W/up.eml"
     vmail "$FIX/report2.json" e2e-up2 "$W/up2.eml"
     send "$PF_PORT" rua@rua.test "$W/up.eml"
     send "$PF_PORT2" rua@rua.test "$W/up2.eml"
+    send "$PF_PORT3" rua@rua.test "$W/tempfail.eml"
     settle up
     t_check "memcached back: reports not in the rua Maildir" \
         test -z "$(delivered rua '^Message-ID: <up2?.eml')"
-    cat "$W/e2e-up.tsv" "$W/e2e-up2.tsv" >"$W/up.tsv"
-    t_counters "memcached back: both milters count again" "$MC" tlsrpt: "$W/up.tsv"
+    cat "$W/e2e-up.tsv" "$W/e2e-up2.tsv" "$W/e2e-tempfail.tsv" >"$W/up.tsv"
+    t_counters "memcached back: the three milters count again (retried mail too)" "$MC" tlsrpt: "$W/up.tsv"
 else
     t_fail "memcached restart" "port $MC"
 fi
 
 # ---- milters stopped: mail still flows (milter_default_action = accept) ----
 before=$(svc_maildir_count rua)
-svc_stop milterA milterB
+svc_stop milterA milterB milterC
 vmail "$FIX/report1.json" e2e-nomilter "$W/nomilter.eml"
 send "$PF_PORT" rua@rua.test "$W/nomilter.eml"
 send "$PF_PORT2" rua@rua.test "$FIX/plain.eml"

@@ -11,8 +11,9 @@
 #   svc_milter_start NAME CONF SOCK -> starts tlsrpt-milter -f -c CONF, waits for SOCK
 #   svc_postfix_start MILTER...     -> sets PF_DIR PF_PORT PF_MAILDIRS; milters as
 #                                      Postfix writes them (inet:127.0.0.1:PORT);
-#                                      when PF_MILTERS2 is set, a second smtpd on
-#                                      PF_PORT2 uses that milter instead
+#                                      when PF_MILTERS2 (PF_MILTERS3) is set, a
+#                                      second (third) smtpd on PF_PORT2 (PF_PORT3)
+#                                      uses that milter instead
 #   users (virtual, Maildir): rua@rua.test, person@example.test, other@example.test
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
 #   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
@@ -249,6 +250,9 @@ EOF
     if [ -n "$PF_MILTERS2" ]; then
         echo "127.0.0.1:$PF_PORT2 inet n - n - - smtpd -o smtpd_milters=$PF_MILTERS2" >>"$_c/master.cf"
     fi
+    if [ -n "$PF_MILTERS3" ]; then
+        echo "127.0.0.1:$PF_PORT3 inet n - n - - smtpd -o smtpd_milters=$PF_MILTERS3" >>"$_c/master.cf"
+    fi
     postconf -c "$_c" -F '*/*/chroot = n' >/dev/null
 }
 
@@ -258,6 +262,7 @@ svc_postfix_start() {
     PF_MAILDIRS=$PF_DIR/maildirs
     PF_PORT=$(svc_free_port) || return 1
     PF_PORT2=$(svc_free_port) || return 1
+    PF_PORT3=$(svc_free_port) || return 1
     svc_postfix_config "$@" || return 1
     svc_postfix_altconf "$PF_DIR/conf" || return 1
     SVC_PF_STARTED=1
