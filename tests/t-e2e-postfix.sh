@@ -1,7 +1,8 @@
 #!/bin/sh
 # t-e2e-postfix.sh - end to end: a private Postfix (own config/queue in a temp
-# dir, smtpd on two free loopback ports) with two tlsrpt-milter processes that
-# share one memcached; mail goes in over SMTP (swaks) and lands in Maildirs.
+# dir, smtpd on three free loopback ports) with three tlsrpt-milter processes
+# (A, B, and C with OnStoreError tempfail) that share one memcached; mail goes
+# in over SMTP (swaks) and lands in Maildirs.
 #
 # Checks: every corpus mail (bare .json/.json.gz wrapped in a report mail)
 # sent to the rua address gives counters equal to the expected.tsv sums and
@@ -9,7 +10,9 @@
 # a non-report mail is delivered tagged; a report to rua + a person reaches the
 # person only; a report resent through the other smtpd/milter is counted once;
 # with memcached stopped mail is delivered tagged store-unavailable (or gets
-# a 451 with OnStoreError tempfail) and counting resumes when it is back; with the milters stopped mail still flows.
+# a 451 with OnStoreError tempfail) and counting resumes when it is back;
+# with the milters stopped mail still flows (milter_default_action = accept).
+# The whole run takes about 20 s.
 # Prerequisites (else SKIP): tlsrpt-milter, postfix, swaks, memcached, memccat;
 # the corpus part is SKIPped (loudly) when the shared corpus is absent.
 BUILD=${BUILD:-$(pwd)/build}
