@@ -8,7 +8,9 @@
  *   d:D:Y:org:ORG:ok/fail                              (always written)
  *   d:D:Y:type:RT, d:D:Y:mx:MX:fail += failed sessions (skipped when 0)
  * Identical keys are merged (sorted), so each key is incremented once.
- * Limits: ST_MAX_OPS counters + members per report; negative counts count 0;
+ * Limits: ST_MAX_OPS counters + members per report; ST_MAX_DOMAINS domains
+ * per report (first by name); ST_MAX_MX MX names per report and domain (first
+ * by name; the others count under type: only); negative counts count 0;
  * sums saturate at INT64_MAX. Errors: NOT_COUNTABLE (reason set) or
  * STORE_FAILED on out of memory / too many keys (errbuf set).
  */
@@ -204,7 +206,7 @@ static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum
             v[o++] = v[i];
     }
     *out = v;
-    *nout = o;
+    *nout = o < ST_MAX_MX ? o : ST_MAX_MX;  /* beyond: counted under type: only */
     return 0;
 }
 
@@ -378,7 +380,7 @@ static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
     }
     if (n)
         qsort(refs, n, sizeof *refs, cmp_ref);
-    for (size_t i = 0, j; i < n && rc == 0; i = j) {
+    for (size_t i = 0, j, groups = 0; i < n && rc == 0 && groups < ST_MAX_DOMAINS; i = j, groups++) {
         for (j = i + 1; j < n && strcmp(refs[j].dom, refs[i].dom) == 0; j++)
             ;
         rc = plan_domain(st, r, p, refs + i, j - i);

@@ -19,6 +19,8 @@
 #define ST_DOMAIN_ENC_MAX 254    /* encoded domain (<= 253 bytes, like a DNS name) + NUL */
 #define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
+#define ST_MAX_DOMAINS 256       /* distinct policy domains counted per report */
+#define ST_MAX_MX 1000           /* distinct MX names counted per report and domain */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
 #define ST_PREFIX_MAX 64
 

@@ -772,6 +772,44 @@ out:
     tlsrpt_store_free(st);
 }
 
+/* A report naming 1005 distinct MX: 1000 get mx: counters, all count under type:. */
+static void test_mx_cap(tlsrpt_store *st)
+{
+    enum { NMX = 1005 };
+    static char names[NMX][32];
+    tlsrpt_failure *f = calloc(NMX, sizeof *f);
+    tlsrpt_count_info info;
+    char err[512], key[300];
+    size_t len;
+    uint32_t fl;
+    memcached_return_t rc;
+    tr t;
+    if (!f)
+        return;
+    tr_init(&t, "Cap", "cap1", "2026-05-23");
+    int p = tr_policy(&t, "sts", "cap.example", 0, NMX);
+    for (int i = 0; i < NMX; i++) {
+        snprintf(names[i], sizeof names[i], "mx%04d.cap.example", i);
+        f[i].result_type = "validation-failure";
+        f[i].receiving_mx_hostname = names[i];
+        f[i].failed_session_count = 1;
+    }
+    t.pol[p].failures = f;
+    t.pol[p].n_failures = NMX;
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "1005-MX report counted");
+    check_num("tlsrpt:d:cap.example:2026-05-23:type:validation-failure", NMX, "all failures under type:");
+    check_num("tlsrpt:d:cap.example:2026-05-23:mx:mx0999.cap.example:fail", 1, "1000th MX counted");
+    check_num("tlsrpt:d:cap.example:2026-05-23:mx:mx1000.cap.example:fail", -1, "1001st MX not counted per MX");
+    snprintf(key, sizeof key, "tlsrpt:d:cap.example:2026-05-23:mxs");
+    char *v = memcached_get(rd, key, strlen(key), &len, &fl, &rc);
+    int members = 0;
+    for (size_t i = 0; v && i < len; i++)
+        members += v[i] != ' ' && (i == 0 || v[i - 1] == ' ');
+    T_INTEQ(members, 1000, "mxs set holds 1000 members");
+    free(v);
+    free(f);
+}
+
 /* ---------- two servers ---------- */
 
 /* Bursts must put every key where libmemcached's consistent hashing reads it. */
@@ -899,6 +937,7 @@ int main(void)
         test_quiet_error(st);
         test_concurrency();
         test_unmark();
+        test_mx_cap(st);
         test_two_servers();
         test_outage(st);
     }
