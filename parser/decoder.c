@@ -3,7 +3,7 @@
  * milter-style header/body, or bare report), finish, result, free.
  *
  * Counts every fed byte against max_message_bytes. In AUTO mode the first
- * non-whitespace byte decides: '{' '[', a gzip magic or a zlib header
+ * non-whitespace bytes decide: '{' '[', a UTF-8 BOM, a gzip magic or a zlib header
  * means a bare report, anything else a message. Hard errors (limits,
  * memory, API misuse) are sticky and stop all decoding; a candidate part's
  * errors are soft and reported only when no report was found at all.
@@ -76,8 +76,8 @@ static int looks_raw(const unsigned char *b, size_t n)
         return 1;
     if (n < 2)
         return 0;
-    if (b[0] == 0x1f && b[1] == 0x8b)
-        return 1;
+    if ((b[0] == 0x1f && b[1] == 0x8b) || (b[0] == 0xEF && b[1] == 0xBB))
+        return 1;                               /* gzip, or JSON after a UTF-8 BOM */
     return (b[0] & 0x0f) == 8 && (b[0] >> 4) <= 7 && ((b[0] << 8) | b[1]) % 31 == 0;
 }
 

@@ -2,8 +2,8 @@
  * map.c - map a parsed JSON report (json-c object) to a tlsrpt_report,
  * checking types and counts (RFC 8460 section 4).
  *
- * Lenient on absence: every field may be missing (NULL / has_* = 0), a
- * null is read as missing, unknown keys are ignored, unknown result-types
+ * Lenient on absence: every field but "policies" (an array, possibly
+ * empty) may be missing (NULL / has_* = 0), a null is read as missing, unknown keys are ignored, unknown result-types
  * and policy-types are kept verbatim. Strict on counts: a count that is
  * negative, not an integer, or beyond a signed 64-bit value makes the whole
  * report invalid (TLSRPT_ERR_INVALID), as does a value of the wrong JSON
@@ -244,6 +244,10 @@ static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_re
     struct json_object *pa = get_typed(obj, "policies", json_type_array, &bad, err);
     if (bad)
         return -1;
+    if (!pa) {                                      /* RFC 8460: required */
+        snprintf(err, TLSRPT_ERRLEN, "\"policies\" is missing: not a TLS-RPT report");
+        return -1;
+    }
     size_t n = pa ? json_object_array_length(pa) : 0;
     if (n && !(r->policies = calloc(n, sizeof *r->policies))) {
         snprintf(err, TLSRPT_ERRLEN, "out of memory");

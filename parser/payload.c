@@ -7,7 +7,7 @@
  *
  * gzip header fields (FNAME, FCOMMENT, FEXTRA, FHCRC) are handled by zlib
  * itself (windowBits 16+15); bytes after the end of the first gzip member
- * are ignored. In sniff mode a payload that does not start like JSON or a
+ * are ignored. A leading UTF-8 byte order mark is skipped. In sniff mode a payload that does not start like JSON or a
  * compressed stream is rejected quietly (p->rejected) instead of failing.
  * Memory: one 16 KiB output buffer on the stack plus zlib's window.
  * Errors: TLSRPT_ERR_GZIP, TLSRPT_ERR_REPORT_SIZE, JSON stage errors.
@@ -32,6 +32,11 @@ static int emit(payload *p, const unsigned char *buf, size_t len, char *err)
 {
     if (p->js.done || p->rejected)
         return TLSRPT_OK;
+    while (!p->started && p->nbom < 3 && len > 0 && buf[0] == (unsigned char)"\xEF\xBB\xBF"[p->nbom]) {
+        buf++;                                  /* a UTF-8 byte order mark is skipped */
+        len--;
+        p->nbom++;
+    }
     if (!p->started) {
         size_t i = 0;
         while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))

@@ -77,6 +77,7 @@ typedef struct payload {
     int sniff;              /* 1: give up quietly if not JSON/gzip (content sniffing) */
     int rejected;           /* sniff decided: not a report */
     int started;            /* first non-whitespace decoded JSON byte seen */
+    int nbom;               /* bytes of a leading UTF-8 BOM skipped */
 } payload;
 int payload_init(payload *p, size_t max_report_bytes, int max_json_depth, int sniff);
 /* Feed transfer-decoded bytes. TLSRPT_OK, or an error code with message. */

@@ -436,6 +436,33 @@ static void test_no_report(void)
     free(e.p);
 }
 
+/* A leading UTF-8 byte order mark is skipped, split anywhere; JSON without "policies" is no report. */
+static void test_bom_and_not_a_report(void)
+{
+    static const char bom[] = "\xEF\xBB\xBF{\"organization-name\":\"o\",\"report-id\":\"r\","
+        "\"date-range\":{\"start-datetime\":\"2026-01-02T00:00:00Z\"},\"policies\":[]}";
+    char name[64];
+    int rc, same = 1;
+    char *one = tlib_decode_feed(bom, strlen(bom), NULL, TLSRPT_MODE_AUTO, (tlib_cut){ 0, 0 }, &rc);
+    T_INTEQ(rc, TLSRPT_OK, "bare JSON after a UTF-8 BOM decodes");
+    for (size_t cut = 1; cut < 6; cut++) {
+        char *two = tlib_decode_feed(bom, strlen(bom), NULL, TLSRPT_MODE_AUTO, (tlib_cut){ cut, 0 }, &rc);
+        same &= one && two && strcmp(one, two) == 0;
+        free(two);
+    }
+    snprintf(name, sizeof name, "BOM split inside the mark gives the same report");
+    T_CHECK(same, name);
+    free(one);
+    static const char *notrep[] = { "{}", "{\"foo\":1}", "{\"organization-name\":\"x\"}" };
+    for (size_t i = 0; i < 3; i++) {
+        char *r = tlib_decode_feed(notrep[i], strlen(notrep[i]), NULL, TLSRPT_MODE_AUTO,
+                                   (tlib_cut){ 0, 0 }, &rc);
+        snprintf(name, sizeof name, "JSON without policies rejected: %s", notrep[i]);
+        T_INTEQ(rc, TLSRPT_ERR_INVALID, name);
+        free(r);
+    }
+}
+
 /* Random garbage, plain and dressed up as a mail or a report, in random chunkings. */
 static void test_garbage(void)
 {
@@ -541,6 +568,7 @@ int main(void)
     test_sizes();
     test_strings_and_many();
     test_no_report();
+    test_bom_and_not_a_report();
     test_garbage();
     test_api();
     T_MAIN_END();

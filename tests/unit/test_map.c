@@ -141,7 +141,7 @@ static void test_shapes(void)
         T_CHECK(p->n_failures == 3 && p->failures[2].result_type == NULL, "missing result-type NULL");
         tlsrpt_report_free(r);
     }
-    rc = map_text("{\"organization-name\":\"a\\u0000b\",\"report-id\":\"\\u00e9\\ud83d\\ude00\"}",
+    rc = map_text("{\"organization-name\":\"a\\u0000b\",\"report-id\":\"\\u00e9\\ud83d\\ude00\",\"policies\":[]}",
                   NULL, &r, err);
     T_INTEQ(rc, TLSRPT_OK, "map strings with NUL and non-ASCII");
     if (r) {
