@@ -101,33 +101,60 @@ static int send_one(st_call *c, st_pipe *pp, uint32_t s, const unsigned char *b,
     return -1;
 }
 
+/* Buffered reading of one server's answers (few syscalls for many answers). */
+typedef struct rbuf {
+    int fd;
+    size_t off, len;
+    unsigned char b[16384];
+} rbuf;
+
+/* Copy n bytes of the answer stream into out before the deadline; 0 or -1. */
+static int rb_read(rbuf *rb, unsigned char *out, size_t n, long long deadline)
+{
+    while (n > 0) {
+        if (rb->off == rb->len) {
+            rb->off = rb->len = 0;
+            if (st_recv_some(rb->fd, rb->b, sizeof rb->b, &rb->len, deadline) < 0)
+                return -1;
+        }
+        size_t take = rb->len - rb->off < n ? rb->len - rb->off : n;
+        memcpy(out, rb->b + rb->off, take);
+        rb->off += take;
+        out += take;
+        n -= take;
+    }
+    return 0;
+}
+
 /* Read one server's answers up to the NOOP into cb; 0 or -1 (lost / protocol error). */
 static int read_one(int fd, size_t nreq, long long deadline, st_ans_cb cb, void *arg)
 {
+    static _Thread_local rbuf rb;   /* 16 KB: kept off small thread stacks */
     unsigned char h[HDR];
+    rb.fd = fd;
+    rb.off = rb.len = 0;
     for (;;) {
-        if (st_read_n(fd, h, HDR, deadline) < 0 || h[0] != 0x81)
+        if (rb_read(&rb, h, HDR, deadline) < 0 || h[0] != 0x81)
             return -1;
         uint32_t blen = get_be(h + 8, 4), opaque = get_be(h + 12, 4);
         size_t klen = get_be(h + 2, 2), elen = h[4];
-        unsigned char *body;
-        if (blen > ST_MAX_BODY || elen + klen > blen || !(body = malloc(blen + 1)))
+        unsigned char small[512], *body = small;
+        if (blen > ST_MAX_BODY || elen + klen > blen)
             return -1;
-        if (st_read_n(fd, body, blen, deadline) < 0) {
-            free(body);
+        if (blen >= sizeof small && !(body = malloc(blen + 1)))
             return -1;
-        }
+        int bad = rb_read(&rb, body, blen, deadline) < 0;
         body[blen] = 0;
-        if (h[1] == OP_NOOP && opaque == NOOP_OPAQUE) {
-            free(body);
-            return 0;
-        }
-        if (opaque < nreq) {
+        int done = !bad && h[1] == OP_NOOP && opaque == NOOP_OPAQUE;
+        if (!bad && !done && opaque < nreq) {
             st_ans a = { opaque, h[1], get_be(h + 6, 2), (const char *)body + elen, klen,
                          (const char *)body + elen + klen, blen - elen - klen };
             cb(arg, &a);
         }
-        free(body);
+        if (body != small)
+            free(body);
+        if (bad || done)
+            return bad ? -1 : 0;
     }
 }
 

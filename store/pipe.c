@@ -172,22 +172,21 @@ size_t st_send_all(int fd, const unsigned char *b, size_t len, long long deadlin
     return off;
 }
 
-/* Read exactly n bytes before the deadline; 0 or -1. */
-int st_read_n(int fd, unsigned char *b, size_t n, long long deadline)
+/* Receive what is there (at least 1 byte) before the deadline into b; 0 or -1. */
+int st_recv_some(int fd, unsigned char *b, size_t cap, size_t *got, long long deadline)
 {
-    size_t off = 0;
-    while (off < n) {
-        ssize_t r = recv(fd, b + off, n - off, 0);
-        if (r > 0)
-            off += (size_t)r;
-        else if (r < 0 && errno == EINTR)
+    for (;;) {
+        ssize_t r = recv(fd, b, cap, 0);
+        if (r > 0) {
+            *got = (size_t)r;
+            return 0;
+        }
+        if (r < 0 && errno == EINTR)
             continue;
-        else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline))
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline))
             continue;
-        else
-            return -1;
+        return -1;
     }
-    return 0;
 }
 
 /* Open (or keep) a healthy connection to server position s; fd or -1. */

@@ -39,7 +39,7 @@ typedef struct pol_ref {
 static size_t type_index(const char *rt)
 {
     for (size_t i = 0; rt && i < N_TYPES; i++)
-        if (strcmp(rt, rfc_types[i]) == 0)
+        if (rt[0] == rfc_types[i][0] && strcmp(rt, rfc_types[i]) == 0)
             return i;
     return N_TYPES;
 }
@@ -179,6 +179,7 @@ static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum
 {
     size_t cap = 0, k = 0, o = 0;
     mx_sum *v = NULL;
+    const char *last = NULL;    /* raw name of v[k - 1]: reports list one MX many times */
     for (size_t i = 0; i < n; i++) {
         const tlsrpt_policy *pol = &r->policies[g[i].idx];
         for (size_t j = 0; j < pol->n_failures; j++) {
@@ -193,8 +194,14 @@ static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum
                 }
                 v = nv;
             }
-            if (failure_mx(&pol->failures[j], v[k].name, sizeof v[k].name))
+            const char *raw = pol->failures[j].receiving_mx_hostname;
+            if (k > 0 && raw && last && strcmp(raw, last) == 0) {
+                memcpy(v[k].name, v[k - 1].name, sizeof v[k].name);  /* same MX as before */
                 v[k++].cnt = cnt;
+            } else if (failure_mx(&pol->failures[j], v[k].name, sizeof v[k].name)) {
+                v[k++].cnt = cnt;
+                last = raw;
+            }
         }
     }
     if (k)

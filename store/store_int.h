@@ -110,7 +110,7 @@ void st_pipe_free(st_pipe *p);
 void st_pipe_free_all(tlsrpt_store *st);
 long long st_now_ms(void);
 size_t st_send_all(int fd, const unsigned char *b, size_t len, long long deadline);
-int st_read_n(int fd, unsigned char *b, size_t n, long long deadline);
+int st_recv_some(int fd, unsigned char *b, size_t cap, size_t *got, long long deadline);
 int st_pipe_fd(st_call *c, st_pipe *pp, uint32_t s);
 void st_pipe_drop(st_pipe *pp, uint32_t s);
 void st_server_label(memcached_st *mc, uint32_t s, char *buf, size_t n);
