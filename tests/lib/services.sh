@@ -195,7 +195,8 @@ svc_postfix_config() {
     _c=$PF_DIR/conf
     mkdir -p "$_c" "$PF_DIR/queue" "$PF_DIR/data" "$PF_MAILDIRS"
     chown postfix:postfix "$PF_DIR/data" "$PF_MAILDIRS"
-    cp /etc/postfix/master.cf "$_c/master.cf"
+    if [ -f /etc/postfix/master.cf ]; then cp /etc/postfix/master.cf "$_c/master.cf"
+    else cp /usr/share/postfix/master.cf.dist "$_c/master.cf" || return 1; fi
     cat >"$_c/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $PF_DIR/queue
