@@ -27,10 +27,6 @@
 
 #define OP_INCREMENTQ 0x15
 #define OP_NOOP 0x0a
-#define HDR 24
-#define NOOP_OPAQUE 0xffffffffu
-
-
 /* Milliseconds since an arbitrary epoch. */
 long long st_now_ms(void)
 {
