@@ -25,8 +25,6 @@
 #include <unistd.h>
 #include "store_int.h"
 
-#define OP_INCREMENTQ 0x15
-#define OP_NOOP 0x0a
 /* Milliseconds since an arbitrary epoch. */
 long long st_now_ms(void)
 {
