@@ -91,6 +91,13 @@ mk_tsv_line "$FIX/expected.tsv" report2.json >"$W/r2.tsv"
 
 mstart m1 || exit 1
 
+# ---- the driver itself ----
+"$DRV" -c 65536 -s "$SOCK" -r rua@rua.test "$FIX/plain.eml" >/dev/null 2>&1
+t_eq "driver refuses body chunks over 65535 bytes" "$?" 2
+"$DRV" -t 2 -s "unix:$SVC_TMP/none.sock" -r rua@rua.test "$FIX/plain.eml" >"$W/nosock.out" 2>&1
+t_eq "driver: no milter is an error exit" "$?" 1
+t_grep "driver: no milter is reported" "$W/nosock.out" '^ERROR conn=1 connect:'
+
 # ---- A. basic dispositions ----
 drive plain m1 -r rua@rua.test "$FIX/plain.eml"
 expect_error plain no-report
