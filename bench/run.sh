@@ -208,41 +208,48 @@ b_store() {
         "$_s ($_rt)" "incr $_i" "$(b_calc "%.2f" "$_s / ($_i > 0 ? $_i : 1)")" "<=4"
 }
 
-# Start a fresh milter for a memory run; prints its pid.
+# Start a fresh milter for a memory run with config $1; prints its pid.
 b_mem_milter() {
     svc_stop m5
     rm -f "$SVC_TMP/m5.sock"
-    svc_milter_start m5 "$SVC_TMP/m5.conf" "unix:$SVC_TMP/m5.sock" || return 1
+    svc_milter_start m5 "$1" "unix:$SVC_TMP/m5.sock" || return 1
     cat "$SVC_TMP/m5.pid"
 }
 
 # Section 5: peak RSS of tlsrpt-milter under 64 concurrent ~100 KB reports and a bomb.
 b_memory() {
     echo "== 5. memory: VmHWM of tlsrpt-milter, 64 connections x ~100 KB JSON at once; decompression bomb"
-    svc_milter_conf "$SVC_TMP/m5.conf" "unix:$SVC_TMP/m5.sock" "127.0.0.1:$MC" \
-        "StoreTimeout 1000" "LogLevel info" "MaxReportBytes 8M"
-    _h= _idle= _b= _bs=
+    for _cap in 8 2; do
+        svc_milter_conf "$SVC_TMP/m5-$_cap.conf" "unix:$SVC_TMP/m5.sock" "127.0.0.1:$MC" \
+            "StoreTimeout 1000" "LogLevel info" "MaxReportBytes ${_cap}M"
+    done
+    _h= _idle= _b8= _b2= _bs=
     for _r in $(seq "$RUNS"); do
-        _pid=$(b_mem_milter) || { b_fail 5 "tlsrpt-milter does not start"; return; }
+        _pid=$(b_mem_milter "$SVC_TMP/m5-8.conf") || { b_fail 5 "tlsrpt-milter does not start"; return; }
         _idle="$_idle $(b_hwm "$_pid")"
         svc_mc_flush "$MC"
         _s=$(b_drive "unix:$SVC_TMP/m5.sock" 64 1 -c 4096 "$W"/mem/*.eml)
         _h="$_h $(b_hwm "$_pid")"
-        _pid=$(b_mem_milter) || { b_fail 5 "tlsrpt-milter does not start"; return; }
-        _bs=$(b_drive "unix:$SVC_TMP/m5.sock" 1 1 "$W/bomb.eml")
-        _b="$_b $(b_hwm "$_pid")"
+        for _cap in 8 2; do
+            _pid=$(b_mem_milter "$SVC_TMP/m5-$_cap.conf") || { b_fail 5 "tlsrpt-milter does not start"; return; }
+            _bs=$(b_drive "unix:$SVC_TMP/m5.sock" 1 1 "$W/bomb.eml")
+            eval "_b$_cap=\"\$_b$_cap $(b_hwm "$_pid")\""
+        done
     done
     svc_stop m5
     echo "   64 x 100 KB: last SUMMARY $_s"
     echo "   bomb: last SUMMARY $_bs"
-    echo "   VmHWM kB idle:$_idle; 64 conns:$_h; bomb:$_b"
-    _h=$(b_median $_h) _b=$(b_median $_b) _idle=$(b_median $_idle)
+    echo "   VmHWM kB idle:$_idle; 64 conns:$_h; bomb cap 8M:$_b8; bomb cap 2M:$_b2"
+    _h=$(b_median $_h) _idle=$(b_median $_idle)
     _jkb=$(( $(cat "$W"/mem/*.eml | wc -c) / 64 / 1024 ))
     b_row 5.mem64 "peak RSS MB" "64 conns x 1 mail (~100 KB JSON, ${_jkb} KB mail)" "$RUNS" \
         "$(b_calc "%.1f" "$_h / 1024")" "limit 64" "$(b_calc "%.2f" "$_h / 1024 / 64")" "<=1"
-    b_row 5.bomb "peak RSS MB" "1 bomb mail (256 MiB inflated), cap 8 MiB" "$RUNS" \
-        "$(b_calc "%.1f" "$_b / 1024")" "idle $(b_calc "%.1f" "$_idle / 1024") + cap 8" \
-        "$(b_calc "%.2f" "($_b - $_idle) / 1024 / 8")" "<=1"
+    for _cap in 8 2; do
+        eval "_b=\$(b_median \$_b$_cap)"
+        b_row "5.bomb$_cap" "peak RSS MB" "1 bomb mail (256 MiB inflated), MaxReportBytes ${_cap}M" "$RUNS" \
+            "$(b_calc "%.1f" "$_b / 1024")" "idle $(b_calc "%.1f" "$_idle / 1024") + cap $_cap + 2 fixed" \
+            "$(b_calc "%.2f" "($_b - $_idle) / 1024 / ($_cap + 2)")" "<=1"
+    done
 }
 
 echo "# tlsrpt-milter bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), quick=${BENCH_QUICK:-0}, runs=$RUNS"
