@@ -150,6 +150,33 @@ t_check "resent report: never in the rua Maildir" test -z "$(delivered rua '^Mes
 t_counters "resent report through two milters: counted once" "$MC" tlsrpt: "$W/e2e-dup.tsv"
 t_check "milter B saw the duplicates" grep -q 'duplicate' "$SVC_TMP/milterB.log"
 
+# ---- 12 SMTP clients at once, over both milters ----
+: >"$W/par.tsv"
+i=1
+while [ $i -le 12 ]; do
+    vmail "$FIX/report1.json" "e2e-par-$i" "$W/par$i.eml"
+    cat "$W/e2e-par-$i.tsv" >>"$W/par.tsv"
+    i=$((i + 1))
+done
+# the same day and domains as e2e-mixed: expected sums include it
+cat "$W/e2e-mixed.tsv" "$W/par.tsv" >"$W/par-all.tsv"
+pids=
+i=1
+while [ $i -le 12 ]; do
+    port=$PF_PORT
+    [ $((i % 2)) = 0 ] && port=$PF_PORT2
+    timeout 60 swaks --server "127.0.0.1:$port" --from reporter@reporter.test --to rua@rua.test \
+        --data "@$W/par$i.eml" --timeout 30 >"$W/par$i.log" 2>&1 &
+    pids="$pids $!"
+    i=$((i + 1))
+done
+# shellcheck disable=SC2086
+wait $pids
+settle parallel
+t_eq "12 parallel SMTP clients: all accepted" "$(grep -l '^<- *250 .*queued as' "$W"/par*.log | wc -l | tr -d ' ')" 12
+t_check "12 parallel SMTP clients: none in the rua Maildir" test -z "$(delivered rua '^Message-ID: <par')"
+t_counters "12 parallel SMTP clients: every report counted once" "$MC" tlsrpt: "$W/par-all.tsv"
+
 # ---- memcached down, then back ----
 svc_stop mc
 vmail "$FIX/report2.json" e2e-down "$W/down.eml"

@@ -315,6 +315,7 @@ svc_postfix_stop() {
 svc_cleanup() {
     _rc=$?
     trap - EXIT
+    trap '' PIPE INT TERM HUP   # finish the cleanup even if our reader went away
     [ -n "$SVC_TMP" ] || exit $_rc
     svc_postfix_stop
     _all=
