@@ -333,6 +333,39 @@ t_grep "300 messages on one connection" "$W/perconn.out" \
 cat "$W/r1.tsv" "$W/r2.tsv" >"$W/perconn.tsv"
 t_counters "300 messages on one connection: counters" "$MC" tlsrpt: "$W/perconn.tsv"
 
+# ---- corpus: every mail on one connection, whole and byte by byte ----
+CORPUS=${TLSRPT_CORPUS:-$TLSRPT_SRCDIR/../shared/corpus}
+if [ -d "$CORPUS/real" ] && [ -f "$CORPUS/expected.tsv" ]; then
+    : >"$W/corpus.tsv"
+    : >"$W/corpus.list"
+    for f in $(cd "$CORPUS/real" && LC_ALL=C ls | LC_ALL=C sort); do
+        case $f in
+            *.eml) echo "$CORPUS/real/$f" >>"$W/corpus.list" ;;
+            *) mk_report_mail "$CORPUS/real/$f" "$W/$f.eml" "$(mk_tsv_domain "$CORPUS/expected.tsv" "$f")"
+               echo "$W/$f.eml" >>"$W/corpus.list" ;;
+        esac
+        mk_tsv_line "$CORPUS/expected.tsv" "$f" >>"$W/corpus.tsv"
+    done
+    # uncountable: an error, or no policy domain at all
+    nbad=$(awk -F '\t' '{ c = 0; n = split($6, p, ";")
+            for (i = 1; i <= n; i++) { split(p[i], x, ":"); if (x[1] != "") c = 1 }
+            if ($7 != "" || !c) u++ } END { print u + 0 }' "$W/corpus.tsv")
+    nall=$(wc -l <"$W/corpus.list" | tr -d ' ')
+    for c in 65535 1; do
+        svc_mc_flush "$MC"
+        # shellcheck disable=SC2046
+        drive "corpus$c" m1 -c "$c" -r rua@rua.test $(cat "$W/corpus.list")
+        t_grep "corpus, chunk $c: run clean" "$W/corpus$c.out" "^SUMMARY messages=$nall .*errors=0 "
+        t_eq "corpus, chunk $c: countable mails discarded" \
+            "$(grep -c '^DISCARD$' "$W/corpus$c.out")" "$((nall - nbad))"
+        t_eq "corpus, chunk $c: the others delivered with a reason" \
+            "$(grep -c '^ADDHEADER X-TLSRPT-Status: error; reason=' "$W/corpus$c.out")" "$nbad"
+        t_counters "corpus, chunk $c: counters equal the expected.tsv sums" "$MC" tlsrpt: "$W/corpus.tsv"
+    done
+else
+    echo "SKIP: milter corpus (shared corpus not found at $CORPUS)"
+fi
+
 # ---- H. memcached down, then back ----
 DEAD=$(svc_free_port)
 mstart down1 "MemcachedServers 127.0.0.1:$DEAD" || exit 1
