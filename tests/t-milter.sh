@@ -6,7 +6,8 @@
 # Covers every disposition (counted + discard, counted + recipient removal,
 # counted + tag, duplicate, each error reason token, store down with
 # deliver/tempfail), body chunk sizes 1/7/4096/65535, abort mid-body, many
-# messages per connection and 16 concurrent connections; counters are checked
+# messages per connection, 16 concurrent connections, and every corpus mail
+# (whole and byte by byte) when the shared corpus is present; counters are checked
 # with memccat against sums computed from expected.tsv lines (tests/lib/expect.awk).
 # Prerequisites (else SKIP): tlsrpt-milter, milter-driver, memcached, memccat.
 # Mails are built from tests/fixtures/milter/*.json in a temp dir; all
