@@ -128,6 +128,20 @@ t_grep "report to rua + person: delivered to the person" "$W/r2.out" '^(ACCEPT|C
 t_nogrep "report to rua + person: no discard" "$W/r2.out" '^(DISCARD|DELRCPT <person)'
 cat "$W/r2.tsv" >>"$W/sent.tsv"
 t_counters "report2 counted (json, recipient removal)" "$MC" tlsrpt: "$W/sent.tsv"
+# Keys expected.tsv has no column for, from the fixture JSON: per-MX failures,
+# MTA-STS mode, and the per-day index sets.
+K=tlsrpt:d:fixture.example
+t_eq "mx counter (report1, mx1)" "$(t_get "$MC" "$K:2026-01-02:mx:mx1.fixture.example:fail")" 2
+t_eq "mx counter (report1, mx2)" "$(t_get "$MC" "$K:2026-01-02:mx:mx2.fixture.example:fail")" 1
+t_eq "mx counter (report2, mx2)" "$(t_get "$MC" "$K:2026-01-03:mx:mx2.fixture.example:fail")" 1
+t_eq "mode counter enforce (report1)" "$(t_get "$MC" "$K:2026-01-02:mode:enforce")" 1
+t_eq "mode counter testing (report2)" "$(t_get "$MC" "$K:2026-01-03:mode:testing")" 1
+t_eq "mode counter none (tlsa policy)" "$(t_get "$MC" tlsrpt:d:second.example:2026-01-02:mode:none)" 1
+t_eq "orgs index" "$(t_get "$MC" "$K:2026-01-02:orgs")" "Fixture%20Org%2C%20Inc."
+t_eq "types index" "$(t_get "$MC" "$K:2026-01-02:types" | tr ' ' '\n' | sort | tr '\n' ' ')" \
+    "certificate-expired starttls-not-supported "
+t_eq "mxs index" "$(t_get "$MC" "$K:2026-01-02:mxs" | tr ' ' '\n' | sort | tr '\n' ' ')" \
+    "mx1.fixture.example mx2.fixture.example "
 
 { printf 'X-TLSRPT-Status: counted; forged=yes\n'; cat "$FIX/plain.eml"; } >"$W/forged.eml"
 drive forged m1 -r rua@rua.test "$W/forged.eml"
