@@ -175,19 +175,17 @@ svc_milter_start() {
 # an absent main.cf (Postfix installed with "No configuration") is created empty.
 svc_postfix_altconf() {
     [ -f /etc/postfix/main.cf ] || touch /etc/postfix/main.cf
-    if command -v flock >/dev/null 2>&1 && [ -z "$SVC_ALTCONF_LOCKED" ]; then
-        SVC_ALTCONF_LOCKED=1 flock /tmp/.tlsrpt-tests-postfix.lock sh -c \
-            ". '$TLSRPT_SRCDIR/tests/lib/services.sh'; svc_postfix_altconf $*"
-        return
-    fi
-    _rm=
-    [ "$1" = -d ] && { _rm=1; shift; }
-    _cur=$(postconf -h alternate_config_directories 2>/dev/null)
-    _new=$(echo "$_cur" | tr ', ' '\n\n' | grep -v '^$' | grep -vx "$1")
-    [ -z "$_rm" ] && _new="$_new
+    {
+        command -v flock >/dev/null 2>&1 && flock 9
+        _rm=
+        [ "$1" = -d ] && { _rm=1; shift; }
+        _cur=$(postconf -h alternate_config_directories 2>/dev/null)
+        _new=$(echo "$_cur" | tr ', ' '\n\n' | grep -v '^$' | grep -vx "$1")
+        [ -z "$_rm" ] && _new="$_new
 $1"
-    _new=$(echo "$_new" | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
-    postconf -e "alternate_config_directories = $_new"
+        _new=$(echo "$_new" | grep -v '^$' | tr '\n' ' ' | sed 's/ $//')
+        postconf -e "alternate_config_directories = $_new"
+    } 9>>/tmp/.tlsrpt-tests-postfix.lock
 }
 
 # Write the private Postfix main.cf/master.cf in $PF_DIR/conf; args: milters.
