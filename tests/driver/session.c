@@ -223,7 +223,7 @@ static int do_envelope(msgctx *x)
         r = step_addr(x, "RCPT", SMFIC_RCPT, x->o->rcpts[i], SMFIP_NORCPT, SMFIP_NR_RCPT);
         if (r < 0)
             return -1;
-        if (r == 'a') {         /* accept: the whole message, no more filtering */
+        if (r == 'a' || r == 'd') {     /* accept/discard the whole message: no more filtering */
             print_final(x, "", r);
             return 0;
         }
