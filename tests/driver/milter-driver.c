@@ -11,6 +11,8 @@
  * Ends with one line:
  *   SUMMARY messages=N accept=N continue=N discard=N reject=N tempfail=N
  *           replycode=N aborted=N early=N errors=N addheader=N delrcpt=N ms=N
+ * (accept..replycode count each message's final answer, given at EOM or before
+ * it; early counts those given before EOM).
  * Limits: CHUNK 1..65535, CONNS 1..256, MSGS 1..100000, files 1..1000.
  * Exit: 0 when every message got a final reply, 1 on a protocol error or
  * timeout, 2 on a usage or file error.

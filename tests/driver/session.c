@@ -159,6 +159,20 @@ static void print_final(msgctx *x, const char *prefix, int cmd)
     fputc('\n', x->out);
 }
 
+/* Count a message's final disposition (at EOM or earlier). */
+static void count_final(drv_stats *st, int r)
+{
+    switch (r) {
+    case 'a': st->accept++; break;
+    case 'c': st->cont++; break;
+    case 'd': st->discard++; break;
+    case 'r': st->reject++; break;
+    case 't': st->tempfail++; break;
+    case 'y': st->replycode++; break;
+    default: break;
+    }
+}
+
 /* Send a macro packet for command letter which with name/value pairs. */
 static int send_macros(msgctx *x, int which, const char *const *kv, size_t n)
 {
@@ -213,6 +227,8 @@ static int do_envelope(msgctx *x)
     if (r < 0)
         return -1;
     if (r && r != 'c') {
+        x->st->early++;
+        count_final(x->st, r);
         print_final(x, "", r);
         return 0;
     }
@@ -224,6 +240,8 @@ static int do_envelope(msgctx *x)
         if (r < 0)
             return -1;
         if (r == 'a' || r == 'd') {     /* accept/discard the whole message: no more filtering */
+            x->st->early++;
+            count_final(x->st, r);
             print_final(x, "", r);
             return 0;
         }
@@ -283,6 +301,7 @@ static int do_headers(msgctx *x, const msgfile *m)
     return 1;
 ended:
     x->st->early++;
+    count_final(x->st, r);
     print_final(x, "", r);
     return 0;
 }
@@ -305,6 +324,7 @@ static int do_body(msgctx *x, const msgfile *m, int abort_it)
             break;              /* filter has seen enough of the body */
         if (r != 'c') {
             x->st->early++;
+            count_final(x->st, r);
             print_final(x, "", r);
             return 0;
         }
@@ -319,15 +339,7 @@ static int do_body(msgctx *x, const msgfile *m, int abort_it)
     if ((r = read_reply(x, "EOM", 1)) < 0)
         return -1;
     print_final(x, "", r);
-    switch (r) {
-    case 'a': x->st->accept++; break;
-    case 'c': x->st->cont++; break;
-    case 'd': x->st->discard++; break;
-    case 'r': x->st->reject++; break;
-    case 't': x->st->tempfail++; break;
-    case 'y': x->st->replycode++; break;
-    default: break;
-    }
+    count_final(x->st, r);
     return 0;
 }
 
