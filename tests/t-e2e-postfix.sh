@@ -132,6 +132,15 @@ f=$(delivered rua '^Message-ID: <plain-1@sender.example>')
 t_check "non-report mail delivered to rua" test -n "$f"
 t_check "non-report mail tagged reason=no-report" grep -q '^X-TLSRPT-Status: error; reason=no-report' "${f:-/nonexistent}"
 
+# ---- a sender's own X-TLSRPT-Status is replaced, not kept ----
+{ printf 'X-TLSRPT-Status: counted; forged=yes\n'; sed 's/plain-1@/forged-1@/' "$FIX/plain.eml"; } >"$W/forged.eml"
+send "$PF_PORT" rua@rua.test "$W/forged.eml"
+settle forged
+f=$(delivered rua '^Message-ID: <forged-1@sender.example>')
+t_eq "forged status header: exactly one left" "$(grep -c '^X-TLSRPT-Status:' "${f:-/dev/null}")" 1
+t_check "forged status header: ours (reason=no-report)" \
+    grep -q '^X-TLSRPT-Status: error; reason=no-report' "${f:-/nonexistent}"
+
 # ---- a report to rua + a person ----
 vmail "$FIX/report1.json" e2e-mixed "$W/mixed.eml"
 send "$PF_PORT" rua@rua.test,person@example.test "$W/mixed.eml"
@@ -219,5 +228,5 @@ t_check "milters stopped: report delivered untouched" test -n "$f"
 t_check "milters stopped: no status header" sh -c "! grep -q '^X-TLSRPT-Status' '${f:-/nonexistent}'"
 t_counters "milters stopped: nothing more counted" "$MC" tlsrpt: "$W/up.tsv"
 t_check "postfix logged the milter as unavailable" grep -Eiq 'connect to milter service.*refused' "$PF_DIR/maillog"
-t_eq "rua Maildir: nothing lost or extra" "$(svc_maildir_count rua)" "$((base_rua + 4))"
+t_eq "rua Maildir: nothing lost or extra" "$(svc_maildir_count rua)" "$((base_rua + 5))"
 exit 0
