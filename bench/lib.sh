@@ -85,3 +85,15 @@ b_hwm() {
 b_rss() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
 }
+
+# Median of the paired ratios a_i / b_i of two space-separated lists of the
+# same length (runs interleaved, so a pair shares the machine's load): b_ratio "A" "B"
+b_ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); m = split(b, y, " "); if (m < n) n = m
+        for (i = 1; i <= n; i++) r[i] = (y[i] > 0) ? x[i] / y[i] : 0
+        for (i = 2; i <= n; i++) { v = r[i]; j = i - 1
+            while (j > 0 && r[j] > v) { r[j + 1] = r[j]; j-- } r[j + 1] = v }
+        if (n == 0) { print "nan"; exit }
+        printf "%.2f", (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2 }'
+}

@@ -71,6 +71,7 @@ b_decoder() {
         [ -n "$ORACLE" ] && _o="$_o $(b_time python3 "$ORACLE" "$W/corpus")"
         _l="$_l $(b_time "$B/limit" "$W/corpus-pl")"
     done
+    _ps=$_p _os=$_o _ls=$_l
     _p=$(b_median $_p) _l=$(b_median $_l)
     _o=$(b_median ${_o:-0})
     echo "   median ms: tlsrpt-parse $_p, oracle.py $_o, limit $_l"
@@ -78,11 +79,11 @@ b_decoder() {
     [ -n "$ORACLE" ] && b_row 1a.script "reports/s (MB/s)" "$_in" "$RUNS" \
         "$(b_rate "$N_CORPUS" "$_p") ($(b_rate "$_mb" "$_p"))" \
         "oracle.py $(b_rate "$N_CORPUS" "$_o") ($(b_rate "$_mb" "$_o"))" \
-        "$(b_calc "%.2f" "$_o / ($_p > 0 ? $_p : 1)")" ">=10"
+        "$(b_ratio "$_os" "$_ps")" ">=10"
     b_row 1a.limit "reports/s (MB/s)" "$_in" "$RUNS" \
         "$(b_rate "$N_CORPUS" "$_p") ($(b_rate "$_mb" "$_p"))" \
         "limit $(b_rate "$N_CORPUS" "$_l") ($(b_rate "$_mb" "$_l"))" \
-        "$(b_calc "%.2f" "$_l / ($_p > 0 ? $_p : 1)")" "-"
+        "$(b_ratio "$_ls" "$_ps")" "-"
 
     set -- $(cat "$W/large.info")
     _lj=$1 _lf=$2
@@ -97,13 +98,14 @@ b_decoder() {
         _p="$_p $(b_time "$BUILD/tlsrpt-parse" --tsv $_args)"
         _l="$_l $(b_time "$B/limit" $_largs)"
     done
+    _ps=$_p _ls=$_l
     _p=$(b_median $_p) _l=$(b_median $_l)
     _mb=$(b_calc "%.2f" "$_lj * $LARGE_COPIES / 1048576")
     echo "   large: $(b_calc "%.2f" "$_lj / 1048576") MB JSON, $_lf failure-details, mail $(wc -c <"$W/large.eml") bytes; x$LARGE_COPIES per run; median ms: tlsrpt-parse $_p, limit $_l"
     b_row 1b.limit "reports/s (MB/s)" "large mail $(b_calc "%.1f" "$_lj / 1048576") MB JSON x$LARGE_COPIES" "$RUNS" \
         "$(b_rate "$LARGE_COPIES" "$_p") ($(b_rate "$_mb" "$_p"))" \
         "limit $(b_rate "$LARGE_COPIES" "$_l") ($(b_rate "$_mb" "$_l"))" \
-        "$(b_calc "%.2f" "$_l / ($_p > 0 ? $_p : 1)")" ">=0.8"
+        "$(b_ratio "$_ls" "$_ps")" ">=0.8"
 }
 
 # Drive a milter socket once: b_drive SOCK CONNS MSGS_PER_CONN FILES...; prints the SUMMARY line.
@@ -137,11 +139,12 @@ b_milter() {
             _nt="$_nt $(b_field "$_s" ms)"
         done
         echo "   $_j conn: tlsrpt-milter ms:$_t (counted/sent:$_counted); null-milter ms:$_nt"
+        _ts=$_t _nts=$_nt
         _t=$(b_median $_t) _nt=$(b_median $_nt)
         _n=$((_per * _j))
         b_row "2.c$_j" "mails/s" "$_n distinct mails, $_j conn" "$RUNS" \
             "$(b_rate "$_n" "$_t")" "null $(b_rate "$_n" "$_nt")" \
-            "$(b_calc "%.2f" "$_nt / ($_t > 0 ? $_t : 1)")" ">=0.5"
+            "$(b_ratio "$_nts" "$_ts")" ">=0.5"
     done
     grep -c 'not counted' "$SVC_TMP/m2.log" | sed 's/^/   milter log lines "not counted": /'
     svc_stop m2
@@ -205,16 +208,17 @@ b_postfix() {
     esac
     _tagged=$(grep -l '^X-TLSRPT-Status: counted' "$PF_MAILDIRS"/rua/new/* 2>/dev/null | wc -l)
     echo "   delivered: $(ls -U "$PF_MAILDIRS/rua/new" | wc -l) mails, $_tagged tagged counted by tlsrpt-milter"
+    _t0s=$_t0 _tis=$_ti _tus=$_tu _tns=$_tn
     _t0=$(b_median $_t0) _ti=$(b_median $_ti) _tu=$(b_median $_tu) _tn=$(b_median $_tn)
     b_row 3.inet "delivered mails/s" "$N_MIL mails, 8 sessions, milter on TCP" "$RUNS" \
         "$(b_rate "$N_MIL" "$_ti")" "no milter $(b_rate "$N_MIL" "$_t0")" \
-        "$(b_calc "%.2f" "$_t0 / ($_ti > 0 ? $_ti : 1)")" ">=0.9"
+        "$(b_ratio "$_t0s" "$_tis")" ">=0.9"
     b_row 3.unix "delivered mails/s" "$N_MIL mails, 8 sessions, milter on UNIX socket" "$RUNS" \
         "$(b_rate "$N_MIL" "$_tu")" "no milter $(b_rate "$N_MIL" "$_t0")" \
-        "$(b_calc "%.2f" "$_t0 / ($_tu > 0 ? $_tu : 1)")" ">=0.9"
+        "$(b_ratio "$_t0s" "$_tus")" ">=0.9"
     b_row 3.null "delivered mails/s" "$N_MIL mails, 8 sessions, null-milter on TCP" "$RUNS" \
         "$(b_rate "$N_MIL" "$_tn")" "no milter $(b_rate "$N_MIL" "$_t0")" \
-        "$(b_calc "%.2f" "$_t0 / ($_tn > 0 ? $_tn : 1)")" "-"
+        "$(b_ratio "$_t0s" "$_tns")" "-"
     svc_postfix_stop
     svc_stop m3
     svc_stop m3u
@@ -227,19 +231,20 @@ b_store() {
     "$B/store" "127.0.0.1:$MC" "$N_STORE" "$RUNS" >"$SVC_TMP/store.out" 2>>"$SVC_TMP/bench-stderr.log" ||
         { b_fail 4 "bench/store failed: $(tail -n 1 "$SVC_TMP/bench-stderr.log")"; return; }
     sed 's/^/   /' "$SVC_TMP/store.out"
-    _s=$(b_median $(sed -n 's/.*store_us=\([^ ]*\).*/\1/p' "$SVC_TMP/store.out"))
-    _i=$(b_median $(sed -n 's/.*incr_us=\([^ ]*\).*/\1/p' "$SVC_TMP/store.out"))
+    _ss=$(sed -n 's/.*store_us=\([^ ]*\).*/\1/p' "$SVC_TMP/store.out" | tr '\n' ' ')
+    _is=$(sed -n 's/.*incr_us=\([^ ]*\).*/\1/p' "$SVC_TMP/store.out" | tr '\n' ' ')
+    _s=$(b_median $_ss) _i=$(b_median $_is)
     _rt=$(tail -n 1 "$SVC_TMP/store.out" | sed -n 's/.*round_trips=\([0-9]*\).*/\1/p')
     b_row 4.store "us per report (round trips)" "1 report, 40 keys x$N_STORE" "$RUNS" \
-        "$_s ($_rt)" "incr $_i" "$(b_calc "%.2f" "$_s / ($_i > 0 ? $_i : 1)")" "<=4"
+        "$_s ($_rt)" "incr $_i" "$(b_ratio "$_ss" "$_is")" "<=4"
 }
 
-# Start a fresh milter for a memory run with config $1; prints its pid.
+# Start a fresh milter NAME with config CONF on socket $SVC_TMP/NAME.sock; prints its pid.
+# (A milter takes ~5 s to stop on SIGTERM, so old ones are stopped in the background.)
 b_mem_milter() {
-    svc_stop m5
-    rm -f "$SVC_TMP/m5.sock"
-    svc_milter_start m5 "$1" "unix:$SVC_TMP/m5.sock" || return 1
-    cat "$SVC_TMP/m5.pid"
+    sed "s|^Socket .*|Socket unix:$SVC_TMP/$1.sock|" "$2" >"$SVC_TMP/$1.conf"
+    svc_milter_start "$1" "$SVC_TMP/$1.conf" "unix:$SVC_TMP/$1.sock" || return 1
+    cat "$SVC_TMP/$1.pid"
 }
 
 # Section 5: peak RSS of tlsrpt-milter under 64 concurrent ~100 KB reports and a bomb.
@@ -251,18 +256,21 @@ b_memory() {
     done
     _h= _idle= _b8= _b2= _bs=
     for _r in $(seq "$RUNS"); do
-        _pid=$(b_mem_milter "$SVC_TMP/m5-8.conf") || { b_fail 5 "tlsrpt-milter does not start"; return; }
+        _pid=$(b_mem_milter "m5-$_r-64" "$SVC_TMP/m5-8.conf") || { b_fail 5 "tlsrpt-milter does not start"; return; }
         _idle="$_idle $(b_hwm "$_pid")"
         svc_mc_flush "$MC"
-        _s=$(b_drive "unix:$SVC_TMP/m5.sock" 64 1 -c 4096 "$W"/mem/*.eml)
+        _s=$(b_drive "unix:$SVC_TMP/m5-$_r-64.sock" 64 1 -c 4096 "$W"/mem/*.eml)
         _h="$_h $(b_hwm "$_pid")"
+        svc_stop "m5-$_r-64" &
         for _cap in 8 2; do
-            _pid=$(b_mem_milter "$SVC_TMP/m5-$_cap.conf") || { b_fail 5 "tlsrpt-milter does not start"; return; }
-            _bs=$(b_drive "unix:$SVC_TMP/m5.sock" 1 1 "$W/bomb.eml")
+            _pid=$(b_mem_milter "m5-$_r-b$_cap" "$SVC_TMP/m5-$_cap.conf") ||
+                { b_fail 5 "tlsrpt-milter does not start"; return; }
+            _bs=$(b_drive "unix:$SVC_TMP/m5-$_r-b$_cap.sock" 1 1 "$W/bomb.eml")
             eval "_b$_cap=\"\$_b$_cap $(b_hwm "$_pid")\""
+            svc_stop "m5-$_r-b$_cap" &
         done
     done
-    svc_stop m5
+    wait
     echo "   64 x 100 KB: last SUMMARY $_s"
     echo "   bomb: last SUMMARY $_bs"
     echo "   VmHWM kB idle:$_idle; 64 conns:$_h; bomb cap 8M:$_b8; bomb cap 2M:$_b2"
@@ -278,7 +286,7 @@ b_memory() {
     done
 }
 
-echo "# tlsrpt-milter bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), quick=${BENCH_QUICK:-0}, runs=$RUNS"
+echo "# tlsrpt-milter bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus ($(lscpu | sed -n 's/^Model name: *//p')), load $(cut -d' ' -f1-3 /proc/loadavg), quick=${BENCH_QUICK:-0}, runs=$RUNS"
 b_build || { echo "bench: cannot build bench programs" >&2; exit 1; }
 CORPUS=$SRC/../shared/corpus
 ORACLE=$CORPUS/oracle.py
@@ -307,7 +315,9 @@ for _sec in $ONLY; do
 done
 
 echo
-echo "# results (medians of $RUNS runs; ratio = ours / peer for rates, ours / limit for costs)"
+echo "# results (OURS, PEER/LIMIT: medians of $RUNS runs; RATIO: median of the per-run ratios,
+# our rate / peer rate for rates, our cost / reference cost for costs)"
 b_print_table
+echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -z "$FAILED" ] || { echo "bench: sections not run:$FAILED" >&2; exit 1; }
 exit 0
