@@ -2,6 +2,7 @@
 #   make               build everything into $(BUILD)/
 #   make check         run all tests (ends with "N passed, N failed")
 #   make asan          build with AddressSanitizer/UBSan into build-asan/ and run the tests
+#   make valgrind      unit tests and tlsrpt-parse under valgrind memcheck
 #   make fuzz          build the libFuzzer target (clang) and run it FUZZ_SECONDS
 #   make install DESTDIR= PREFIX=
 #   make bench         benchmarks (not part of check)
@@ -56,7 +57,7 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all check asan fuzz fuzz-build install clean bench demo deps
+.PHONY: all check asan valgrind fuzz fuzz-build install clean bench demo deps
 all: $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -93,6 +94,9 @@ check: all
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+valgrind: all
+	@BUILD=$(abspath $(BUILD)) sh tests/valgrind.sh
 
 fuzz-build: $(BUILD)/fuzz/fuzz_decoder
 $(BUILD)/fuzz/fuzz_decoder: tests/fuzz/fuzz_decoder.c $(PARSER_SRC)
