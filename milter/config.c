@@ -498,3 +498,17 @@ int tm_config_load(tm_config *cfg, const char *path, char *err, size_t errlen)
     free(buf);
     return nerr;
 }
+
+/* Fill a store configuration from cfg (shared by the milter and tlsrpt-parse --push). */
+void tm_config_store_conf(const tm_config *cfg, int pool_size, tlsrpt_store_conf *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->servers = cfg->memcached_servers;
+    sc->prefix = cfg->key_prefix;
+    sc->counter_ttl = cfg->counter_ttl;
+    sc->dedup_ttl = cfg->dedup_ttl;
+    sc->policy_domains = (const char *const *)cfg->policy_domains;
+    sc->n_policy_domains = cfg->n_policy_domains;
+    sc->timeout_ms = cfg->store_timeout_ms;
+    sc->pool_size = pool_size;
+}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "tlsrpt.h"
+#include "store.h"
 
 #define TM_CONF_DEFAULT_PATH "/etc/tlsrpt-milter.conf"
 #define TM_CONF_LINE_MAX 4096
@@ -62,6 +63,9 @@ int tm_config_parse(tm_config *cfg, const char *text, size_t len, const char *fn
                     char *err, size_t errlen);
 /* Read and parse a file (at most TM_CONF_FILE_MAX bytes). Returns the number of errors. */
 int tm_config_load(tm_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Fill a store configuration from cfg (pointers into cfg); pool_size connections. */
+void tm_config_store_conf(const tm_config *cfg, int pool_size, tlsrpt_store_conf *sc);
 
 /* Name of a log level ("info"), or "?" */
 const char *tm_log_level_name(int level);

@@ -29,6 +29,8 @@
 #include "log.h"
 
 #define TM_MILTER_DATA_MAX ((1024 * 1024) - 1)    /* libmilter's MILTER_MDS_1M */
+/* memcached connections shared by the worker threads (a report waits for a free one). */
+#define TM_STORE_POOL 32
 
 /* What start-up needs to remember until exit. */
 typedef struct tm_run {
@@ -78,19 +80,6 @@ static int parse_args(tm_run *run, int argc, char **argv)
     return 0;
 }
 
-/* Fill a store configuration from ours (pointers into cfg). */
-static void store_conf(const tm_config *cfg, tlsrpt_store_conf *sc)
-{
-    memset(sc, 0, sizeof *sc);
-    sc->servers = cfg->memcached_servers;
-    sc->prefix = cfg->key_prefix;
-    sc->counter_ttl = cfg->counter_ttl;
-    sc->dedup_ttl = cfg->dedup_ttl;
-    sc->policy_domains = (const char *const *)cfg->policy_domains;
-    sc->n_policy_domains = cfg->n_policy_domains;
-    sc->timeout_ms = cfg->store_timeout_ms;
-}
-
 /* Read the configuration; print every error. 0 ok, -1 on errors. */
 static int load_config(tm_run *run)
 {
@@ -104,7 +93,7 @@ static int load_config(tm_run *run)
         return -1;
     }
     tlsrpt_store_conf sc;
-    store_conf(&run->cfg, &sc);
+    tm_config_store_conf(&run->cfg, TM_STORE_POOL, &sc);
     tlsrpt_store *st = tlsrpt_store_new(&sc, err, sizeof err);
     if (!st) {
         fprintf(stderr, "%s: MemcachedServers: %s\n", run->conf_path, err);
@@ -311,7 +300,7 @@ static int run_milter(tm_run *run)
         goto out;
     tlsrpt_store_conf sc;
     char err[256];
-    store_conf(&run->cfg, &sc);
+    tm_config_store_conf(&run->cfg, TM_STORE_POOL, &sc);
     if (!(st = tlsrpt_store_new(&sc, err, sizeof err))) {
         tm_log(LOG_ERR, "memcached store: %s", err);
         goto out;

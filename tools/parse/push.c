@@ -31,16 +31,12 @@ push_ctx *push_open(const char *conf_file, const char *servers, const char *pref
         fprintf(stderr, "tlsrpt-parse: %s\n", err);
         goto fail;
     }
-    tlsrpt_store_conf sc = {
-        .servers = servers ? servers : p->cfg.memcached_servers,
-        .prefix = prefix ? prefix : p->cfg.key_prefix,
-        .counter_ttl = p->cfg.counter_ttl,
-        .dedup_ttl = p->cfg.dedup_ttl,
-        .policy_domains = (const char *const *)p->cfg.policy_domains,
-        .n_policy_domains = p->cfg.n_policy_domains,
-        .timeout_ms = p->cfg.store_timeout_ms,
-        .pool_size = 1,
-    };
+    tlsrpt_store_conf sc;
+    tm_config_store_conf(&p->cfg, 1, &sc);
+    if (servers)
+        sc.servers = servers;
+    if (prefix)
+        sc.prefix = prefix;
     if (!(p->st = tlsrpt_store_new(&sc, err, sizeof err))) {
         fprintf(stderr, "tlsrpt-parse: %s\n", err);
         goto fail;
