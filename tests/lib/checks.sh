@@ -8,6 +8,8 @@
 #   t_counters NAME PORT PREFIX TSV  compare memcached with the sums of the
 #                                    reports listed in TSV (expected.tsv lines in
 #                                    the order they were sent; see expect.awk)
+#   svc_after_stop                   (called by services.sh's cleanup) no sanitizer
+#                                    report in the logs of the milters it ran
 # T_FAILS counts the failures of this script.
 
 T_FAILS=0
@@ -70,4 +72,14 @@ t_counters() {
 # Value of one counter (empty when missing): t_get PORT KEY
 t_get() {
     memccat --servers="127.0.0.1:$1" "$2" 2>/dev/null
+}
+
+# After the milters stopped (leak reports come at exit): no sanitizer report in their logs.
+svc_after_stop() {
+    if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$SVC_TMP"/*.log 2>/dev/null; then
+        t_fail "milter logs free of sanitizer reports" \
+            "$(grep -Eh 'Sanitizer|runtime error:' "$SVC_TMP"/*.log | head -2 | tr '\n' '|')"
+    else
+        t_pass "milter logs free of sanitizer reports"
+    fi
 }
