@@ -125,7 +125,14 @@ install: all
 	for f in man/*.1; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man1/; done; true
 	for f in man/*.5; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man5/; done; true
 	for f in man/*.8; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man8/; done; true
-	for f in init/*.service init/*.timer; do [ -f "$$f" ] && install -m 644 $$f $(DESTDIR)$(UNITDIR)/; done; true
+	for f in init/*.service init/*.timer; do [ -f "$$f" ] || continue; \
+	  sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/usr/local/bin/|$(BINDIR)/|g' \
+	      -e 's|/etc/tlsrpt-milter.conf|$(SYSCONFDIR)/tlsrpt-milter.conf|g' $$f \
+	      > $(DESTDIR)$(UNITDIR)/$$(basename $$f) && chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$f); done
+	install -d $(DESTDIR)$(SYSCONFDIR)/init.d
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/tlsrpt-milter.conf|$(SYSCONFDIR)/tlsrpt-milter.conf|g' \
+	    init/tlsrpt-milter.init > $(DESTDIR)$(SYSCONFDIR)/init.d/tlsrpt-milter
+	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/tlsrpt-milter
 
 clean:
 	rm -rf build build-asan

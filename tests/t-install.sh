@@ -1,0 +1,32 @@
+#!/bin/sh
+# t-install.sh - `make install DESTDIR= PREFIX=` puts every file where the README says,
+# with the unit and init paths rewritten for PREFIX, and the installed binaries run.
+. "$TLSRPT_SRCDIR/tests/lib/checks.sh"
+d=$(mktemp -d) || exit 1
+trap 'rm -rf "$d"' EXIT INT TERM
+cd "$TLSRPT_SRCDIR" || exit 1
+if ! make -s install BUILD="$BUILD" DESTDIR="$d" PREFIX=/usr >"$d.log" 2>&1; then
+    t_fail "make install" "$(tail -3 "$d.log" | tr '\n' '|')"
+    rm -f "$d.log"
+    exit 1
+fi
+rm -f "$d.log"
+for f in usr/sbin/tlsrpt-milter usr/bin/tlsrpt-parse usr/bin/tlsrpt-stats \
+         etc/tlsrpt-milter.conf.sample etc/init.d/tlsrpt-milter \
+         lib/systemd/system/tlsrpt-milter.service lib/systemd/system/tlsrpt-stats.service \
+         lib/systemd/system/tlsrpt-stats.timer \
+         usr/share/man/man8/tlsrpt-milter.8 usr/share/man/man5/tlsrpt-milter.conf.5 \
+         usr/share/man/man1/tlsrpt-parse.1 usr/share/man/man1/tlsrpt-stats.1; do
+    t_check "installed $f" test -s "$d/$f"
+done
+t_grep "unit runs the milter from PREFIX" "$d/lib/systemd/system/tlsrpt-milter.service" \
+    '^ExecStart=/usr/sbin/tlsrpt-milter -f'
+t_grep "stats unit runs tlsrpt-stats from PREFIX" "$d/lib/systemd/system/tlsrpt-stats.service" \
+    '^ExecStart=/usr/bin/tlsrpt-stats '
+t_grep "init script runs the milter from PREFIX" "$d/etc/init.d/tlsrpt-milter" '^DAEMON=/usr/sbin/tlsrpt-milter$'
+t_check "init script is executable" test -x "$d/etc/init.d/tlsrpt-milter"
+t_check "installed milter runs (-V)" "$d/usr/sbin/tlsrpt-milter" -V
+t_check "installed tlsrpt-parse runs (-V)" "$d/usr/bin/tlsrpt-parse" -V
+sed 's/^ReportAddress .*/ReportAddress tlsrpt@example.com/' "$d/etc/tlsrpt-milter.conf.sample" >"$d/t.conf"
+t_check "installed sample config passes -n" "$d/usr/sbin/tlsrpt-milter" -n -c "$d/t.conf"
+[ "$T_FAILS" -eq 0 ]
