@@ -123,6 +123,7 @@ static void test_concurrency(void)
     ct_arg args[CT_THREADS];
     int counted = 0, dup = 0, failed = 0;
     char key[100];
+    T_CHECK(st != NULL, "concurrency: store created");
     if (!st)
         return;
     for (int i = 0; i < CT_THREADS; i++) {
