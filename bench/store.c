@@ -7,9 +7,10 @@
  * usage: store SERVERS N RUNS
  * Each run counts N reports (each with its own report-id, so none is a
  * duplicate) and then does N increments; one line per run:
- *   run=I store_us=F incr_us=F keys=K round_trips=R
+ *   run=I store_us=F incr_us=F keys=K round_trips=R p50_us=F max_us=F
  * (microseconds per report / per incr; keys = counter keys of one report as
- * planned; round_trips = tlsrpt_count_info.round_trips of the last report).
+ * planned; round_trips = tlsrpt_count_info.round_trips of the last report;
+ * p50_us / max_us: median and slowest single report, to show stalls).
  * Errors: exit 1 when memcached fails or a report is not counted.
  */
 #include <libmemcached/memcached.h>
@@ -86,13 +87,23 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Count n reports with fresh report-ids; microseconds per report, -1 on failure. */
-static double run_store(tlsrpt_store *st, bench_report *b, int run, long n, unsigned *rt)
+/* Compare two doubles for qsort. */
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Count n reports with fresh report-ids; microseconds per report, -1 on failure.
+   lat (n entries) receives each report's time in microseconds. */
+static double run_store(tlsrpt_store *st, bench_report *b, int run, long n, unsigned *rt,
+                        double *lat)
 {
     tlsrpt_count_info info;
     char err[512];
     double t0 = now();
     for (long i = 0; i < n; i++) {
+        double t1 = now();
         snprintf(b->rid, sizeof b->rid, "store-bench-%ld-%d-%ld", (long)time(NULL), run, i);
         int rc = tlsrpt_store_count(st, &b->r, &info, err, sizeof err);
         if (rc != TLSRPT_COUNTED) {
@@ -100,6 +111,7 @@ static double run_store(tlsrpt_store *st, bench_report *b, int run, long n, unsi
             return -1;
         }
         *rt = info.round_trips;
+        lat[i] = (now() - t1) * 1e6;
     }
     return (now() - t0) * 1e6 / (double)n;
 }
@@ -153,16 +165,21 @@ int main(int argc, char **argv)
         return 1;
     }
     memcached_server_list_free(list);
+    double *lat = calloc((size_t)n, sizeof *lat);
+    if (!lat)
+        return 1;
     build(&b);
     for (long r = 0; r < runs; r++) {
-        double s = run_store(st, &b, (int)r, n, &rt);
+        double s = run_store(st, &b, (int)r, n, &rt, lat);
         double i = run_incr(mc, n);
         if (s < 0 || i < 0)
             return 1;
-        printf("run=%ld store_us=%.2f incr_us=%.2f keys=%d round_trips=%u\n",
-               r, s, i, N_DOM * (6 + N_TYPE + N_MX), rt);
+        qsort(lat, (size_t)n, sizeof *lat, cmp_dbl);
+        printf("run=%ld store_us=%.2f incr_us=%.2f keys=%d round_trips=%u p50_us=%.1f max_us=%.1f\n",
+               r, s, i, N_DOM * (6 + N_TYPE + N_MX), rt, lat[n / 2], lat[n - 1]);
         fflush(stdout);
     }
+    free(lat);
     memcached_free(mc);
     tlsrpt_store_free(st);
     return 0;
