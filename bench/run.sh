@@ -3,8 +3,8 @@
 # milter, the store and the milter's memory, each against a peer or a limit
 # measured in the same run, and print one table of figures and ratios.
 #
-#   make bench                 full run (medians of 5 runs, ~10-15 minutes)
-#   BENCH_QUICK=1 make bench   CI smoke run (3 runs, smaller inputs, < 3 min)
+#   make bench                 full run (medians of 5 runs, ~6 minutes here)
+#   BENCH_QUICK=1 make bench   CI smoke run (3 runs, smaller inputs, ~70 s here)
 #   BENCH_ONLY="1 2"           run only these sections (1 decoder, 2 milter,
 #                              3 postfix, 4 store, 5 memory)
 #   BENCH_CORPUS=DIR           corpus folder holding real/ and oracle.py
