@@ -52,83 +52,6 @@ static int marker_key(const tlsrpt_store *st, const st_member *m, char *out, siz
     return tlsrpt_key_build(out, outlen, st->prefix, (const char *const[]){ "ix", hex }, 2);
 }
 
-/* Append " member" to an existing set; on a connection error re-read and retry once. */
-static memcached_return_t append_member(st_call *c, const st_member *m, time_t exp)
-{
-    char val[ST_DOMAIN_ENC_MAX + 1];
-    size_t vlen = (size_t)snprintf(val, sizeof val, " %s", m->member);
-    memcached_return_t rc = st_store_op(c, 'p', m->set, val, vlen, exp);
-    if (st_conn_error(rc)) {
-        size_t len;
-        uint32_t flags;
-        memcached_return_t grc;
-        char *v;
-        memcached_quit(c->mc);
-        c->info->round_trips++;
-        v = memcached_get(c->mc, m->set, strlen(m->set), &len, &flags, &grc);
-        if (grc != MEMCACHED_SUCCESS && grc != MEMCACHED_NOTFOUND) {
-            free(v);
-            return grc;
-        }
-        char *z = v ? malloc(len + 1) : NULL;
-        if (z) {
-            memcpy(z, v, len);
-            z[len] = 0;
-        }
-        int present = z && has_member(z, m->member);
-        free(z);
-        free(v);
-        if (present)
-            return MEMCACHED_SUCCESS;
-        rc = grc == MEMCACHED_NOTFOUND ? MEMCACHED_NOTSTORED
-                                       : st_store_op(c, 'p', m->set, val, vlen, exp);
-    }
-    return rc;
-}
-
-/* Write a member we own the marker of: add the set or append to it. */
-static int write_member(st_call *c, const st_member *m, st_set_state *s)
-{
-    time_t exp = st_expiry(c->st->counter_ttl);
-    memcached_return_t rc = MEMCACHED_NOTSTORED;
-    for (int attempt = 0; attempt < 4 && rc == MEMCACHED_NOTSTORED; attempt++) {
-        if (s->exists) {
-            rc = append_member(c, m, exp);
-            if (rc == MEMCACHED_SUCCESS && m->long_lived && exp)
-                rc = st_store_op(c, 't', m->set, NULL, 0, exp);
-        } else {
-            rc = st_store_op(c, 'a', m->set, m->member, strlen(m->member), exp);
-        }
-        if (st_not_stored(rc) || rc == MEMCACHED_NOTFOUND) {
-            s->exists = !s->exists;     /* someone created / it expired: switch */
-            rc = MEMCACHED_NOTSTORED;
-        }
-    }
-    if (rc != MEMCACHED_SUCCESS)
-        return st_fail(c, s->exists ? "append" : "add", m->set, rc);
-    s->exists = 1;
-    return TLSRPT_COUNTED;
-}
-
-/* Make sure one member is in its set. */
-static int ensure_member(st_call *c, const st_member *m, st_set_state *s)
-{
-    char mk[TLSRPT_KEY_MAX + 1];
-    long mttl = c->st->counter_ttl > 0 && c->st->counter_ttl < ST_MARKER_TTL
-                    ? c->st->counter_ttl : ST_MARKER_TTL;
-    memcached_return_t rc;
-    if (s->value && has_member(s->value, m->member))
-        return TLSRPT_COUNTED;
-    if (marker_key(c->st, m, mk, sizeof mk) < 0)
-        return st_fail(c, "build-key", m->set, MEMCACHED_FAILURE);
-    rc = st_store_op(c, 'a', mk, "1", 1, st_expiry(mttl));
-    if (st_not_stored(rc))
-        return TLSRPT_COUNTED;      /* another writer owns it (or just wrote it) */
-    if (rc != MEMCACHED_SUCCESS)
-        return st_fail(c, "add", mk, rc);
-    return write_member(c, m, s);
-}
-
 /* qsort: set states by key. */
 static int cmp_state(const void *a, const void *b)
 {
@@ -190,13 +113,250 @@ static st_set_state *find_set(st_sets *ss, const char *key)
     return NULL;
 }
 
-/* Make sure every member of the plan is in its set (values already read into ss). */
+/* The first failed answer of an index burst. */
+typedef struct ix_err {
+    int failed;
+    size_t req;
+    unsigned status;
+    char msg[128];
+} ix_err;
+
+/* Remember answer a as a failure (only the first one is kept in detail). */
+static void ix_note(ix_err *e, const st_ans *a)
+{
+    if (e->failed++ == 0) {
+        e->req = a->req;
+        e->status = a->status;
+        snprintf(e->msg, sizeof e->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    }
+}
+
+/* errbuf for a failed answer of an index burst; returns TLSRPT_STORE_FAILED. */
+static int ix_fail(st_call *c, const char *op, const char *key, const ix_err *e, size_t n)
+{
+    snprintf(c->errbuf, c->errlen, "memcached %s %s failed: %s (status 0x%04x; %d of %zu failed)",
+             op, key, e->msg[0] ? e->msg : "error", e->status, e->failed, n);
+    snprintf(c->info->reason, sizeof c->info->reason, "store-unavailable");
+    return TLSRPT_STORE_FAILED;
+}
+
+/* Store a 32-bit expiry big-endian at p. */
+static void put_exp(unsigned char *p, time_t exp)
+{
+    uint32_t v = (uint32_t)exp;
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (24 - 8 * i));
+}
+
+/* Answers of the marker burst: which markers were already there. */
+typedef struct ix_marks {
+    unsigned char *lost;        /* per request: someone else holds this marker */
+    ix_err err;
+} ix_marks;
+
+/* Burst callback of the marker burst (ADDQ answers only when not stored). */
+static void on_marks(void *arg, const st_ans *a)
+{
+    ix_marks *m = arg;
+    if (a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED)
+        m->lost[a->req] = 1;
+    else if (a->status != 0)
+        ix_note(&m->err, a);
+}
+
+/* One burst of marker adds for need[0..*nn); keeps in need only the ones we won. */
+static int take_markers(st_call *c, const st_plan *p, size_t *need, size_t *nn)
+{
+    char (*mk)[TLSRPT_KEY_MAX + 1] = calloc(*nn, sizeof *mk);
+    st_req *reqs = calloc(*nn, sizeof *reqs);
+    ix_marks m = { calloc(*nn, 1), { 0, 0, 0, "" } };
+    long mttl = c->st->counter_ttl > 0 && c->st->counter_ttl < ST_MARKER_TTL
+                    ? c->st->counter_ttl : ST_MARKER_TTL;
+    int rc = TLSRPT_COUNTED, maybe;
+    if (!mk || !reqs || !m.lost)
+        rc = st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    for (size_t k = 0; k < *nn && rc == TLSRPT_COUNTED; k++) {
+        if (marker_key(c->st, &p->mem[need[k]], mk[k], sizeof mk[k]) < 0)
+            rc = st_fail(c, "build-key", p->mem[need[k]].set, MEMCACHED_FAILURE);
+        reqs[k] = (st_req){ .opcode = ST_OP_ADDQ, .key = mk[k], .extlen = 8, .val = "1", .vlen = 1 };
+        put_exp(reqs[k].extras + 4, st_expiry(mttl));
+    }
+    if (rc == TLSRPT_COUNTED && st_burst(c, "add (index markers)", reqs, *nn, on_marks, &m, &maybe) != 0)
+        rc = TLSRPT_STORE_FAILED;
+    else if (rc == TLSRPT_COUNTED && m.err.failed)
+        rc = ix_fail(c, "add", mk[m.err.req], &m.err, *nn);
+    if (rc == TLSRPT_COUNTED) {
+        size_t w = 0;
+        for (size_t k = 0; k < *nn; k++)
+            if (!m.lost[k])
+                need[w++] = need[k];
+        *nn = w;
+    }
+    free(mk);
+    free(reqs);
+    free(m.lost);
+    return rc;
+}
+
+/* One set that gets members whose markers this call won. */
+typedef struct ix_job {
+    st_set_state *s;
+    char *val;                  /* " m1 m2 ...": append sends it all, add skips the space */
+    size_t vlen;
+    int long_lived;
+    int add;                    /* next write: 1 = add the set, 0 = append to it */
+    int again;                  /* the last write found the set missing / existing */
+    int done;
+} ix_job;
+
+/* Group the won members by set: jobs[k] for set state k; -1 on out of memory. */
+static int build_jobs(const st_plan *p, st_sets *ss, const size_t *won, size_t nw, ix_job *jobs)
+{
+    size_t *len = calloc(ss->n ? ss->n : 1, sizeof *len);
+    if (!len)
+        return -1;
+    for (size_t k = 0; k < nw; k++)
+        len[find_set(ss, p->mem[won[k]].set) - ss->s] += 1 + strlen(p->mem[won[k]].member);
+    for (size_t j = 0; j < ss->n; j++) {
+        jobs[j].s = &ss->s[j];
+        jobs[j].add = !ss->s[j].exists;
+        jobs[j].done = len[j] == 0;
+        if (len[j] && !(jobs[j].val = malloc(len[j] + 1))) {
+            free(len);
+            return -1;
+        }
+    }
+    free(len);
+    for (size_t k = 0; k < nw; k++) {
+        const st_member *m = &p->mem[won[k]];
+        ix_job *j = &jobs[find_set(ss, m->set) - ss->s];
+        size_t ml = strlen(m->member);
+        j->val[j->vlen] = ' ';
+        memcpy(j->val + j->vlen + 1, m->member, ml + 1);
+        j->vlen += 1 + ml;
+        j->long_lived |= m->long_lived;
+    }
+    return 0;
+}
+
+/* Answers of a set-write burst. */
+typedef struct ix_writes {
+    ix_job *jobs;
+    size_t *job_of;             /* per request: its job */
+    char *kind;                 /* per request: 'a' add, 'p' append, 't' touch */
+    ix_err err;
+} ix_writes;
+
+/* Burst callback of a set-write burst (ADDQ/APPENDQ answer only when not stored). */
+static void on_writes(void *arg, const st_ans *a)
+{
+    ix_writes *w = arg;
+    ix_job *j = &w->jobs[w->job_of[a->req]];
+    char k = w->kind[a->req];
+    if (a->status == 0)
+        return;                 /* a touch that worked */
+    if (k == 'a' ? a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED
+                 : a->status == ST_ST_NOT_FOUND || a->status == ST_ST_NOT_STORED)
+        j->again = 1;           /* someone created the set / it is gone: switch */
+    else
+        ix_note(&w->err, a);
+}
+
+/* The requests of one set-write round for the pending jobs; returns how many. */
+static size_t write_reqs(ix_job *jobs, size_t nj, time_t exp, st_req *reqs, ix_writes *w)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < nj; j++) {
+        if (jobs[j].done)
+            continue;
+        jobs[j].again = 0;
+        w->job_of[n] = j;
+        w->kind[n] = jobs[j].add ? 'a' : 'p';
+        if (jobs[j].add) {
+            reqs[n] = (st_req){ .opcode = ST_OP_ADDQ, .key = jobs[j].s->key, .extlen = 8,
+                                .val = jobs[j].val + 1, .vlen = jobs[j].vlen - 1 };
+            put_exp(reqs[n].extras + 4, exp);
+        } else {
+            reqs[n] = (st_req){ .opcode = ST_OP_APPENDQ, .key = jobs[j].s->key,
+                                .val = jobs[j].val, .vlen = jobs[j].vlen };
+        }
+        n++;
+        if (!jobs[j].add && jobs[j].long_lived && exp) {
+            w->job_of[n] = j;
+            w->kind[n] = 't';
+            reqs[n] = (st_req){ .opcode = ST_OP_TOUCH, .key = jobs[j].s->key, .extlen = 4 };
+            put_exp(reqs[n].extras, exp);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Write every job's members: add the set or append to it, one burst per round. */
+static int write_sets(st_call *c, ix_job *jobs, size_t nj)
+{
+    st_req *reqs = calloc(2 * nj, sizeof *reqs);
+    ix_writes w = { jobs, calloc(2 * nj, sizeof *w.job_of), calloc(2 * nj, 1), { 0, 0, 0, "" } };
+    time_t exp = st_expiry(c->st->counter_ttl);
+    int rc = TLSRPT_COUNTED, maybe;
+    size_t n = 0;
+    if (!reqs || !w.job_of || !w.kind)
+        rc = st_fail(c, "append", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    for (int round = 0; round < 4 && rc == TLSRPT_COUNTED; round++) {
+        if ((n = write_reqs(jobs, nj, exp, reqs, &w)) == 0)
+            break;
+        if (st_burst(c, "add/append (index sets)", reqs, n, on_writes, &w, &maybe) != 0)
+            rc = TLSRPT_STORE_FAILED;
+        else if (w.err.failed)
+            rc = ix_fail(c, w.kind[w.err.req] == 'a' ? "add" : w.kind[w.err.req] == 'p' ? "append"
+                         : "touch", reqs[w.err.req].key, &w.err, n);
+        for (size_t j = 0; j < nj && rc == TLSRPT_COUNTED; j++) {
+            if (jobs[j].done)
+                continue;
+            jobs[j].add = jobs[j].again ? !jobs[j].add : jobs[j].add;
+            jobs[j].done = !jobs[j].again;
+            jobs[j].s->exists = jobs[j].s->exists || jobs[j].done;
+        }
+        n = 0;
+    }
+    for (size_t j = 0; j < nj && rc == TLSRPT_COUNTED; j++)
+        if (!jobs[j].done) {
+            ix_err e = { 1, 0, ST_ST_NOT_STORED, "not stored (set full, or it kept appearing and vanishing)" };
+            rc = ix_fail(c, jobs[j].add ? "add" : "append", jobs[j].s->key, &e, nj);
+        }
+    free(reqs);
+    free(w.job_of);
+    free(w.kind);
+    return rc;
+}
+
+/* Make sure every member of the plan is in its set (values already read into ss):
+   one burst for the markers of the new members, one (rarely more) for the sets. */
 int st_index_write(st_call *c, const st_plan *p, st_sets *ss)
 {
+    size_t *need = malloc((p->n_mem ? p->n_mem : 1) * sizeof *need), nn = 0;
+    ix_job *jobs = NULL;
     int rc = TLSRPT_COUNTED;
+    if (!need)
+        return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     for (size_t i = 0; i < p->n_mem && rc == TLSRPT_COUNTED; i++) {
         st_set_state *s = find_set(ss, p->mem[i].set);
-        rc = s ? ensure_member(c, &p->mem[i], s) : st_fail(c, "index", p->mem[i].set, MEMCACHED_FAILURE);
+        if (!s)
+            rc = st_fail(c, "index", p->mem[i].set, MEMCACHED_FAILURE);
+        else if (!(s->value && has_member(s->value, p->mem[i].member)))
+            need[nn++] = i;
     }
+    if (rc == TLSRPT_COUNTED && nn > 0)
+        rc = take_markers(c, p, need, &nn);
+    if (rc == TLSRPT_COUNTED && nn > 0) {
+        if (!(jobs = calloc(ss->n, sizeof *jobs)) || build_jobs(p, ss, need, nn, jobs) != 0)
+            rc = st_fail(c, "append", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+        else
+            rc = write_sets(c, jobs, ss->n);
+    }
+    for (size_t j = 0; jobs && j < ss->n; j++)
+        free(jobs[j].val);
+    free(jobs);
+    free(need);
     return rc;
 }

@@ -3,8 +3,9 @@
  *
  * plan.c turns a decoded report into a "plan": the exact counter increments
  * and index-set members to write, computed before anything touches memcached.
- * index.c writes the index sets, store.c owns the pool, the dedup marker and
- * the counters, memc.c parses the server list and configures a memcached_st.
+ * index.c writes the index sets (through burst.c), store.c owns the pool, the
+ * dedup marker and the counters, memc.c parses the server list and configures
+ * a memcached_st.
  */
 #ifndef TLSRPT_STORE_INT_H
 #define TLSRPT_STORE_INT_H
@@ -138,6 +139,12 @@ typedef void (*st_ans_cb)(void *arg, const st_ans *a);
 #define ST_OP_ADD 0x02
 #define ST_OP_INCREMENTQ 0x15
 #define ST_OP_GETKQ 0x0d
+#define ST_OP_ADDQ 0x12
+#define ST_OP_APPENDQ 0x19
+#define ST_OP_TOUCH 0x1c
+#define ST_ST_NOT_FOUND 0x0001       /* binary protocol answer statuses */
+#define ST_ST_EXISTS 0x0002
+#define ST_ST_NOT_STORED 0x0005
 /* burst.c: send reqs grouped per server, each group in one write ended by a NOOP,
    then read every answer into cb: one round trip. 0, or -1 with errbuf set; *maybe
    is set when requests may have been executed although the call failed. */
@@ -156,7 +163,8 @@ typedef struct st_sets {
 int st_sets_init(st_sets *ss, const st_plan *p);
 int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen);
 void st_sets_free(st_sets *ss);
-/* index.c: make sure every member of the plan is in its set; TLSRPT_COUNTED or FAILED. */
+/* index.c: make sure every member of the plan is in its set (two bursts when some
+   are new, none otherwise); TLSRPT_COUNTED or FAILED. */
 int st_index_write(st_call *c, const st_plan *p, st_sets *ss);
 
 #endif

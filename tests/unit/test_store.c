@@ -3,8 +3,10 @@
  * this test starts itself on 127.0.0.1 and a random free port (killed at
  * exit, on a signal, and by PR_SET_PDEATHSIG if we crash): server list
  * validation, every key of a report, allow-list and uncountable reports,
- * hostile strings, TTLs, failed quiet increments, the dedup marker removed
- * after a failure, the per-report MX cap, and a memcached outage.
+ * hostile strings, TTLs, the round trips of new index members (two bursts
+ * however many) and the touch of long-lived sets, failed quiet increments,
+ * the dedup marker removed after a failure, the per-report MX cap, and a
+ * memcached outage.
  * Reports are built by hand; only tlsrpt_normalize_domain comes from parser/.
  * Key encoding and SHA-256 are in test_keys.c; concurrency and two servers
  * in test_store_concurrency.c. Prints SKIP for the memcached part when no
@@ -230,6 +232,91 @@ static void test_ttl(void)
     tlsrpt_store_free(st);
 }
 
+/* Report with policies for dom[0..nd) (mx "mxJ.<domain>" each, nf per policy). */
+static void ib_report(tlib_tr *t, const char *rid, const char *day, char dom[][32],
+                      char mx[][TLIB_TR_FAIL][48], int nd, int nf)
+{
+    static const char *const rt[] = { "validation-failure", "dane-required", "tlsa-invalid",
+                                      "certificate-expired" };
+    tlib_tr_init(t, "IB Org", rid, day);
+    for (int d = 0; d < nd; d++) {
+        int p = tlib_tr_policy(t, "sts", dom[d], 10, nf);
+        for (int f = 0; f < nf; f++)
+            tlib_tr_fail(t, p, rt[f], mx[d][f], 1);
+    }
+}
+
+/* New index members cost one marker burst and one set burst, however many they are. */
+static void test_index_bursts(void)
+{
+    tlsrpt_store *st = tlib_mkstore(servers, "ib:", NULL, 0);
+    static char dom[TLIB_TR_POL][32], mx[TLIB_TR_POL][TLIB_TR_FAIL][48];
+    char err[512], key[300], want[1024];
+    tlsrpt_count_info info;
+    unsigned rt[4];
+    tlib_tr t;
+    if (!st)
+        return;
+    for (int d = 0; d < TLIB_TR_POL; d++) {
+        snprintf(dom[d], sizeof dom[d], "d%d.ib.example", d);
+        for (int f = 0; f < TLIB_TR_FAIL; f++)
+            snprintf(mx[d][f], sizeof mx[d][f], "mx%d.d%d.ib.example", f, d);
+    }
+    const char *days[] = { "2026-05-23", "2026-05-23", "2026-05-24", "2026-05-24" };
+    const int nd[] = { 1, TLIB_TR_POL, TLIB_TR_POL, TLIB_TR_POL }, nf[] = { 1, TLIB_TR_FAIL, 2, 2 };
+    for (int i = 0; i < 4; i++) {       /* 5 new members, 5 + 32 new, 4 days appended, none */
+        char rid[16];
+        snprintf(rid, sizeof rid, "ib%d", i);
+        ib_report(&t, rid, days[i], dom, mx, nd[i], nf[i]);
+        int rc = tlsrpt_store_count(st, &t.r, &info, err, sizeof err);
+        if (rc != TLSRPT_COUNTED)
+            printf("  index bursts: %s\n", err);
+        rt[i] = rc == TLSRPT_COUNTED ? info.round_trips : 0;
+    }
+    printf("  round trips: 1 domain 1 mx %u, 4 domains 16 mxs %u, new day %u, known %u\n",
+           rt[0], rt[1], rt[2], rt[3]);
+    T_CHECK(rt[0] == 4 && rt[1] == 4, "new members: 4 round trips for 5 or for 37 of them");
+    T_CHECK(rt[2] == 4, "members appended to existing sets: 4 round trips");
+    T_INTEQ(rt[3], 2, "no new member: 2 round trips");
+    snprintf(want, sizeof want, "%s %s %s %s", dom[0], dom[1], dom[2], dom[3]);
+    tlib_mc_check_set(rd, "ib:domains", want, "batched domains set");
+    for (int d = 0; d < TLIB_TR_POL; d++) {
+        snprintf(key, sizeof key, "ib:d:%s:days", dom[d]);
+        tlib_mc_check_set(rd, key, "2026-05-23 2026-05-24", "batched days set (added, then appended)");
+        snprintf(key, sizeof key, "ib:d:%s:2026-05-23:mxs", dom[d]);
+        snprintf(want, sizeof want, "%s %s %s %s", mx[d][0], mx[d][1], mx[d][2], mx[d][3]);
+        tlib_mc_check_set(rd, key, want, "batched mxs set: every member once");
+    }
+    tlib_mc_check_set(rd, "ib:d:d0.ib.example:2026-05-23:types",
+                      "validation-failure dane-required tlsa-invalid certificate-expired",
+                      "batched types set");
+    tlsrpt_store_free(st);
+}
+
+/* A long-lived set that grows by append gets its TTL renewed (touch in the set burst). */
+static void test_index_touch(void)
+{
+    char err[256];
+    tlsrpt_store_conf conf = { .servers = servers, .prefix = "tt:", .counter_ttl = 3, .timeout_ms = 500 };
+    tlsrpt_store *st = tlsrpt_store_new(&conf, err, sizeof err);
+    tlsrpt_count_info info;
+    tlib_tr t;
+    int rc1, rc2;
+    tlib_tr_init(&t, "O", "tt1", "2026-05-25");
+    tlib_tr_policy(&t, "sts", "tt.example", 1, 0);
+    rc1 = st ? tlsrpt_store_count(st, &t.r, &info, err, sizeof err) : -1;
+    sleep(2);
+    tlib_tr_init(&t, "O", "tt2", "2026-05-26");
+    tlib_tr_policy(&t, "sts", "tt.example", 1, 0);
+    rc2 = st ? tlsrpt_store_count(st, &t.r, &info, err, sizeof err) : -1;
+    T_CHECK(rc1 == TLSRPT_COUNTED && rc2 == TLSRPT_COUNTED, "touch: both reports counted");
+    sleep(2);
+    tlib_mc_check_num(rd, "tt:d:tt.example:2026-05-25:ok", -1, "touch: 3 s counter expired after 4 s");
+    tlib_mc_check_set(rd, "tt:d:tt.example:days", "2026-05-25 2026-05-26",
+                      "touch: appended long-lived set renewed, still there after 4 s");
+    tlsrpt_store_free(st);
+}
+
 /* A counter holding a non-number makes the quiet incr fail: must be reported. */
 static void test_quiet_error(tlsrpt_store *st)
 {
@@ -382,6 +469,8 @@ int main(void)
         test_rules();
         test_hostile(st);
         test_ttl();
+        test_index_bursts();
+        test_index_touch();
         test_quiet_error(st);
         test_unmark();
         test_mx_cap(st);
