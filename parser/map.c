@@ -14,17 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Duplicate a JSON string, replacing embedded NUL bytes by U+FFFD. */
-static char *dup_str(struct json_object *o)
+/* Copy a JSON string into the arena, replacing embedded NUL bytes by U+FFFD. */
+static char *dup_str(tlsrpt_arena *a, struct json_object *o)
 {
     const char *s = json_object_get_string(o);
     size_t n = (size_t)json_object_get_string_len(o), extra = 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == 0)
-            extra += 2;
-    char *r = malloc(n + extra + 1), *w = r;
-    if (!r)
-        return NULL;
+    if (memchr(s, 0, n))
+        for (size_t i = 0; i < n; i++)
+            extra += s[i] == 0 ? 2 : 0;
+    char *r = arena_alloc(a, n + extra + 1), *w = r;
+    if (!r || !extra)
+        return r ? memcpy(r, s, n) : NULL;      /* arena memory is zeroed: NUL-terminated */
     for (size_t i = 0; i < n; i++) {
         if (s[i] == 0) {
             memcpy(w, "\xEF\xBF\xBD", 3);
@@ -33,12 +33,12 @@ static char *dup_str(struct json_object *o)
             *w++ = s[i];
         }
     }
-    *w = 0;
     return r;
 }
 
 /* Read optional string member `key`; scalars are converted to text. 0 ok, -1 error. */
-static int get_str(struct json_object *obj, const char *key, char **out, char *err)
+static int get_str(tlsrpt_arena *a, struct json_object *obj, const char *key, char **out,
+                   char *err)
 {
     struct json_object *v;
     *out = NULL;
@@ -48,7 +48,7 @@ static int get_str(struct json_object *obj, const char *key, char **out, char *e
         snprintf(err, TLSRPT_ERRLEN, "\"%s\" is not a string", key);
         return -1;
     }
-    *out = dup_str(v);
+    *out = dup_str(a, v);
     if (!*out) {
         snprintf(err, TLSRPT_ERRLEN, "out of memory");
         return -1;
@@ -98,8 +98,8 @@ static struct json_object *get_typed(struct json_object *obj, const char *key,
 }
 
 /* Read a string-or-array-of-strings member into a string array. */
-static int get_str_list(struct json_object *obj, const char *key, char ***out, size_t *n,
-                        char *err)
+static int get_str_list(tlsrpt_arena *a, struct json_object *obj, const char *key, char ***out,
+                        size_t *n, char *err)
 {
     struct json_object *v;
     *out = NULL;
@@ -111,7 +111,7 @@ static int get_str_list(struct json_object *obj, const char *key, char ***out, s
         snprintf(err, TLSRPT_ERRLEN, "\"%s\" is not a string or an array", key);
         return -1;
     }
-    *out = calloc(cnt ? cnt : 1, sizeof **out);
+    *out = cnt <= SIZE_MAX / sizeof **out ? arena_alloc(a, cnt * sizeof **out) : NULL;
     if (!*out)
         goto nomem;
     for (size_t i = 0; i < cnt; i++) {
@@ -123,7 +123,7 @@ static int get_str_list(struct json_object *obj, const char *key, char ***out, s
             snprintf(err, TLSRPT_ERRLEN, "\"%s\" holds a non-string entry", key);
             return -1;
         }
-        if (!((*out)[(*n)++] = dup_str(e)))
+        if (!((*out)[(*n)++] = dup_str(a, e)))
             goto nomem;
     }
     return 0;
@@ -133,20 +133,20 @@ nomem:
 }
 
 /* Map one failure-details entry. */
-static int map_failure(struct json_object *o, tlsrpt_failure *f, char *err)
+static int map_failure(tlsrpt_arena *a, struct json_object *o, tlsrpt_failure *f, char *err)
 {
     if (!json_object_is_type(o, json_type_object)) {
         snprintf(err, TLSRPT_ERRLEN, "a failure-details entry is not an object");
         return -1;
     }
     int c;
-    if (get_str(o, "result-type", &f->result_type, err) ||
-        get_str(o, "sending-mta-ip", &f->sending_mta_ip, err) ||
-        get_str(o, "receiving-mx-hostname", &f->receiving_mx_hostname, err) ||
-        get_str(o, "receiving-mx-helo", &f->receiving_mx_helo, err) ||
-        get_str(o, "receiving-ip", &f->receiving_ip, err) ||
-        get_str(o, "additional-information", &f->additional_information, err) ||
-        get_str(o, "failure-reason-code", &f->failure_reason_code, err))
+    if (get_str(a, o, "result-type", &f->result_type, err) ||
+        get_str(a, o, "sending-mta-ip", &f->sending_mta_ip, err) ||
+        get_str(a, o, "receiving-mx-hostname", &f->receiving_mx_hostname, err) ||
+        get_str(a, o, "receiving-mx-helo", &f->receiving_mx_helo, err) ||
+        get_str(a, o, "receiving-ip", &f->receiving_ip, err) ||
+        get_str(a, o, "additional-information", &f->additional_information, err) ||
+        get_str(a, o, "failure-reason-code", &f->failure_reason_code, err))
         return -1;
     if ((c = get_count(o, "failed-session-count", &f->failed_session_count, err)) < 0)
         return -1;
@@ -155,18 +155,19 @@ static int map_failure(struct json_object *o, tlsrpt_failure *f, char *err)
 }
 
 /* Map the "policy" object of a policies[] entry. */
-static int map_policy_obj(struct json_object *po, tlsrpt_policy *p, char *err)
+static int map_policy_obj(tlsrpt_arena *a, struct json_object *po, tlsrpt_policy *p, char *err)
 {
-    if (get_str(po, "policy-type", &p->policy_type, err) ||
-        get_str(po, "policy-domain", &p->policy_domain, err) ||
-        get_str_list(po, "policy-string", &p->policy_string, &p->n_policy_string, err) ||
-        get_str_list(po, "mx-host", &p->mx_host, &p->n_mx_host, err))
+    if (get_str(a, po, "policy-type", &p->policy_type, err) ||
+        get_str(a, po, "policy-domain", &p->policy_domain, err) ||
+        get_str_list(a, po, "policy-string", &p->policy_string, &p->n_policy_string, err) ||
+        get_str_list(a, po, "mx-host", &p->mx_host, &p->n_mx_host, err))
         return -1;
     return 0;
 }
 
 /* Map one policies[] entry (policy, summary, failure-details). */
-static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *report_domain,
+static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
+                      const char *report_domain,
                       char *err)
 {
     int bad = 0, c;
@@ -177,14 +178,15 @@ static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *repor
     struct json_object *po = get_typed(o, "policy", json_type_object, &bad, err);
     struct json_object *so = bad ? NULL : get_typed(o, "summary", json_type_object, &bad, err);
     struct json_object *fa = bad ? NULL : get_typed(o, "failure-details", json_type_array, &bad, err);
-    if (bad || (po && map_policy_obj(po, p, err)))
+    if (bad || (po && map_policy_obj(a, po, p, err)))
         return -1;
     if ((!p->policy_domain || !*p->policy_domain) && report_domain && *report_domain) {
-        free(p->policy_domain);
-        if (!(p->policy_domain = strdup(report_domain))) {
+        size_t dl = strlen(report_domain) + 1;
+        if (!(p->policy_domain = arena_alloc(a, dl))) {
             snprintf(err, TLSRPT_ERRLEN, "out of memory");
             return -1;
         }
+        memcpy(p->policy_domain, report_domain, dl);
         p->policy_domain_from_header = 1;
     }
     if (so) {
@@ -196,12 +198,12 @@ static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *repor
         p->has_total_failure = c;
     }
     size_t n = fa ? json_object_array_length(fa) : 0;
-    if (n && !(p->failures = calloc(n, sizeof *p->failures))) {
+    if (n && !(p->failures = arena_alloc(a, n * sizeof *p->failures))) {
         snprintf(err, TLSRPT_ERRLEN, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++)                  /* count first: freed on error too */
-        if (p->n_failures++, map_failure(json_object_array_get_idx(fa, i), &p->failures[i], err))
+        if (p->n_failures++, map_failure(a, json_object_array_get_idx(fa, i), &p->failures[i], err))
             return -1;
     return 0;
 }
@@ -209,14 +211,15 @@ static int map_policy(struct json_object *o, tlsrpt_policy *p, const char *repor
 /* Map the date-range object, parsing dates as UTC. */
 static int map_dates(struct json_object *obj, tlsrpt_report *r, char *err)
 {
+    tlsrpt_arena *a = r->arena;
     int bad = 0;
     struct json_object *dr = get_typed(obj, "date-range", json_type_object, &bad, err);
     if (bad)
         return -1;
     if (!dr)
         return 0;
-    if (get_str(dr, "start-datetime", &r->start_raw, err) ||
-        get_str(dr, "end-datetime", &r->end_raw, err))
+    if (get_str(a, dr, "start-datetime", &r->start_raw, err) ||
+        get_str(a, dr, "end-datetime", &r->end_raw, err))
         return -1;
     r->has_start = r->start_raw && tlsrpt_parse_datetime(r->start_raw, &r->start) == 0;
     r->has_end = r->end_raw && tlsrpt_parse_datetime(r->end_raw, &r->end) == 0;
@@ -232,14 +235,15 @@ static int map_dates(struct json_object *obj, tlsrpt_report *r, char *err)
 static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_report *r,
                    char *err)
 {
+    tlsrpt_arena *a = r->arena;
     int bad = 0;
     if (!json_object_is_type(obj, json_type_object)) {
         snprintf(err, TLSRPT_ERRLEN, "report JSON is not an object");
         return -1;
     }
-    if (get_str(obj, "organization-name", &r->organization_name, err) ||
-        get_str(obj, "contact-info", &r->contact_info, err) ||
-        get_str(obj, "report-id", &r->report_id, err) || map_dates(obj, r, err))
+    if (get_str(a, obj, "organization-name", &r->organization_name, err) ||
+        get_str(a, obj, "contact-info", &r->contact_info, err) ||
+        get_str(a, obj, "report-id", &r->report_id, err) || map_dates(obj, r, err))
         return -1;
     struct json_object *pa = get_typed(obj, "policies", json_type_array, &bad, err);
     if (bad)
@@ -249,12 +253,12 @@ static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_re
         return -1;
     }
     size_t n = pa ? json_object_array_length(pa) : 0;
-    if (n && !(r->policies = calloc(n, sizeof *r->policies))) {
+    if (n && !(r->policies = arena_alloc(a, n * sizeof *r->policies))) {
         snprintf(err, TLSRPT_ERRLEN, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++)                  /* count first: freed on error too */
-        if (r->n_policies++, map_policy(json_object_array_get_idx(pa, i), &r->policies[i],
+        if (r->n_policies++, map_policy(a, json_object_array_get_idx(pa, i), &r->policies[i],
                                         report_domain, err))
             return -1;
     return 0;
@@ -264,12 +268,15 @@ static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_re
 int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
                       tlsrpt_report **out, char *err)
 {
-    tlsrpt_report *r = calloc(1, sizeof *r);
+    tlsrpt_arena *a = arena_new();
+    tlsrpt_report *r = a ? arena_alloc(a, sizeof *r) : NULL;
     *out = NULL;
     if (!r) {
+        arena_free(a);
         snprintf(err, TLSRPT_ERRLEN, "out of memory");
         return TLSRPT_ERR_NOMEM;
     }
+    r->arena = a;
     if (map_top(obj, report_domain, r, err)) {
         tlsrpt_report_free(r);
         return TLSRPT_ERR_INVALID;

@@ -6,7 +6,7 @@
  * "+HH:MM" / "-HH:MM", or nothing (read as UTC, as Microsoft sends them);
  * a space may stand for the 'T'. Years 1970..9999.
  */
-#include "tlsrpt.h"
+#include "stages.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,48 +48,11 @@ void tlsrpt_limits_default(tlsrpt_limits *lim)
     lim->max_mime_parts = TLSRPT_DEF_MAX_MIME_PARTS;
 }
 
-/* Free a string array. */
-static void free_strv(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* Free one policy's members. */
-static void free_policy(tlsrpt_policy *p)
-{
-    free(p->policy_type);
-    free(p->policy_domain);
-    free_strv(p->policy_string, p->n_policy_string);
-    free_strv(p->mx_host, p->n_mx_host);
-    for (size_t i = 0; i < p->n_failures; i++) {
-        tlsrpt_failure *f = &p->failures[i];
-        free(f->result_type);
-        free(f->sending_mta_ip);
-        free(f->receiving_mx_hostname);
-        free(f->receiving_mx_helo);
-        free(f->receiving_ip);
-        free(f->additional_information);
-        free(f->failure_reason_code);
-    }
-    free(p->failures);
-}
-
-/* Free a report and everything it owns. */
+/* Free a report made by the decoder: all of it lives in its arena. */
 void tlsrpt_report_free(tlsrpt_report *r)
 {
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n_policies; i++)
-        free_policy(&r->policies[i]);
-    free(r->policies);
-    free(r->organization_name);
-    free(r->contact_info);
-    free(r->report_id);
-    free(r->start_raw);
-    free(r->end_raw);
-    free(r);
+    if (r)
+        arena_free(r->arena);
 }
 
 /* Read exactly n digits at *p into *v. */

@@ -59,6 +59,11 @@ int json_stage_feed(json_stage *s, const char *buf, size_t len, char *err);
 int json_stage_finish(json_stage *s, char *err);
 void json_stage_free(json_stage *s);
 
+/* arena.c: the memory of one report (see tlsrpt_report.arena). */
+tlsrpt_arena *arena_new(void);
+void *arena_alloc(tlsrpt_arena *a, size_t n);
+void arena_free(tlsrpt_arena *a);
+
 /* map.c: json object -> report. report_domain may be NULL (TLS-Report-Domain header). */
 int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
                       tlsrpt_report **out, char *err);

@@ -101,7 +101,9 @@ typedef struct tlsrpt_policy {
     size_t n_failures;
 } tlsrpt_policy;
 
-/* A decoded report. Strings are NUL-terminated; an embedded NUL is replaced by U+FFFD. */
+/* A decoded report. Strings are NUL-terminated; an embedded NUL is replaced by U+FFFD.
+   All of its memory belongs to the decoder's arena: free it only with tlsrpt_report_free. */
+typedef struct tlsrpt_arena tlsrpt_arena;
 typedef struct tlsrpt_report {
     char *organization_name;
     char *contact_info;
@@ -115,6 +117,7 @@ typedef struct tlsrpt_report {
     char day[11];                   /* UTC day of start, "YYYY-MM-DD", "" if !has_start */
     tlsrpt_policy *policies;
     size_t n_policies;
+    tlsrpt_arena *arena;            /* internal: owns every string, array and the report */
 } tlsrpt_report;
 
 typedef struct tlsrpt_decoder tlsrpt_decoder;
@@ -160,7 +163,7 @@ int tlsrpt_decode_buffer(const void *buf, size_t len, const tlsrpt_limits *lim,
                          enum tlsrpt_mode mode, tlsrpt_report **out,
                          char *errbuf, size_t errlen);
 
-/* Free a report (NULL is fine). */
+/* Free a report made by the decoder (NULL is fine). */
 void tlsrpt_report_free(tlsrpt_report *r);
 
 /* Parse an RFC 3339 date-time ("Z", offset, or none = UTC); 0 on success. */
