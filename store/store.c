@@ -194,48 +194,78 @@ static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char 
     return TLSRPT_COUNTED;
 }
 
-/* Phase 3 answers: the first failed increment. */
+/* Phase 3 answers: the first failed increment, and the ones to send again. */
 typedef struct phase3 {
     int failed;
     size_t req;
     unsigned status;
     char msg[128];
+    size_t *again;              /* requests whose create lost a race (NOT_STORED) */
+    size_t n_again;
 } phase3;
 
-/* Burst callback of phase 3: quiet increments answer only on error. */
+/* Burst callback of phase 3: quiet increments answer only on error. An
+   increment-with-initial of a missing key is an add inside memcached: when
+   another client created the key first, it answers NOT_STORED and changed
+   nothing, so it is sent again (the key exists now). */
 static void on_phase3(void *arg, const st_ans *a)
 {
     phase3 *ph = arg;
-    if (a->status != 0 && ph->failed++ == 0) {
+    if (a->status == ST_ST_NOT_STORED)
+        ph->again[ph->n_again++] = a->req;
+    else if (a->status != 0 && ph->failed++ == 0) {
         ph->req = a->req;
         ph->status = a->status;
         snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
     }
 }
 
-/* Phase 3, one round trip: every counter as INCREMENTQ (delta = initial). */
+/* INCREMENTQ of counter i (delta = initial value) into r. */
+static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
+{
+    r->opcode = ST_OP_INCREMENTQ;
+    r->key = ctr->key;
+    r->extlen = 20;
+    for (int b = 0; b < 8; b++) {
+        r->extras[b] = (unsigned char)(ctr->delta >> (56 - 8 * b));
+        r->extras[8 + b] = r->extras[b];
+    }
+    for (int b = 0; b < 4; b++)
+        r->extras[16 + b] = (unsigned char)(exp >> (24 - 8 * b));
+}
+
+/* Phase 3, one round trip (one more per lost create race, at most 3 in all):
+   every counter as INCREMENTQ (delta = initial). */
 static int write_counters(st_call *c, const st_plan *p)
 {
-    st_req *reqs = calloc(p->n_ctr ? p->n_ctr : 1, sizeof *reqs);
+    size_t n = p->n_ctr ? p->n_ctr : 1, *idx = malloc(n * sizeof *idx);
+    st_req *reqs = calloc(n, sizeof *reqs);
     uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
-    phase3 ph = { 0, 0, 0, "" };
-    int maybe;
-    if (!reqs)
+    phase3 ph = { 0, 0, 0, "", malloc(n * sizeof *ph.again), 0 };
+    int maybe, rc = 0;
+    if (!reqs || !idx || !ph.again) {
+        free(reqs), free(idx), free(ph.again);
         return st_fail(c, "incr", "(counters)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    for (size_t i = 0; i < p->n_ctr; i++) {
-        st_req *r = &reqs[i];
-        r->opcode = ST_OP_INCREMENTQ;
-        r->key = p->ctr[i].key;
-        r->extlen = 20;
-        for (int b = 0; b < 8; b++) {
-            r->extras[b] = (unsigned char)(p->ctr[i].delta >> (56 - 8 * b));
-            r->extras[8 + b] = r->extras[b];
-        }
-        for (int b = 0; b < 4; b++)
-            r->extras[16 + b] = (unsigned char)(exp >> (24 - 8 * b));
     }
-    int rc = st_burst(c, "incr (counters)", reqs, p->n_ctr, on_phase3, &ph, &maybe);
+    for (size_t i = 0; i < p->n_ctr; i++)
+        idx[i] = i;
+    n = p->n_ctr;
+    for (int round = 0; round < 3 && n > 0 && rc == 0 && !ph.failed; round++) {
+        for (size_t i = 0; i < n; i++)
+            incr_req(&reqs[i], &p->ctr[idx[i]], exp);
+        ph.n_again = 0;
+        rc = st_burst(c, "incr (counters)", reqs, n, on_phase3, &ph, &maybe);
+        ph.req = ph.failed ? idx[ph.req] : 0;
+        for (size_t i = 0; i < ph.n_again; i++)
+            ph.again[i] = idx[ph.again[i]];
+        memcpy(idx, ph.again, ph.n_again * sizeof *idx);
+        n = ph.n_again;
+    }
+    if (rc == 0 && !ph.failed && n > 0)
+        ph = (phase3){ 1, idx[0], ST_ST_NOT_STORED, "Not stored (lost the create race 3 times)", NULL, 0 };
     free(reqs);
+    free(idx);
+    free(ph.again);
     if (rc != 0)
         return TLSRPT_STORE_FAILED;
     if (ph.failed) {

@@ -3,7 +3,8 @@
  * memcacheds this test starts itself on 127.0.0.1 and random free ports
  * (killed at exit, on a signal, and by PR_SET_PDEATHSIG if we crash):
  * 8 threads counting overlapping reports, each twice (every sum and
- * index set exact, each report counted once), and a store over two
+ * index set exact, each report counted once), two stores racing on the
+ * same new index members (each member once), and a store over two
  * servers (every key lands where libmemcached's hashing reads it).
  * Reports are built by hand. Prints SKIP when no memcached is installed.
  */
@@ -148,6 +149,90 @@ static void test_concurrency(void)
     tlsrpt_store_free(st);
 }
 
+#define RC_ROUNDS 60
+#define RC_MX 4
+
+/* One of two racing stores (as two processes would be: own connections). */
+typedef struct rc_arg {
+    tlsrpt_store *st;
+    pthread_barrier_t *bar;
+    char side;
+    int counted, failed;
+    unsigned rt_hist[8];        /* round trips per report (7 = 7 or more) */
+} rc_arg;
+
+/* Thread body: each round, count a report whose index members are all new
+   (side a: mx0..mx3, side b: mx2..mx5, so both may create the same set). */
+static void *rc_thread(void *v)
+{
+    rc_arg *a = v;
+    char rid[32], dom[40], mx[RC_MX][48], err[512];
+    tlsrpt_count_info info;
+    tlib_tr t;
+    for (int r = 0; r < RC_ROUNDS; r++) {
+        snprintf(rid, sizeof rid, "%c-%d", a->side, r);
+        snprintf(dom, sizeof dom, "r%d.race.example", r);
+        tlib_tr_init(&t, "Race Org", rid, "2026-06-03");
+        int p = tlib_tr_policy(&t, "sts", dom, 10, RC_MX);
+        for (int i = 0; i < RC_MX; i++) {
+            snprintf(mx[i], sizeof mx[i], "mx%d.%s", i + (a->side == 'b') * 2, dom);
+            tlib_tr_fail(&t, p, ct_types[i], mx[i], 1);
+        }
+        pthread_barrier_wait(a->bar);
+        int rc = tlsrpt_store_count(a->st, &t.r, &info, err, sizeof err);
+        a->counted += rc == TLSRPT_COUNTED;
+        if (rc == TLSRPT_COUNTED)
+            a->rt_hist[info.round_trips < 7 ? info.round_trips : 7]++;
+        if (rc == TLSRPT_STORE_FAILED && a->failed++ == 0)
+            printf("  race %c: %s\n", a->side, err);
+    }
+    return NULL;
+}
+
+/* Two stores count different reports with the same new members at the same moment. */
+static void test_race_new_members(void)
+{
+    pthread_barrier_t bar;
+    pthread_t th[2];
+    rc_arg a[2] = { { tlib_mkstore(servers, "rc:", NULL, 0), &bar, 'a', 0, 0, { 0 } },
+                    { tlib_mkstore(servers, "rc:", NULL, 0), &bar, 'b', 0, 0, { 0 } } };
+    char key[200], want[4096] = "", mxs[600];
+    T_CHECK(a[0].st && a[1].st, "race: two stores created");
+    if (a[0].st && a[1].st) {
+        pthread_barrier_init(&bar, NULL, 2);
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, rc_thread, &a[i]);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&bar);
+        printf("  race: reports by round trips 3:%u 4:%u 5:%u 6+:%u\n",
+               a[0].rt_hist[3] + a[1].rt_hist[3], a[0].rt_hist[4] + a[1].rt_hist[4],
+               a[0].rt_hist[5] + a[1].rt_hist[5], a[0].rt_hist[6] + a[1].rt_hist[6] + a[0].rt_hist[7] + a[1].rt_hist[7]);
+        T_INTEQ(a[0].failed + a[1].failed, 0, "race: no store failure");
+        T_INTEQ(a[0].counted + a[1].counted, 2 * RC_ROUNDS, "race: every report counted");
+        int sets_ok = 1;
+        for (int r = 0; r < RC_ROUNDS; r++) {
+            size_t wl = strlen(want);
+            snprintf(want + wl, sizeof want - wl, " r%d.race.example", r);
+            snprintf(key, sizeof key, "rc:d:r%d.race.example:2026-06-03:ok", r);
+            sets_ok &= tlib_mc_get_num(rd, key) == 20;
+            snprintf(key, sizeof key, "rc:d:r%d.race.example:2026-06-03:mxs", r);
+            mxs[0] = 0;
+            for (int i = 0; i < RC_MX + 2; i++) {
+                size_t ml = strlen(mxs);
+                snprintf(mxs + ml, sizeof mxs - ml, " mx%d.r%d.race.example", i, r);
+            }
+            tlib_mc_check_set(rd, key, mxs, "race: mxs set lists each member once");
+            snprintf(key, sizeof key, "rc:d:r%d.race.example:days", r);
+            tlib_mc_check_set(rd, key, "2026-06-03", "race: days set lists the day once");
+        }
+        T_CHECK(sets_ok, "race: both reports in every ok counter");
+        tlib_mc_check_set(rd, "rc:domains", want, "race: domains set lists each domain once");
+    }
+    tlsrpt_store_free(a[0].st);
+    tlsrpt_store_free(a[1].st);
+}
+
 /* Bursts must put every key where libmemcached's consistent hashing reads it. */
 static void test_two_servers(void)
 {
@@ -218,6 +303,7 @@ int main(void)
         T_CHECK(0, "reader connects");
     } else {
         test_concurrency();
+        test_race_new_members();
         test_two_servers();
         memcached_free(rd);
     }
