@@ -6,15 +6,22 @@
  *
  * How: store.c reads every set this report touches in the same burst as
  * the dedup marker (st_sets_*). A member already in its set costs nothing.
- * For a missing one, a marker key P ix:H (H = 32 hex of SHA-256(set key NUL
- * member)) is created with `add`; only the process whose add wins writes
- * the member: `add` the set with it, or `append` " member" when the set
- * exists (then `touch` long-lived sets so they outlive their markers).
+ * For the missing ones, one burst of quiet adds creates a marker key P ix:H
+ * each (H = 32 hex of SHA-256(set key NUL member)); an answer means the
+ * marker was there: someone else writes that member. Only the winners are
+ * written, grouped per set, in one more burst: a quiet `add` of the set
+ * with "m1 m2 ..." when phase 1 saw it missing, else a quiet `append` of
+ * " m1 m2 ..." (+ `touch` for long-lived sets so they outlive their
+ * markers). A set that answers exists / not stored is tried again with the
+ * other operation in another burst (at most 4 in all). Each operation
+ * stores all or nothing, and no burst is resent after a lost connection,
+ * so a member is never written twice.
  * Markers live ST_MARKER_TTL seconds: long enough to cover the race, short
  * enough that a member whose writer died before appending comes back later.
  * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 253);
  * a set is bounded by memcached's item size (1 MB default; append fails
- * beyond it -> STORE_FAILED).
+ * beyond it -> STORE_FAILED); per report the bursts hold every new member
+ * (the plan caps members at ST_MAX_OPS).
  * Errors: TLSRPT_STORE_FAILED with errbuf naming the key and operation.
  */
 #include <stdio.h>

@@ -159,12 +159,6 @@ time_t st_expiry(long ttl)
     return (time_t)ttl;
 }
 
-/* add: key exists (DATA_EXISTS in binary, NOTSTORED in ascii); append: key missing. */
-int st_not_stored(memcached_return_t rc)
-{
-    return rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS;
-}
-
 /* Connection-level failures: reconnecting once may help. */
 int st_conn_error(memcached_return_t rc)
 {

@@ -7,10 +7,11 @@
  *   0. plans every key (plan.c) - nothing is written for an uncountable report;
  *   1. one burst: `add P seen:H` (dedup; exists = duplicate) and a get of
  *      every index set the report touches;
- *   2. adds missing index members (index.c; nothing in the steady state);
+ *   2. adds missing index members (index.c): nothing in the steady state,
+ *      else one burst of markers and one of set writes, however many;
  *   3. one burst: every counter as increment-with-initial (quiet; a failure
- *      answers with its key).
- * Round trips in the steady state: 2.
+ *      answers with its key; one that lost a create race is sent again).
+ * Round trips: 2 in the steady state, 4 with new index members.
  * A failure in 1 or 2 deletes the dedup marker again when it holds this
  * call's token (best effort), so the report can be counted when replayed;
  * a failure in 3 keeps it (some counters may be in: no double count).

@@ -78,9 +78,6 @@ void st_plan_free(st_plan *p);
 memcached_st *st_memc_create(const char *servers, int timeout_ms, char *errbuf, size_t errlen);
 /* memc.c: memcached expiry value for a TTL in seconds (absolute over 30 days). */
 time_t st_expiry(long ttl);
-/* memc.c: did an add find the key already there, or an append find it missing?
-   (binary protocol: DATA_EXISTS for add, NOTSTORED for append) */
-int st_not_stored(memcached_return_t rc);
 /* memc.c: is rc a connection-level failure worth one reconnect + retry? */
 int st_conn_error(memcached_return_t rc);
 
@@ -96,7 +93,8 @@ typedef struct st_call {
 /* ops.c: fill errbuf "OP KEY: memcached error" and return TLSRPT_STORE_FAILED. */
 int st_fail(st_call *c, const char *op, const char *key, memcached_return_t rc);
 /* ops.c: add/append/touch/delete ('a','p','t','d') with one reconnect+retry on a
-   connection error (not for 'p': the caller checks first). Counts round trips. */
+   connection error (not for 'p': the caller must check first). Counts round trips.
+   Only store.c's removal of the dedup marker ('d') uses it now. */
 memcached_return_t st_store_op(st_call *c, char op, const char *key, const char *val,
                                size_t vlen, time_t exp);
 /* pipe.c: raw connection set for the counter burst, one per concurrent call. */
