@@ -12,6 +12,7 @@
 #include "stages.h"
 
 #define MIME_PEEK 320           /* bytes of a body line kept to test for a boundary */
+#define PART_STAGE 16384        /* body bytes gathered per decoding step */
 
 /* One open multipart (or message/rfc822 nesting, boundary ""). */
 typedef struct mime_level {
@@ -34,6 +35,8 @@ typedef struct candidate {
     b64_state b64;
     qp_state qp;
     payload pl;
+    char stage[PART_STAGE];     /* body bytes gathered before decoding (the MIME layer */
+    size_t nstage;              /* hands them over line by line) */
 } candidate;
 
 struct tlsrpt_decoder {

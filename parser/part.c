@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <strings.h>
 
-#define CHUNK 4096
+#define CHUNK PART_STAGE
 
 /* Does s end with suffix, ignoring case? */
 static int ends_with(const char *s, const char *suffix)
@@ -66,6 +66,7 @@ static void cand_start(tlsrpt_decoder *d, int rank, int cte)
         return;
     c->rank = rank;
     c->cte = cte;
+    c->nstage = 0;
     b64_init(&c->b64);
     qp_init(&c->qp);
     if (payload_init(&c->pl, d->lim.max_report_bytes, d->lim.max_json_depth, rank > 1) != TLSRPT_OK) {
@@ -102,8 +103,8 @@ static void cand_payload(tlsrpt_decoder *d, const unsigned char *buf, size_t len
     }
 }
 
-/* Feed body bytes of the current leaf. */
-int part_feed(tlsrpt_decoder *d, const char *buf, size_t len)
+/* Undo the transfer encoding of body bytes and pass them on. */
+static void cand_decode(tlsrpt_decoder *d, const char *buf, size_t len)
 {
     unsigned char out[CHUNK + sizeof(((qp_state *)0)->ws) + 8];
     candidate *c = &d->cand;
@@ -125,6 +126,35 @@ int part_feed(tlsrpt_decoder *d, const char *buf, size_t len)
         buf += n;
         len -= n;
     }
+}
+
+/* Decode what the stage holds. */
+static void cand_flush(tlsrpt_decoder *d)
+{
+    size_t n = d->cand.nstage;
+    d->cand.nstage = 0;
+    if (n)
+        cand_decode(d, d->cand.stage, n);
+}
+
+/* Feed body bytes of the current leaf: gathered into the stage, so that base64,
+   inflate and the JSON tokener run on 16 KiB steps rather than on single lines. */
+int part_feed(tlsrpt_decoder *d, const char *buf, size_t len)
+{
+    candidate *c = &d->cand;
+    while (len > 0 && c->active) {
+        if (c->nstage == 0 && len >= PART_STAGE) {
+            cand_decode(d, buf, len);                   /* big chunk: no copy */
+            break;
+        }
+        size_t n = PART_STAGE - c->nstage < len ? PART_STAGE - c->nstage : len;
+        memcpy(c->stage + c->nstage, buf, n);
+        c->nstage += n;
+        buf += n;
+        len -= n;
+        if (c->nstage == PART_STAGE)
+            cand_flush(d);
+    }
     return TLSRPT_OK;
 }
 
@@ -134,6 +164,7 @@ void part_end(tlsrpt_decoder *d)
     candidate *c = &d->cand;
     unsigned char out[128];
     char err[TLSRPT_ERRLEN];
+    cand_flush(d);
     if (!c->active)
         return;
     if (c->cte == CTE_BASE64 && b64_finish(&c->b64) != 0) {

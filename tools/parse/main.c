@@ -6,18 +6,20 @@
  *
  * Exit status: 0 every input gave a report (and, with --push, was counted
  * or already counted), 1 any input was rejected or not counted, 2 usage.
- * Inputs are read in 64 KiB chunks; "-" is stdin. A directory is read as a
+ * Inputs are read in 64 KiB chunks with read(2); "-" is stdin. A directory is read as a
  * Maildir (cur/ and new/) when it has those, else every regular file in it,
  * in name order.
  */
 #include "parse.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { OUT_JSON, OUT_TSV, OUT_PUSH };
 
@@ -41,21 +43,22 @@ static void usage(FILE *f)
         "exit: 0 all inputs gave a report, 1 some were rejected or not counted, 2 usage\n");
 }
 
-/* Decode one open stream. */
-static int decode_stream(FILE *in, const tlsrpt_limits *lim, tlsrpt_report **out, char *err, size_t errlen)
+/* Decode one open file descriptor, read in 64 KiB chunks. */
+static int decode_fd(int fd, const tlsrpt_limits *lim, tlsrpt_report **out, char *err, size_t errlen)
 {
     static char buf[65536];
     tlsrpt_decoder *d = tlsrpt_decoder_new(lim, TLSRPT_MODE_AUTO);
-    size_t n;
+    ssize_t n;
     int rc = TLSRPT_OK;
     *out = NULL;
     if (!d) {
         snprintf(err, errlen, "out of memory");
         return TLSRPT_ERR_NOMEM;
     }
-    while (rc == TLSRPT_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        rc = tlsrpt_feed(d, buf, n);
-    if (rc == TLSRPT_OK && ferror(in)) {
+    while (rc == TLSRPT_OK && ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0)
+            rc = tlsrpt_feed(d, buf, (size_t)n);
+    if (rc == TLSRPT_OK && n < 0) {
         snprintf(err, errlen, "read error: %s", strerror(errno));
         tlsrpt_decoder_free(d);
         return TLSRPT_ERR_USAGE;
@@ -75,16 +78,16 @@ static void do_file(struct opts *o, const char *path)
 {
     char err[512] = "";
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
     tlsrpt_report *r = NULL;
     int rc;
-    if (!in) {
+    if (fd < 0) {
         snprintf(err, sizeof err, "cannot open: %s", strerror(errno));
         rc = TLSRPT_ERR_USAGE;
     } else {
-        rc = decode_stream(in, &o->lim, &r, err, sizeof err);
-        if (in != stdin)
-            fclose(in);
+        rc = decode_fd(fd, &o->lim, &r, err, sizeof err);
+        if (fd != 0)
+            close(fd);
     }
     if (rc != TLSRPT_OK)
         o->rejected = 1;
@@ -118,7 +121,8 @@ static void do_plain_dir(struct opts *o, const char *dir)
         return;
     }
     while ((e = readdir(dh))) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' || (e->d_type != DT_REG && e->d_type != DT_UNKNOWN &&
+                                    e->d_type != DT_LNK))
             continue;
         if (n == cap) {
             char **nn = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
@@ -132,9 +136,7 @@ static void do_plain_dir(struct opts *o, const char *dir)
     closedir(dh);
     qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
-            do_file(o, names[i]);
+        do_file(o, names[i]);                   /* not regular: open/read says so */
         free(names[i]);
     }
     free(names);
