@@ -166,7 +166,7 @@ typedef struct rc_arg {
 static void *rc_thread(void *v)
 {
     rc_arg *a = v;
-    char rid[32], dom[40], mx[RC_MX][48], err[512];
+    char rid[32], dom[40], mx[RC_MX][64], err[512];
     tlsrpt_count_info info;
     tlib_tr t;
     for (int r = 0; r < RC_ROUNDS; r++) {
