@@ -202,7 +202,7 @@ typedef struct phase3 {
     unsigned status;
     char msg[128];
     size_t *again;              /* requests whose create lost a race (NOT_STORED) */
-    size_t n_again;
+    size_t n_again, cap_again;
 } phase3;
 
 /* Burst callback of phase 3: quiet increments answer only on error. An
@@ -212,7 +212,7 @@ typedef struct phase3 {
 static void on_phase3(void *arg, const st_ans *a)
 {
     phase3 *ph = arg;
-    if (a->status == ST_ST_NOT_STORED)
+    if (a->status == ST_ST_NOT_STORED && ph->n_again < ph->cap_again)
         ph->again[ph->n_again++] = a->req;
     else if (a->status != 0 && ph->failed++ == 0) {
         ph->req = a->req;
@@ -242,7 +242,7 @@ static int write_counters(st_call *c, const st_plan *p)
     size_t n = p->n_ctr ? p->n_ctr : 1, *idx = malloc(n * sizeof *idx);
     st_req *reqs = calloc(n, sizeof *reqs);
     uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
-    phase3 ph = { 0, 0, 0, "", malloc(n * sizeof *ph.again), 0 };
+    phase3 ph = { 0, 0, 0, "", malloc(n * sizeof *ph.again), 0, n };
     int maybe, rc = 0;
     if (!reqs || !idx || !ph.again) {
         free(reqs), free(idx), free(ph.again);
@@ -262,8 +262,12 @@ static int write_counters(st_call *c, const st_plan *p)
         memcpy(idx, ph.again, ph.n_again * sizeof *idx);
         n = ph.n_again;
     }
-    if (rc == 0 && !ph.failed && n > 0)
-        ph = (phase3){ 1, idx[0], ST_ST_NOT_STORED, "Not stored (lost the create race 3 times)", NULL, 0 };
+    if (rc == 0 && !ph.failed && n > 0) {
+        ph.failed = 1;
+        ph.req = idx[0];
+        ph.status = ST_ST_NOT_STORED;
+        snprintf(ph.msg, sizeof ph.msg, "Not stored (lost the create race 3 times)");
+    }
     free(reqs);
     free(idx);
     free(ph.again);
