@@ -5,6 +5,7 @@
  * tab anywhere. After '=' padding only whitespace and '=' may follow.
  * Errors: any other byte (-1 from b64_decode); a dangling 6-bit group at
  * the end (b64_finish returns -1). State is a few bytes; no allocation.
+ * Whole 4-character groups are decoded at once while no bits are pending.
  */
 #include "stages.h"
 
@@ -33,12 +34,36 @@ void b64_init(b64_state *s)
     s->pad = 0;
 }
 
-/* Decode a chunk; returns bytes written to out or -1 on an invalid byte. */
-long b64_decode(b64_state *s, const char *in, size_t len, unsigned char *out)
+/* Decode whole 4-character groups at in[*i] while no bits are pending; returns bytes written. */
+static long b64_groups(b64_state *s, const unsigned char *in, size_t len, size_t *i,
+                       unsigned char *out)
 {
     long n = 0;
+    if (s->nbits || s->pad)
+        return 0;
+    while (*i + 4 <= len) {
+        int a = b64_val[in[*i]], b = b64_val[in[*i + 1]], c = b64_val[in[*i + 2]],
+            d = b64_val[in[*i + 3]];
+        if ((a | b | c | d) < 0)
+            break;                              /* whitespace, '=' or bad: slow path */
+        out[n++] = (unsigned char)(a << 2 | b >> 4);
+        out[n++] = (unsigned char)(b << 4 | c >> 2);
+        out[n++] = (unsigned char)(c << 6 | d);
+        *i += 4;
+    }
+    return n;
+}
+
+/* Decode a chunk; returns bytes written to out or -1 on an invalid byte. */
+long b64_decode(b64_state *s, const char *inp, size_t len, unsigned char *out)
+{
+    const unsigned char *in = (const unsigned char *)inp;
+    long n = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
+        n += b64_groups(s, in, len, &i, out + n);
+        if (i >= len)
+            break;
+        unsigned char c = in[i];
         if (c == '\r' || c == '\n' || c == ' ' || c == '\t')
             continue;
         if (c == '=') {

@@ -226,6 +226,7 @@ void tlsrpt_decoder_free(tlsrpt_decoder *d)
         return;
     if (d->cand.active)
         payload_free(&d->cand.pl);
+    free(d->cand.stage);
     tlsrpt_report_free(d->result);
     mime_free(d);
     free(d);

@@ -35,8 +35,8 @@ typedef struct candidate {
     b64_state b64;
     qp_state qp;
     payload pl;
-    char stage[PART_STAGE];     /* body bytes gathered before decoding (the MIME layer */
-    size_t nstage;              /* hands them over line by line) */
+    char *stage;                /* PART_STAGE body bytes gathered before decoding (the */
+    size_t nstage;              /* MIME layer hands them over line by line); malloc'd once */
 } candidate;
 
 struct tlsrpt_decoder {

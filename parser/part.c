@@ -15,6 +15,7 @@
 #include "decoder_int.h"
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 
 #define CHUNK PART_STAGE
@@ -64,6 +65,10 @@ static void cand_start(tlsrpt_decoder *d, int rank, int cte)
     cand_stop(d);
     if (d->result_rank && d->result_rank <= rank)
         return;
+    if (!c->stage && !(c->stage = malloc(PART_STAGE))) {    /* not zeroed: cheap per mail */
+        soft_error(d, TLSRPT_ERR_NOMEM, "out of memory");
+        return;
+    }
     c->rank = rank;
     c->cte = cte;
     c->nstage = 0;

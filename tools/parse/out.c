@@ -124,8 +124,14 @@ void out_json(FILE *f, const char *name, const tlsrpt_report *r, int err, const 
 /* Print a TSV-safe string: tab, CR and LF become spaces; NULL prints nothing. */
 static void tsv_str(FILE *f, const char *s)
 {
-    for (; s && *s; s++)
-        fputc(*s == '\t' || *s == '\r' || *s == '\n' ? ' ' : *s, f);
+    while (s && *s) {
+        size_t n = strcspn(s, "\t\r\n");
+        fwrite(s, 1, n, f);
+        if (!s[n])
+            break;
+        fputc(' ', f);
+        s += n + 1;
+    }
 }
 
 /* Compare result-type totals by name (byte order = code point order for UTF-8). */
