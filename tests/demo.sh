@@ -152,11 +152,7 @@ demo_postfix_start() {
         "virtual_mailbox_domains = $DOMAIN" || return 1
     printf '%s tlsrpt/\n%s postmaster/\n' "$RUA" "$PERSON" >"$PF_DIR/conf/vmailbox"
     demo_system_maincf || return 1
-    svc_postfix_altconf "$PF_DIR/conf" || return 1
-    SVC_PF_STARTED=1
-    postfix -c "$PF_DIR/conf" check >>"$SVC_TMP/postfix.log" 2>&1 || return 1
-    postfix -c "$PF_DIR/conf" start >>"$SVC_TMP/postfix.log" 2>&1 || return 1
-    svc_wait_port "$PF_PORT"
+    svc_postfix_launch
 }
 
 # Start memcached, the milter (demo config) and Postfix; print where they are.

@@ -15,6 +15,8 @@
 #                                      second (third) smtpd on PF_PORT2 (PF_PORT3)
 #                                      uses that milter instead
 #   users (virtual, Maildir): rua@rua.test, person@example.test, other@example.test
+#   svc_postfix_launch              start the Postfix configured in $PF_DIR/conf (after
+#                                      svc_postfix_config and any changes of one's own)
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
 #   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
 # svc_cleanup runs from the EXIT/INT/TERM trap: it stops everything that was
@@ -263,6 +265,11 @@ svc_postfix_start() {
     PF_PORT2=$(svc_free_port) || return 1
     PF_PORT3=$(svc_free_port) || return 1
     svc_postfix_config "$@" || return 1
+    svc_postfix_launch
+}
+
+# Start the private Postfix configured in $PF_DIR/conf and wait for its smtpd on $PF_PORT.
+svc_postfix_launch() {
     svc_postfix_altconf "$PF_DIR/conf" || return 1
     SVC_PF_STARTED=1
     postfix -c "$PF_DIR/conf" check >>"$SVC_TMP/postfix.log" 2>&1 || return 1
