@@ -103,6 +103,15 @@ static const char *domain_mode(const tlsrpt_report *r, const pol_ref *g, size_t 
     return best == 3 ? "enforce" : best == 2 ? "testing" : "none";
 }
 
+/* FNV-1a hash of a canonical MX name, for merging the per-MX sums. */
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 /* Append a counter built from comps; -1 when out of memory / too many keys. */
 static int add_ctr(const tlsrpt_store *st, st_plan *p, const char *const *comps, size_t n,
                    uint64_t delta, int keep_zero)
@@ -158,12 +167,6 @@ typedef struct mx_sum {
     uint64_t cnt;
 } mx_sum;
 
-/* qsort: MX sums by name. */
-static int cmp_mx(const void *a, const void *b)
-{
-    return strcmp(((const mx_sum *)a)->name, ((const mx_sum *)b)->name);
-}
-
 /* Canonical MX name of a failure into out; 0 when it has none (not counted per MX). */
 static int failure_mx(const tlsrpt_failure *f, char *out, size_t outlen)
 {
@@ -174,46 +177,51 @@ static int failure_mx(const tlsrpt_failure *f, char *out, size_t outlen)
     return mxn[0] && st_canon(out, outlen, mxn) > 0;
 }
 
-/* Collect the per-MX sums of a domain's failures, sorted and merged; -1 on out of memory. */
+/* Collect the per-MX sums of a domain's failures, merged by name in a hash table, in the
+   order first seen (the first ST_MAX_MX are counted); -1 on out of memory. */
 static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum **out, size_t *nout)
 {
-    size_t cap = 0, k = 0, o = 0;
-    mx_sum *v = NULL;
-    const char *last = NULL;    /* raw name of v[k - 1]: reports list one MX many times */
+    size_t nf = 0, k = 0, cap = 16, last_at = 0;
+    for (size_t i = 0; i < n; i++)
+        nf += r->policies[g[i].idx].n_failures;
+    while (cap < 2 * nf)
+        cap *= 2;
+    size_t *slot = calloc(cap, sizeof *slot);          /* 0 empty, else index + 1 */
+    mx_sum *v = malloc((nf ? nf : 1) * sizeof *v);
+    const char *last = NULL;    /* raw name of the previous failure: reports repeat one MX */
+    char name[sizeof v->name];
+    if (!slot || !v) {
+        free(slot);
+        free(v);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         const tlsrpt_policy *pol = &r->policies[g[i].idx];
         for (size_t j = 0; j < pol->n_failures; j++) {
             uint64_t cnt = nonneg(pol->failures[j].failed_session_count);
+            const char *raw = pol->failures[j].receiving_mx_hostname;
             if (cnt == 0)
                 continue;
-            if (k == cap) {
-                mx_sum *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
-                if (!nv) {
-                    free(v);
-                    return -1;
+            if (!(last && raw && strcmp(raw, last) == 0)) {
+                if (!failure_mx(&pol->failures[j], name, sizeof name))
+                    continue;
+                size_t h = (size_t)str_hash(name) & (cap - 1);
+                while (slot[h] && strcmp(v[slot[h] - 1].name, name) != 0)
+                    h = (h + 1) & (cap - 1);
+                if (!slot[h]) {
+                    memcpy(v[k].name, name, sizeof name);
+                    v[k].cnt = 0;
+                    slot[h] = ++k;
                 }
-                v = nv;
-            }
-            const char *raw = pol->failures[j].receiving_mx_hostname;
-            if (k > 0 && raw && last && strcmp(raw, last) == 0) {
-                memcpy(v[k].name, v[k - 1].name, sizeof v[k].name);  /* same MX as before */
-                v[k++].cnt = cnt;
-            } else if (failure_mx(&pol->failures[j], v[k].name, sizeof v[k].name)) {
-                v[k++].cnt = cnt;
                 last = raw;
+                last_at = slot[h] - 1;
             }
+            v[last_at].cnt = sat_add(v[last_at].cnt, cnt);
         }
     }
-    if (k)
-        qsort(v, k, sizeof *v, cmp_mx);
-    for (size_t i = 0; i < k; i++) {
-        if (o > 0 && strcmp(v[o - 1].name, v[i].name) == 0)
-            v[o - 1].cnt = sat_add(v[o - 1].cnt, v[i].cnt);
-        else
-            v[o++] = v[i];
-    }
+    free(slot);
     *out = v;
-    *nout = o < ST_MAX_MX ? o : ST_MAX_MX;  /* beyond: counted under type: only */
+    *nout = k < ST_MAX_MX ? k : ST_MAX_MX;  /* beyond: counted under type: only */
     return 0;
 }
 
