@@ -449,16 +449,8 @@ int main(void)
     char err[256];
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     test_servers();
-    if (!tlib_mc_have_binary()) {
-        T_SKIP("store counting", "no memcached binary on PATH");
+    if (tlib_mc_boot("store counting", &mc_port, &mc_pid, servers, sizeof servers) != 0)
         T_MAIN_END();
-    }
-    tlib_mc_cleanup_on_exit();
-    if (tlib_mc_start(&mc_port, &mc_pid) != 0) {
-        T_CHECK(0, "memcached started");
-        T_MAIN_END();
-    }
-    snprintf(servers, sizeof servers, "127.0.0.1:%d", mc_port);
     tlsrpt_store_conf rconf = { .servers = servers, .timeout_ms = 1000 };
     rd = tlsrpt_store_memc_new(&rconf, err, sizeof err);
     T_CHECK(rd != NULL, "tlsrpt_store_memc_new connects");

@@ -238,3 +238,19 @@ void tlib_mc_check_set(memcached_st *m, const char *key, const char *want, const
         printf("  set %s: got \"%s\" want \"%s\"\n", key, v, want);
     T_CHECK(ok, name);
 }
+
+/* A test's private memcached (see tlib_memcached.h). */
+int tlib_mc_boot(const char *what, int *port, pid_t *pid, char *servers, size_t n)
+{
+    if (!tlib_mc_have_binary()) {
+        T_SKIP(what, "no memcached binary on PATH");
+        return -1;
+    }
+    tlib_mc_cleanup_on_exit();
+    if (tlib_mc_start(port, pid) != 0) {
+        T_CHECK(0, "memcached started");
+        return -1;
+    }
+    snprintf(servers, n, "127.0.0.1:%d", *port);
+    return 0;
+}

@@ -30,6 +30,9 @@ int tlib_mc_start(int *port, pid_t *pid);
 void tlib_mc_stop(pid_t *pid);
 /* Kill every memcached still running at exit or on a fatal signal. */
 void tlib_mc_cleanup_on_exit(void);
+/* A test's private memcached: SKIP `what` without the binary, FAIL when it does not start;
+   else 0 with *port, *pid and servers ("127.0.0.1:PORT") set and cleanup at exit armed. */
+int tlib_mc_boot(const char *what, int *port, pid_t *pid, char *servers, size_t n);
 
 /* Value of key as a string into buf (cut to n - 1 bytes); 1 when found. */
 int tlib_mc_get_str(memcached_st *m, const char *key, char *buf, size_t n);
