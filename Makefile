@@ -21,11 +21,16 @@ CFLAGS  ?= -O2 -g
 WERROR  ?=
 FUZZ_SECONDS ?= 60
 
-PKG_CFLAGS := $(shell pkg-config --cflags json-c zlib libmemcached milter 2>/dev/null)
-JSONC_LIBS := $(shell pkg-config --libs json-c)
-ZLIB_LIBS  := $(shell pkg-config --libs zlib)
-MEMC_LIBS  := $(shell pkg-config --libs libmemcached)
-MILTER_LIBS := $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
+# pkg-config runs when a recipe first needs a flag, not when this file is read: on a
+# bare machine `make demo` installs the packages (deps) before anything asks for them.
+# $(call lazy,VAR,COMMAND) evaluates COMMAND once, on first use.
+lazy = $(eval $(1) = $$(eval $(1) := $$$$(shell $(2)))$$($(1)))
+$(call lazy,PKG_CFLAGS,pkg-config --cflags json-c zlib libmemcached milter 2>/dev/null)
+$(call lazy,JSONC_LIBS,pkg-config --libs json-c)
+$(call lazy,ZLIB_LIBS,pkg-config --libs zlib)
+$(call lazy,MEMC_LIBS,pkg-config --libs libmemcached)
+$(call lazy,MILTER_LIBS,pkg-config --libs milter 2>/dev/null || echo -lmilter)
+BUILD_PKGS = json-c zlib libmemcached
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
 ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iparser -Istore -Imilter -MMD -MP
@@ -57,8 +62,12 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all check asan valgrind fuzz fuzz-build install clean bench demo deps
-all: $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
+.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build install clean bench demo deps
+all: build-libs-present $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
+
+# A clear message instead of hundreds of undefined references when a -dev package is missing.
+build-libs-present:
+	@pkg-config --exists $(BUILD_PKGS) || { echo "missing build packages (pkg-config: $$(for m in $(BUILD_PKGS); do pkg-config --exists $$m || printf '%s ' $$m; done)): run 'make deps' as root" >&2; exit 1; }
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -89,7 +98,10 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(TESTLIB_SRC
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 
-check: all
+# check and demo install what is missing first, then build in a fresh make that
+# reads the flags of the packages just installed.
+check: deps
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(abspath $(BUILD)) sh tests/run-tests.sh
 
 asan:
@@ -112,7 +124,8 @@ bench: all
 deps:
 	sh tests/install-deps.sh
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	sh tests/demo.sh
 
 install: all

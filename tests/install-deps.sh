@@ -3,10 +3,6 @@
 # demo (as root, on Debian 12). Safe to run again. Used by `make deps`, `make demo`
 # and .ci/run. Set NO_APT_UPDATE=1 to skip `apt-get update`.
 set -e
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps.sh: run as root (sudo make deps)" >&2
-    exit 1
-fi
 PKGS="build-essential pkg-config clang libclang-rt-14-dev python3
 libmilter-dev zlib1g-dev libjson-c-dev libmemcached-dev
 memcached libmemcached-tools postfix miltertest swaks valgrind
@@ -16,6 +12,10 @@ for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 [ -n "$missing" ] || { echo "install-deps.sh: all packages present"; exit 0; }
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps.sh: missing packages:$missing; run as root (sudo make deps)" >&2
+    exit 1
+fi
 export DEBIAN_FRONTEND=noninteractive
 # Postfix asks how to configure itself; "No configuration" leaves the system MTA alone.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
