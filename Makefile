@@ -30,14 +30,22 @@ $(call lazy,JSONC_LIBS,pkg-config --libs json-c)
 $(call lazy,ZLIB_LIBS,pkg-config --libs zlib)
 $(call lazy,MEMC_LIBS,pkg-config --libs libmemcached)
 $(call lazy,MILTER_LIBS,pkg-config --libs milter 2>/dev/null || echo -lmilter)
-BUILD_PKGS = json-c zlib libmemcached
+$(call lazy,DKIM_CFLAGS,pkg-config --cflags opendkim libpsl 2>/dev/null)
+$(call lazy,DKIM_LIBS,pkg-config --libs opendkim libpsl)
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
-ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iparser -Istore -Imilter -MMD -MP
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -Imilter -MMD -MP
 PTHREAD  = -pthread
 
 PARSER_SRC := $(wildcard parser/*.c)
 STORE_SRC  := $(wildcard store/*.c)
+# Modules below the milter and the tools, each a library of its own directory:
+# config/ (the one configuration reader), auth/ (DKIM verdicts), spool/ (the archive).
+CONFIG_SRC := $(wildcard config/*.c)
+AUTH_SRC   := $(wildcard auth/*.c)
+SPOOL_SRC  := $(wildcard spool/*.c)
+MOD_INC    := -Iparser -Istore $(if $(CONFIG_SRC),-Iconfig) $(if $(AUTH_SRC),-Iauth $(DKIM_CFLAGS)) $(if $(SPOOL_SRC),-Ispool)
+BUILD_PKGS = json-c zlib libmemcached $(if $(AUTH_SRC),opendkim libpsl)
 MILTER_SRC := $(wildcard milter/*.c)
 PARSE_SRC  := $(wildcard tools/parse/*.c)
 STATS_SRC  := $(wildcard tools/stats/*.c)
@@ -49,6 +57,12 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBTLSRPT := $(BUILD)/libtlsrpt.a
 LIBSTORE  := $(BUILD)/libtlsrpt-store.a
+LIBCONFIG := $(if $(CONFIG_SRC),$(BUILD)/libtlsrpt-config.a)
+LIBAUTH   := $(if $(AUTH_SRC),$(BUILD)/libtlsrpt-auth.a)
+LIBSPOOL  := $(if $(SPOOL_SRC),$(BUILD)/libtlsrpt-spool.a)
+# Every library below the programs, in link order (each before the ones it uses).
+LOWER_LIBS = $(LIBAUTH) $(LIBSPOOL) $(LIBCONFIG) $(LIBSTORE) $(LIBTLSRPT)
+EXT_LIBS   = $(if $(AUTH_SRC),$(DKIM_LIBS)) $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 PROGS := $(BUILD)/tlsrpt-parse
 ifneq ($(MILTER_SRC),)
 PROGS += $(BUILD)/tlsrpt-milter
@@ -63,7 +77,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
 .PHONY: all build-libs-present check asan valgrind fuzz fuzz-build install clean bench demo deps
-all: build-libs-present $(LIBTLSRPT) $(LIBSTORE) $(PROGS) $(UNIT_BINS)
+all: build-libs-present $(LOWER_LIBS) $(PROGS) $(UNIT_BINS)
 
 # A clear message instead of hundreds of undefined references when a -dev package is missing.
 build-libs-present:
@@ -81,22 +95,34 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(BUILD)/obj/milter/rcpt.o $(LIBSTORE) $(LIBTLSRPT)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+$(BUILD)/libtlsrpt-config.a: $(call obj,$(CONFIG_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LIBSTORE) $(LIBTLSRPT)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MILTER_LIBS) $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+$(BUILD)/libtlsrpt-auth.a: $(call obj,$(AUTH_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-stats: $(call obj,$(STATS_SRC)) $(LIBSTORE) $(LIBTLSRPT)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS) -lm
+$(BUILD)/libtlsrpt-spool.a: $(call obj,$(SPOOL_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(BUILD)/obj/milter/rcpt.o $(LOWER_LIBS)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
+
+$(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LOWER_LIBS)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MILTER_LIBS) $(EXT_LIBS)
+
+$(BUILD)/tlsrpt-stats: $(call obj,$(STATS_SRC)) $(LOWER_LIBS)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS) -lm
 
 $(BUILD)/tests/milter-driver: $(call obj,$(DRIVER_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(TESTLIB_SRC)) $(LIBSTORE) $(LIBTLSRPT)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(TESTLIB_SRC)) $(LOWER_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 
 # check and demo install what is missing first, then build in a fresh make that
 # reads the flags of the packages just installed.
