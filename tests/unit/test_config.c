@@ -1,11 +1,12 @@
 /*
  * test_config.c - tlsrpt-milter configuration reader: defaults, the sample
  * file, every key, suffixes, and error messages with file and line numbers.
- * Includes milter/config.c and milter/rcpt.c directly (they do not use
- * libmilter), so no extra Makefile rule is needed.
+ * The reader is config/ (libtlsrpt-config.a), linked like every module.
  */
-#include "../../milter/config.c"
-#include "../../milter/rcpt.c"
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include "config.h"
 #include "tlib.h"
 #include <unistd.h>
 

@@ -7,8 +7,9 @@
  *
  * Limits: a line is at most TM_CONF_LINE_MAX bytes, the file at most
  * TM_CONF_FILE_MAX bytes, at most TM_CONF_MAX_ADDRS report addresses and
- * TM_CONF_MAX_DOMAINS policy domains. This file does not use libmilter,
- * so that unit tests can link it alone.
+ * TM_CONF_MAX_DOMAINS policy domains. No libmilter: config/ is the one
+ * reader of the file, linked by tlsrpt-milter, tlsrpt-parse and tlsrpt-stats
+ * (and the unit tests); it never includes anything from milter/.
  */
 #ifndef TM_CONFIG_H
 #define TM_CONFIG_H

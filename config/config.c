@@ -6,7 +6,8 @@
  * ReportAddress and PolicyDomains add to their list. Errors do not stop
  * parsing: every bad line is reported as "FILE:LINE: message" into the
  * caller's buffer (truncated when full), and the count is returned.
- * Limits: see config.h. No libmilter here (unit tests include this file).
+ * Limits: see config.h. No libmilter here: this is config/ (libtlsrpt-config.a),
+ * the one reader linked by tlsrpt-milter, tlsrpt-parse and tlsrpt-stats.
  */
 #include <ctype.h>
 #include <errno.h>
