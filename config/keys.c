@@ -1,0 +1,500 @@
+/*
+ * keys.c - every key of tlsrpt-milter.conf: its default, its setter (value
+ * check, with the message the user sees after "FILE:LINE: ") and its
+ * printer (the effective value as a config line, for tlsrpt-milter -n -v).
+ * The grammar of the file itself (lines, comments, errors) is in config.c.
+ *
+ * Values are taken verbatim (no quotes, no comment after a value). Numbers
+ * are plain decimal with an optional one-letter unit; everything is checked
+ * against overflow and the documented range. MemcachedServers and KeyPrefix
+ * are checked by the store module itself (tlsrpt_store_new, which does not
+ * connect), so a value the milter would refuse at start is refused on its
+ * line, by every program that reads the file.
+ * Ownership: strings and lists belong to the tm_config (tm_config_free).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <sys/un.h>
+#include "keydefs.h"
+#include "rcpt.h"
+
+/* Replace *dst by a copy of val. */
+static int set_str(char **dst, const char *val, char *msg)
+{
+    char *c = strdup(val);
+    if (!c) {
+        snprintf(msg, TM_MSG_MAX, "out of memory");
+        return -1;
+    }
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+/* Parse an unsigned decimal number with an optional one-letter suffix; -1 on junk or overflow. */
+static int parse_scaled(const char *val, const char *suffixes, const unsigned long *mult,
+                        unsigned long max, unsigned long *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)*val))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(val, &end, 10);
+    if (errno)
+        return -1;
+    unsigned long m = 1;
+    if (*end) {
+        const char *p = strchr(suffixes, *end);
+        if (!p || end[1])
+            return -1;
+        m = mult[p - suffixes];
+    }
+    if (n > max / m)
+        return -1;
+    *out = (unsigned long)(n * m);
+    return 0;
+}
+
+/* Duration: seconds, or with suffix s/m/h/d; at most 10 years. */
+static int parse_duration(const char *val, long *out)
+{
+    static const unsigned long mult[] = { 1, 60, 3600, 86400 };
+    unsigned long v;
+    if (parse_scaled(val, "smhd", mult, 3650UL * 86400, &v) != 0)
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+/* Size in bytes with optional k/K or m/M suffix, between 1 and max. */
+static int parse_size(const char *val, unsigned long max, size_t *out)
+{
+    static const unsigned long mult[] = { 1024, 1024, 1024 * 1024, 1024 * 1024 };
+    unsigned long v;
+    if (parse_scaled(val, "kKmM", mult, max, &v) != 0 || v == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Plain integer in [lo, hi]. */
+static int parse_int(const char *val, long lo, long hi, int *out)
+{
+    unsigned long v;
+    if (parse_scaled(val, "", NULL, (unsigned long)hi, &v) != 0 || (long)v < lo)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Next token of a space/comma separated list, copied into tok; NULL at the end. */
+static const char *next_token(const char *p, char *tok, size_t toklen, int *toolong)
+{
+    while (*p && (isspace((unsigned char)*p) || *p == ','))
+        p++;
+    if (!*p)
+        return NULL;
+    size_t n = strcspn(p, " \t,");
+    *toolong = n >= toklen;
+    if (!*toolong) {
+        memcpy(tok, p, n);
+        tok[n] = 0;
+    }
+    return p + n;
+}
+
+/* Append a copy of s to a bounded string list. */
+static int list_add(char ***list, size_t *n, size_t max, const char *s, char *msg)
+{
+    if (*n >= max) {
+        snprintf(msg, TM_MSG_MAX, "too many entries (at most %zu)", max);
+        return -1;
+    }
+    char **nl = realloc(*list, (*n + 1) * sizeof *nl);
+    char *c = nl ? strdup(s) : NULL;
+    if (nl)
+        *list = nl;
+    if (!c) {
+        snprintf(msg, TM_MSG_MAX, "out of memory");
+        return -1;
+    }
+    nl[(*n)++] = c;
+    return 0;
+}
+
+/* ReportAddress: addresses or @domains, space/comma separated. */
+static int set_report_address(tm_config *cfg, const char *val, char *msg)
+{
+    char tok[TM_CONF_ADDR_MAX + 2], norm[TM_CONF_ADDR_MAX];
+    int toolong;
+    const char *p = val;
+    while ((p = next_token(p, tok, sizeof tok, &toolong)) != NULL) {
+        if (toolong || tm_addr_normalize(tok, norm, sizeof norm) != 0
+            || strrchr(norm, '@')[1] == 0 || strchr(norm, '@') != strrchr(norm, '@')) {
+            snprintf(msg, TM_MSG_MAX, "bad value for ReportAddress: '%.*s' (expected "
+                     "local@domain or @domain)", 200, toolong ? "(too long)" : tok);
+            return -1;
+        }
+        if (list_add(&cfg->report_addrs, &cfg->n_report_addrs, TM_CONF_MAX_ADDRS, norm, msg))
+            return -1;
+    }
+    return 0;
+}
+
+/* PolicyDomains: domains counted; others are "foreign-domain". */
+static int set_policy_domains(tm_config *cfg, const char *val, char *msg)
+{
+    char tok[300], norm[300];
+    int toolong;
+    const char *p = val;
+    while ((p = next_token(p, tok, sizeof tok, &toolong)) != NULL) {
+        if (!toolong)
+            tlsrpt_normalize_domain(tok, norm, sizeof norm);
+        if (toolong || !*norm || strchr(norm, '@')) {
+            snprintf(msg, TM_MSG_MAX, "bad value for PolicyDomains: '%.*s' (expected a domain)",
+                     200, toolong ? "(too long)" : tok);
+            return -1;
+        }
+        if (list_add(&cfg->policy_domains, &cfg->n_policy_domains, TM_CONF_MAX_DOMAINS,
+                     norm, msg))
+            return -1;
+    }
+    return 0;
+}
+
+/* The file system path of a unix:/local:/bare-path socket spec, else NULL. */
+const char *tm_socket_path(const char *spec)
+{
+    if (!strncasecmp(spec, "unix:", 5))
+        return spec + 5;
+    if (!strncasecmp(spec, "local:", 6))
+        return spec + 6;
+    return spec[0] == '/' ? spec : NULL;
+}
+
+/* Socket: unix:/path, local:/path, /path, inet:port[@host], inet6:port[@host]. */
+static int set_socket(tm_config *cfg, const char *val, char *msg)
+{
+    const char *p = NULL, *path = tm_socket_path(val);
+    int ok = path && path[0] == '/';
+    if (!strncasecmp(val, "inet:", 5))
+        p = val + 5;
+    else if (!strncasecmp(val, "inet6:", 6))
+        p = val + 6;
+    if (p) {
+        char *end;
+        long port = strtol(p, &end, 10);
+        ok = isdigit((unsigned char)*p) && port > 0 && port < 65536 && (*end == 0 || *end == '@');
+    }
+    if (!ok) {
+        snprintf(msg, TM_MSG_MAX, "bad value for Socket: '%.200s' (expected unix:/path, "
+                 "local:/path, inet:port@host or inet6:port@host)", val);
+        return -1;
+    }
+    if (path && strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path) {
+        snprintf(msg, TM_MSG_MAX, "bad value for Socket: the path is %zu bytes, a UNIX socket "
+                 "path holds at most %zu", strlen(path),
+                 sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+        return -1;
+    }
+    return set_str(&cfg->socket, val, msg);
+}
+
+/* Name of value v in a NULL-terminated name list indexed by value, or "?". */
+static const char *enum_name(const char *const *names, int v)
+{
+    for (int i = 0; names[i]; i++)
+        if (i == v)
+            return names[i];
+    return "?";
+}
+
+/* Set *out to the index of val in names (without case), or explain what was expected. */
+static int set_enum(const char *key, const char *const *names, const char *val, int *out,
+                    char *msg)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcasecmp(val, names[i])) {
+            *out = i;
+            return 0;
+        }
+    snprintf(msg, TM_MSG_MAX, "bad value for %s: '%.200s' (expected %s or %s)", key, val,
+             names[0], names[1]);
+    return -1;
+}
+
+static const char *const action_names[] = { "discard", "tag", NULL };
+static const char *const store_err_names[] = { "deliver", "tempfail", NULL };
+
+static int set_action(tm_config *c, const char *v, char *m)
+{ return set_enum("Action", action_names, v, &c->action, m); }
+static int set_on_store_error(tm_config *c, const char *v, char *m)
+{ return set_enum("OnStoreError", store_err_names, v, &c->on_store_error, m); }
+
+static const struct { const char *name; int prio; } log_levels[] = {
+    { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+    { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+};
+
+/* Name of a syslog priority used as a log level. */
+const char *tm_log_level_name(int level)
+{
+    for (size_t i = 0; i < sizeof log_levels / sizeof log_levels[0]; i++)
+        if (log_levels[i].prio == level)
+            return log_levels[i].name;
+    return "?";
+}
+
+/* LogLevel: error | warning | notice | info | debug. */
+static int set_log_level(tm_config *cfg, const char *val, char *msg)
+{
+    for (size_t i = 0; i < sizeof log_levels / sizeof log_levels[0]; i++)
+        if (!strcasecmp(val, log_levels[i].name)) {
+            cfg->log_level = log_levels[i].prio;
+            return 0;
+        }
+    snprintf(msg, TM_MSG_MAX, "bad value for LogLevel: '%.200s' "
+             "(expected error, warning, notice, info or debug)", val);
+    return -1;
+}
+
+/* UMask: octal 0..0777. */
+static int set_umask(tm_config *cfg, const char *val, char *msg)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 8);
+    if (!isdigit((unsigned char)*val) || *end || errno || v < 0 || v > 0777) {
+        snprintf(msg, TM_MSG_MAX, "bad value for UMask: '%.200s' (expected octal 000..777)", val);
+        return -1;
+    }
+    cfg->umask = (mode_t)v;
+    return 0;
+}
+
+/* Ask the store whether it takes these servers and this prefix (it does not connect). */
+static int store_accepts(const char *key, const char *servers, const char *prefix, char *msg)
+{
+    char err[256];
+    tlsrpt_store_conf sc;
+    memset(&sc, 0, sizeof sc);
+    sc.servers = servers;
+    sc.prefix = prefix;
+    sc.pool_size = 1;
+    tlsrpt_store *st = tlsrpt_store_new(&sc, err, sizeof err);
+    if (st) {
+        tlsrpt_store_free(st);
+        return 0;
+    }
+    snprintf(msg, TM_MSG_MAX, "bad value for %s: %s", key, err);
+    return -1;
+}
+
+/* MemcachedServers: host:port list, as the store parses it. */
+static int set_servers(tm_config *c, const char *v, char *m)
+{
+    if (store_accepts("MemcachedServers", v, c->key_prefix, m) != 0)
+        return -1;
+    return set_str(&c->memcached_servers, v, m);
+}
+
+/* KeyPrefix: printable, no spaces, short enough (the store's rule). */
+static int set_prefix(tm_config *c, const char *v, char *m)
+{
+    if (store_accepts("KeyPrefix", c->memcached_servers, v, m) != 0)
+        return -1;
+    return set_str(&c->key_prefix, v, m);
+}
+
+/* Report a bad value of a numeric key. */
+static int bad_number(const char *key, const char *val, const char *expect, char *msg)
+{
+    snprintf(msg, TM_MSG_MAX, "bad value for %s: '%.200s' (expected %s)", key, val, expect);
+    return -1;
+}
+
+#define DUR_EXPECT "seconds, or a number with suffix s, m, h or d, at most 3650d"
+#define SIZE_EXPECT(max) "bytes with optional k or M suffix, 1.." max
+static int set_counter_ttl(tm_config *c, const char *v, char *m)
+{ return parse_duration(v, &c->counter_ttl) ? bad_number("CounterTTL", v, DUR_EXPECT, m) : 0; }
+static int set_dedup_ttl(tm_config *c, const char *v, char *m)
+{ return parse_duration(v, &c->dedup_ttl) ? bad_number("DedupTTL", v, DUR_EXPECT, m) : 0; }
+static int set_max_message(tm_config *c, const char *v, char *m)
+{ return parse_size(v, 1UL << 30, &c->limits.max_message_bytes)
+         ? bad_number("MaxMessageBytes", v, SIZE_EXPECT("1024M"), m) : 0; }
+static int set_max_report(tm_config *c, const char *v, char *m)
+{ return parse_size(v, 1UL << 30, &c->limits.max_report_bytes)
+         ? bad_number("MaxReportBytes", v, SIZE_EXPECT("1024M"), m) : 0; }
+static int set_max_header(tm_config *c, const char *v, char *m)
+{ return parse_size(v, 16UL << 20, &c->limits.max_header_bytes)
+         ? bad_number("MaxHeaderBytes", v, SIZE_EXPECT("16M"), m) : 0; }
+static int set_json_depth(tm_config *c, const char *v, char *m)
+{ return parse_int(v, 1, 1000, &c->limits.max_json_depth)
+         ? bad_number("MaxJsonDepth", v, "an integer 1..1000", m) : 0; }
+static int set_mime_depth(tm_config *c, const char *v, char *m)
+{ return parse_int(v, 1, 100, &c->limits.max_mime_depth)
+         ? bad_number("MaxMimeDepth", v, "an integer 1..100", m) : 0; }
+static int set_mime_parts(tm_config *c, const char *v, char *m)
+{ return parse_int(v, 1, 100000, &c->limits.max_mime_parts)
+         ? bad_number("MaxMimeParts", v, "an integer 1..100000", m) : 0; }
+static int set_store_timeout(tm_config *c, const char *v, char *m)
+{ return parse_int(v, 1, 600000, &c->store_timeout_ms)
+         ? bad_number("StoreTimeout", v, "milliseconds 1..600000", m) : 0; }
+static int set_delim(tm_config *c, const char *v, char *m) { return set_str(&c->rcpt_delim, v, m); }
+static int set_user(tm_config *c, const char *v, char *m) { return set_str(&c->user, v, m); }
+static int set_group(tm_config *c, const char *v, char *m) { return set_str(&c->group, v, m); }
+static int set_pidfile(tm_config *c, const char *v, char *m)
+{
+    if (*v && *v != '/') {
+        snprintf(m, TM_MSG_MAX, "bad value for PidFile: '%.200s' (expected an absolute path)", v);
+        return -1;
+    }
+    return set_str(&c->pidfile, v, m);
+}
+
+/* "Name value", or "Name" alone for an empty value (which parses back as empty). */
+static void put(FILE *f, const char *name, const char *val)
+{
+    if (*val)
+        fprintf(f, "%s %s\n", name, val);
+    else
+        fprintf(f, "%s\n", name);
+}
+
+/* A list: one line per entry; an empty list prints the bare key (allowed empty) or a comment. */
+static void put_list(FILE *f, const char *name, char *const *list, size_t n, int allow_empty)
+{
+    for (size_t i = 0; i < n; i++)
+        put(f, name, list[i]);
+    if (n == 0)
+        fprintf(f, allow_empty ? "%s\n" : "#%s (none)\n", name);
+}
+
+/* Seconds in the largest unit that divides them exactly. */
+static void put_duration(FILE *f, const char *name, long s)
+{
+    static const struct { long mult; char unit; } u[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' } };
+    for (size_t i = 0; s > 0 && i < sizeof u / sizeof u[0]; i++)
+        if (s % u[i].mult == 0) {
+            fprintf(f, "%s %ld%c\n", name, s / u[i].mult, u[i].unit);
+            return;
+        }
+    fprintf(f, "%s %ld\n", name, s);
+}
+
+/* Bytes in M or k when they divide exactly. */
+static void put_size(FILE *f, const char *name, size_t v)
+{
+    if (v % (1024 * 1024) == 0)
+        fprintf(f, "%s %zuM\n", name, v / (1024 * 1024));
+    else if (v % 1024 == 0)
+        fprintf(f, "%s %zuk\n", name, v / 1024);
+    else
+        fprintf(f, "%s %zu\n", name, v);
+}
+
+#define PRINTER(fn, body) static void fn(FILE *f, const char *n, const tm_config *c) { body; }
+PRINTER(pr_socket, put(f, n, c->socket))
+PRINTER(pr_addrs, put_list(f, n, c->report_addrs, c->n_report_addrs, 0))
+PRINTER(pr_delim, put(f, n, c->rcpt_delim))
+PRINTER(pr_action, put(f, n, enum_name(action_names, c->action)))
+PRINTER(pr_store_err, put(f, n, enum_name(store_err_names, c->on_store_error)))
+PRINTER(pr_servers, put(f, n, c->memcached_servers))
+PRINTER(pr_prefix, put(f, n, c->key_prefix))
+PRINTER(pr_counter_ttl, put_duration(f, n, c->counter_ttl))
+PRINTER(pr_dedup_ttl, put_duration(f, n, c->dedup_ttl))
+PRINTER(pr_domains, put_list(f, n, c->policy_domains, c->n_policy_domains, 1))
+PRINTER(pr_max_message, put_size(f, n, c->limits.max_message_bytes))
+PRINTER(pr_max_report, put_size(f, n, c->limits.max_report_bytes))
+PRINTER(pr_max_header, put_size(f, n, c->limits.max_header_bytes))
+PRINTER(pr_json_depth, fprintf(f, "%s %d\n", n, c->limits.max_json_depth))
+PRINTER(pr_mime_depth, fprintf(f, "%s %d\n", n, c->limits.max_mime_depth))
+PRINTER(pr_mime_parts, fprintf(f, "%s %d\n", n, c->limits.max_mime_parts))
+PRINTER(pr_user, put(f, n, c->user))
+PRINTER(pr_group, put(f, n, c->group))
+PRINTER(pr_umask, fprintf(f, "%s %03o\n", n, (unsigned)c->umask))
+PRINTER(pr_pidfile, put(f, n, c->pidfile))
+PRINTER(pr_log_level, put(f, n, tm_log_level_name(c->log_level)))
+PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
+
+const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
+    [TM_K_SOCKET] = { "Socket", set_socket, pr_socket, 0 },
+    [TM_K_REPORT_ADDRESS] = { "ReportAddress", set_report_address, pr_addrs, 0 },
+    [TM_K_RCPT_DELIM] = { "RecipientDelimiter", set_delim, pr_delim, 1 },
+    [TM_K_ACTION] = { "Action", set_action, pr_action, 0 },
+    [TM_K_ON_STORE_ERROR] = { "OnStoreError", set_on_store_error, pr_store_err, 0 },
+    [TM_K_MEMCACHED_SERVERS] = { "MemcachedServers", set_servers, pr_servers, 0 },
+    [TM_K_KEY_PREFIX] = { "KeyPrefix", set_prefix, pr_prefix, 0 },
+    [TM_K_COUNTER_TTL] = { "CounterTTL", set_counter_ttl, pr_counter_ttl, 0 },
+    [TM_K_DEDUP_TTL] = { "DedupTTL", set_dedup_ttl, pr_dedup_ttl, 0 },
+    [TM_K_POLICY_DOMAINS] = { "PolicyDomains", set_policy_domains, pr_domains, 1 },
+    [TM_K_MAX_MESSAGE] = { "MaxMessageBytes", set_max_message, pr_max_message, 0 },
+    [TM_K_MAX_REPORT] = { "MaxReportBytes", set_max_report, pr_max_report, 0 },
+    [TM_K_MAX_HEADER] = { "MaxHeaderBytes", set_max_header, pr_max_header, 0 },
+    [TM_K_MAX_JSON_DEPTH] = { "MaxJsonDepth", set_json_depth, pr_json_depth, 0 },
+    [TM_K_MAX_MIME_DEPTH] = { "MaxMimeDepth", set_mime_depth, pr_mime_depth, 0 },
+    [TM_K_MAX_MIME_PARTS] = { "MaxMimeParts", set_mime_parts, pr_mime_parts, 0 },
+    [TM_K_USER] = { "User", set_user, pr_user, 1 },
+    [TM_K_GROUP] = { "Group", set_group, pr_group, 1 },
+    [TM_K_UMASK] = { "UMask", set_umask, pr_umask, 0 },
+    [TM_K_PIDFILE] = { "PidFile", set_pidfile, pr_pidfile, 1 },
+    [TM_K_LOG_LEVEL] = { "LogLevel", set_log_level, pr_log_level, 0 },
+    [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
+};
+
+/* Set the built-in defaults. */
+int tm_config_init(tm_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->socket = strdup("unix:/run/tlsrpt-milter/tlsrpt-milter.sock");
+    cfg->rcpt_delim = strdup("");
+    cfg->memcached_servers = strdup("127.0.0.1:11211");
+    cfg->key_prefix = strdup("tlsrpt:");
+    cfg->user = strdup("tlsrpt-milter");
+    cfg->group = strdup("");
+    cfg->pidfile = strdup("");
+    cfg->source = strdup("");
+    cfg->action = TM_ACTION_DISCARD;
+    cfg->on_store_error = TM_STORE_ERR_DELIVER;
+    cfg->counter_ttl = 34560000;
+    cfg->dedup_ttl = 7776000;
+    tlsrpt_limits_default(&cfg->limits);
+    cfg->umask = 007;
+    cfg->log_level = LOG_INFO;
+    cfg->store_timeout_ms = 1000;
+    if (!cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
+        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
+        tm_config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Free a string list. */
+static void list_free(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* Release all that cfg owns. */
+void tm_config_free(tm_config *cfg)
+{
+    free(cfg->socket);
+    list_free(cfg->report_addrs, cfg->n_report_addrs);
+    free(cfg->rcpt_delim);
+    free(cfg->memcached_servers);
+    free(cfg->key_prefix);
+    list_free(cfg->policy_domains, cfg->n_policy_domains);
+    free(cfg->user);
+    free(cfg->group);
+    free(cfg->pidfile);
+    free(cfg->source);
+    memset(cfg, 0, sizeof *cfg);
+}
