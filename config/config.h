@@ -29,6 +29,8 @@
 
 enum tm_action { TM_ACTION_DISCARD = 0, TM_ACTION_TAG };
 enum tm_on_store_error { TM_STORE_ERR_DELIVER = 0, TM_STORE_ERR_TEMPFAIL };
+enum tm_log_target { TM_LOG_SYSLOG = 0, TM_LOG_STDERR };
+enum tm_log_format { TM_LOG_TEXT = 0, TM_LOG_JSON };
 
 /* Every key, in the order tlsrpt-milter -n -v prints them (index of tm_config.line). */
 enum tm_key {
@@ -36,7 +38,8 @@ enum tm_key {
     TM_K_MEMCACHED_SERVERS, TM_K_KEY_PREFIX, TM_K_COUNTER_TTL, TM_K_DEDUP_TTL,
     TM_K_POLICY_DOMAINS, TM_K_MAX_MESSAGE, TM_K_MAX_REPORT, TM_K_MAX_HEADER,
     TM_K_MAX_JSON_DEPTH, TM_K_MAX_MIME_DEPTH, TM_K_MAX_MIME_PARTS, TM_K_USER, TM_K_GROUP,
-    TM_K_UMASK, TM_K_PIDFILE, TM_K_LOG_LEVEL, TM_K_STORE_TIMEOUT,
+    TM_K_UMASK, TM_K_PIDFILE, TM_K_LOG_LEVEL, TM_K_LOG_TARGET, TM_K_LOG_FORMAT,
+    TM_K_STORE_TIMEOUT,
     TM_K_COUNT
 };
 
@@ -60,6 +63,8 @@ typedef struct tm_config {
     mode_t umask;
     char *pidfile;                  /* "" = none */
     int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
+    int log_target;                 /* enum tm_log_target */
+    int log_format;                 /* enum tm_log_format */
     int store_timeout_ms;
     char *source;                   /* file name of the last parse, for messages ("" before) */
     unsigned line[TM_K_COUNT];      /* line where each key was last set, 0 = default */

@@ -230,11 +230,17 @@ static int set_enum(const char *key, const char *const *names, const char *val, 
 
 static const char *const action_names[] = { "discard", "tag", NULL };
 static const char *const store_err_names[] = { "deliver", "tempfail", NULL };
+static const char *const target_names[] = { "syslog", "stderr", NULL };
+static const char *const format_names[] = { "text", "json", NULL };
 
 static int set_action(tm_config *c, const char *v, char *m)
 { return set_enum("Action", action_names, v, &c->action, m); }
 static int set_on_store_error(tm_config *c, const char *v, char *m)
 { return set_enum("OnStoreError", store_err_names, v, &c->on_store_error, m); }
+static int set_log_target(tm_config *c, const char *v, char *m)
+{ return set_enum("LogTarget", target_names, v, &c->log_target, m); }
+static int set_log_format(tm_config *c, const char *v, char *m)
+{ return set_enum("LogFormat", format_names, v, &c->log_format, m); }
 
 static const struct { const char *name; int prio; } log_levels[] = {
     { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
@@ -420,6 +426,8 @@ PRINTER(pr_group, put(f, n, c->group))
 PRINTER(pr_umask, fprintf(f, "%s %03o\n", n, (unsigned)c->umask))
 PRINTER(pr_pidfile, put(f, n, c->pidfile))
 PRINTER(pr_log_level, put(f, n, tm_log_level_name(c->log_level)))
+PRINTER(pr_log_target, put(f, n, enum_name(target_names, c->log_target)))
+PRINTER(pr_log_format, put(f, n, enum_name(format_names, c->log_format)))
 PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
 
 const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
@@ -444,6 +452,8 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_UMASK] = { "UMask", set_umask, pr_umask, 0 },
     [TM_K_PIDFILE] = { "PidFile", set_pidfile, pr_pidfile, 1 },
     [TM_K_LOG_LEVEL] = { "LogLevel", set_log_level, pr_log_level, 0 },
+    [TM_K_LOG_TARGET] = { "LogTarget", set_log_target, pr_log_target, 0 },
+    [TM_K_LOG_FORMAT] = { "LogFormat", set_log_format, pr_log_format, 0 },
     [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
 };
 
@@ -466,6 +476,8 @@ int tm_config_init(tm_config *cfg)
     tlsrpt_limits_default(&cfg->limits);
     cfg->umask = 007;
     cfg->log_level = LOG_INFO;
+    cfg->log_target = TM_LOG_SYSLOG;
+    cfg->log_format = TM_LOG_TEXT;
     cfg->store_timeout_ms = 1000;
     if (!cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
         || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {

@@ -98,6 +98,8 @@ static void test_all_keys(void)
         "UMask 027\n"
         "PidFile /run/x.pid\n"
         "LogLevel Debug\n"
+        "LogTarget STDERR\n"
+        "LogFormat json\n"
         "StoreTimeout 250\n";
     int n = parse(&c, text, err, sizeof err);
     if (n)
@@ -132,9 +134,11 @@ static void test_all_keys(void)
     T_STREQ(c.pidfile, "/run/x.pid", "keys: PidFile");
     T_INTEQ(c.log_level, LOG_DEBUG, "keys: LogLevel debug");
     T_INTEQ(c.store_timeout_ms, 250, "keys: StoreTimeout");
+    T_INTEQ(c.log_target, TM_LOG_STDERR, "keys: LogTarget stderr");
+    T_INTEQ(c.log_format, TM_LOG_JSON, "keys: LogFormat json");
     T_INTEQ(c.line[TM_K_SOCKET], 4, "keys: line of Socket");
     T_INTEQ(c.line[TM_K_REPORT_ADDRESS], 6, "keys: line of the last ReportAddress");
-    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 27, "keys: line of StoreTimeout");
+    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 29, "keys: line of StoreTimeout");
     tm_config_free(&c);
 }
 
@@ -191,6 +195,11 @@ static void test_errors(void)
     expect_error(RA "PidFile run/x.pid\n", "t.conf:2: bad value for PidFile", "err pidfile rel");
     expect_error(RA "PolicyDomains a@b\n", "t.conf:2: bad value for PolicyDomains", "err domain");
     expect_error(RA "StoreTimeout 0\n", "t.conf:2: bad value for StoreTimeout", "err timeout");
+    expect_error(RA "LogTarget journal\n",
+                 "t.conf:2: bad value for LogTarget: 'journal' (expected syslog or stderr)",
+                 "err log target");
+    expect_error(RA "LogFormat xml\n",
+                 "t.conf:2: bad value for LogFormat: 'xml' (expected text or json)", "err log format");
     expect_error(RA "KeyPrefix has\001ctl\n", "t.conf:2: bad value for KeyPrefix: bad key prefix",
                  "err key prefix (the store's rule)");
     expect_error(RA "KeyPrefix " "x123456789x123456789x123456789x123456789x123456789x123456789xxxxx\n",
@@ -305,6 +314,7 @@ static void test_print(void)
     T_CHECK(p1 && strstr(p1, "\nMaxHeaderBytes 64k\n"), "print: size in k");
     T_CHECK(p1 && strstr(p1, "\nRecipientDelimiter\nAction discard\n"), "print: empty value bare");
     T_CHECK(p1 && strstr(p1, "\nUMask 007\n"), "print: umask octal");
+    T_CHECK(p1 && strstr(p1, "\nLogTarget syslog\nLogFormat text\n"), "print: log defaults");
     int keys = 0;
     for (const char *q = p1; q && *q; q = strchr(q, '\n') ? strchr(q, '\n') + 1 : "")
         keys += *q != '#';
@@ -316,7 +326,7 @@ static void test_print(void)
     free(p2);
     const char *many = RA "ReportAddress @x.example\nPolicyDomains a.example b.example\n"
                        "CounterTTL 90m\nDedupTTL 61\nMaxMessageBytes 1000\nAction tag\n"
-                       "PidFile /run/p.pid\nGroup mail\n";
+                       "LogFormat json\nPidFile /run/p.pid\nGroup mail\n";
     p1 = printed(many, &n1);
     p2 = p1 ? printed(p1, &n2) : NULL;
     T_CHECK(n1 == 0 && n2 == 0, "print: lists parse");
