@@ -34,7 +34,7 @@ $(call lazy,DKIM_CFLAGS,pkg-config --cflags opendkim libpsl 2>/dev/null)
 $(call lazy,DKIM_LIBS,pkg-config --libs opendkim libpsl)
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
-ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -Imilter -MMD -MP
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -MMD -MP
 PTHREAD  = -pthread
 
 PARSER_SRC := $(wildcard parser/*.c)
@@ -107,7 +107,7 @@ $(BUILD)/libtlsrpt-spool.a: $(call obj,$(SPOOL_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(BUILD)/obj/milter/rcpt.o $(LOWER_LIBS)
+$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(LOWER_LIBS)
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 
 $(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LOWER_LIBS)
