@@ -125,6 +125,9 @@ struct tlsrpt_auth {
     char detail[320];
 };
 
+/* pubkey.c: referenced so that its d2i_PUBKEY_bio is linked in */
+extern int auth_pubkey_linked;
+
 /* lib.c: libopendkim callbacks */
 DKIM_CBSTAT auth_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs);
 DKIM_CBSTAT auth_key_lookup(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen);

@@ -166,7 +166,7 @@ tlsrpt_auth_lib *tlsrpt_auth_lib_new(const tlsrpt_auth_conf *conf, char *err, si
         err = dummy, errlen = sizeof dummy;
     if (!conf)
         conf = &defaults;
-    tlsrpt_auth_lib *lib = calloc(1, sizeof *lib);
+    tlsrpt_auth_lib *lib = auth_pubkey_linked ? calloc(1, sizeof *lib) : NULL;
     if (!lib) {
         snprintf(err, errlen, "out of memory");
         return NULL;

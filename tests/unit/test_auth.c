@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dlfcn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include "tlib.h"
 #include "tlib_dkim.h"
 #include "auth_int.h"
@@ -147,6 +150,41 @@ static void test_lib_errors(const char *dir)
     e.reporters = ps;
     T_CHECK(!tlsrpt_auth_lib_new(&e, err, sizeof err) && strstr(err, "co.uk"),
             "Reporters entry that is a public suffix refused");
+}
+
+/* auth/pubkey.c's d2i_PUBKEY_bio gives the key libcrypto's gives, or falls back. */
+static void test_pubkey(void)
+{
+    EVP_PKEY *(*real)(BIO *, EVP_PKEY **) =
+        (EVP_PKEY * (*)(BIO *, EVP_PKEY **)) dlsym(RTLD_NEXT, "d2i_PUBKEY_bio");
+    EVP_PKEY *k = EVP_RSA_gen(1024), *e = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    unsigned char *der = NULL, *eder = NULL;
+    int len = i2d_PUBKEY(k, &der), elen = i2d_PUBKEY(e, &eder);
+    BIO *b1 = BIO_new_mem_buf(der, len), *b2 = BIO_new_mem_buf(der, len);
+    EVP_PKEY *ours = d2i_PUBKEY_bio(b1, NULL), *theirs = real ? real(b2, NULL) : NULL;
+    T_CHECK(ours && theirs && (void *)real != (void *)d2i_PUBKEY_bio &&
+            EVP_PKEY_eq(ours, theirs) == 1 && EVP_PKEY_eq(ours, k) == 1 &&
+            BIO_pending(b1) == 0 && BIO_pending(b2) == 0,
+            "fast d2i_PUBKEY_bio: the same RSA key as libcrypto's, BIO consumed");
+    EVP_PKEY_free(ours);
+    BIO_free(b1);
+    b1 = BIO_new_mem_buf(eder, elen);
+    ours = d2i_PUBKEY_bio(b1, NULL);
+    T_CHECK(ours && EVP_PKEY_eq(ours, e) == 1, "fast d2i_PUBKEY_bio: ed25519 falls back to libcrypto");
+    EVP_PKEY_free(ours);
+    BIO_free(b1);
+    der[len / 2] ^= 0x55;
+    b1 = BIO_new_mem_buf(der, len);
+    ours = d2i_PUBKEY_bio(b1, NULL);
+    T_CHECK(!ours || EVP_PKEY_eq(ours, k) != 1, "fast d2i_PUBKEY_bio: a corrupt key is not the key");
+    EVP_PKEY_free(ours);
+    BIO_free(b1);
+    BIO_free(b2);
+    EVP_PKEY_free(theirs);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(e);
+    OPENSSL_free(der);
+    OPENSSL_free(eder);
 }
 
 /* ---------- real signatures ---------- */
@@ -359,14 +397,14 @@ static void timing(tlsrpt_auth_lib *lib)
     struct timespec t0, t1;
     tlsrpt_verdict v;
     int n = 300, ok = 1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     for (int i = 0; i < n; i++) {
         tdk_verify_milter(lib, m, len, 4096, 0, NULL, &v);
         ok &= v.authentic;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
     double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / n;
-    printf("INFO: DKIM verify of a %zu-byte report mail (rsa-sha256 2048, key file): %.1f us/mail%s\n",
+    printf("INFO: DKIM verify of a %zu-byte report mail (rsa-sha256 2048, key file): %.1f us CPU/mail%s\n",
            len, us, ok ? "" : " (NOT all authentic)");
     free(m);
 }
@@ -377,6 +415,7 @@ int main(void)
     test_orgdomain();
     test_addr();
     test_key_record();
+    test_pubkey();
     const char *dir = tdk_fixtures(&why);
     if (!dir) {
         T_SKIP("DKIM signatures made at test time", why);
