@@ -309,81 +309,111 @@ out:
     return rc;
 }
 
+/* errno's text, thread-safe. */
+static const char *errtext(int e)
+{
+    const char *d = strerrordesc_np(e);
+    return d ? d : "error";
+}
+
+/* The sockets of one lookup, one per server: -1 not opened, -2 given up. */
+struct dns_socks {
+    int fd[AUTH_MAX_NS];
+    int dead;
+};
+
+/* Listen on every open socket until slice_end for a reply to q; the result
+ * (as auth_dns_txt), or -1 when none came. */
+static int dns_listen(const struct auth_ns *ns, int nns, struct dns_socks *so,
+                      const unsigned char *q, size_t qlen, int64_t slice_end, int64_t deadline,
+                      char *out, size_t outlen, char *why, size_t whylen)
+{
+    unsigned char r[4096];
+    while (so->dead < nns) {
+        struct pollfd pfd[AUTH_MAX_NS];
+        int idx[AUTH_MAX_NS], np = 0;
+        int64_t left = slice_end - auth_now_ms();
+        if (left <= 0)
+            return -1;
+        for (int j = 0; j < nns; j++)
+            if (so->fd[j] >= 0)
+                pfd[np] = (struct pollfd){ .fd = so->fd[j], .events = POLLIN }, idx[np++] = j;
+        if (np == 0 || poll(pfd, (nfds_t)np, (int)left) <= 0)
+            continue;
+        for (int j = 0; j < np; j++) {
+            if (!(pfd[j].revents & (POLLIN | POLLERR)))
+                continue;
+            ssize_t got = recv(pfd[j].fd, r, sizeof r, 0);
+            if (got < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    continue;
+                snprintf(why, whylen, "DNS error (%s)", errtext(errno));
+                close(so->fd[idx[j]]);
+                so->fd[idx[j]] = -2, so->dead++;
+                continue;
+            }
+            int pr = parse_reply(r, (size_t)got, q, qlen, out, outlen, why, whylen);
+            if (pr == -4)
+                pr = tcp_query(&ns[idx[j]], q, qlen, deadline, out, outlen, why, whylen);
+            if (pr != -3)
+                return pr;
+        }
+    }
+    return -1;
+}
+
+/* Open (once) the UDP socket of server i; 0, or -1 when it cannot be used. */
+static int dns_open(const struct auth_ns *ns, struct dns_socks *so, int i, char *why,
+                    size_t whylen)
+{
+    if (so->fd[i] >= 0)
+        return 0;
+    if (so->fd[i] == -2)
+        return -1;
+    int fd = socket(ns[i].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (const struct sockaddr *)&ns[i].addr, ns[i].addrlen) < 0) {
+        snprintf(why, whylen, "DNS error (%s)", errtext(errno));
+        if (fd >= 0)
+            close(fd);
+        so->fd[i] = -2, so->dead++;
+        return -1;
+    }
+    so->fd[i] = fd;
+    return 0;
+}
+
 /* Look up the TXT record of name before deadline (see the file comment). */
 int auth_dns_txt(const struct auth_ns *ns, int nns, const char *name, int64_t deadline,
                  char *out, size_t outlen, char *why, size_t whylen)
 {
-    unsigned char q[DNS_QMAX], r[4096];
+    unsigned char q[DNS_QMAX];
     uint16_t id;
-    int fds[AUTH_MAX_NS], dead = 0, rc = -1;
+    int rc = -1;
+    struct dns_socks so = { .dead = 0 };
     if (getrandom(&id, sizeof id, 0) != sizeof id)
         id = (uint16_t)(auth_now_ms() ^ (int64_t)getpid());
     size_t qlen = build_query(q, name, id);
-    snprintf(why, whylen, "DNS timeout");
     if (qlen == 0) {
         snprintf(why, whylen, "key name too long");
         return -2;
     }
     for (int i = 0; i < nns; i++)
-        fds[i] = -1;
-    int attempts = 2 * nns;
-    for (int k = 0; k < attempts && rc == -1 && dead < nns; k++) {
-        int i = k % nns;
+        so.fd[i] = -1;
+    int attempts = 2 * nns;                     /* every server twice, time split evenly */
+    for (int k = 0; k < attempts && rc == -1 && so.dead < nns; k++) {
         int64_t now = auth_now_ms();
         if (now >= deadline)
             break;
-        if (fds[i] == -2)
+        if (dns_open(ns, &so, k % nns, why, whylen) < 0)
             continue;
-        if (fds[i] < 0) {
-            fds[i] = socket(ns[i].addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fds[i] < 0 || connect(fds[i], (const struct sockaddr *)&ns[i].addr,
-                                      ns[i].addrlen) < 0) {
-                if (fds[i] >= 0)
-                    close(fds[i]);
-                fds[i] = -2, dead++;
-                snprintf(why, whylen, "DNS error (%s)", strerror(errno));
-                continue;
-            }
-        }
-        (void)send(fds[i], q, qlen, MSG_NOSIGNAL);
-        int64_t slice_end = now + (deadline - now) / (attempts - k);
-        while (rc == -1 && dead < nns) {
-            struct pollfd pfd[AUTH_MAX_NS];
-            int idx[AUTH_MAX_NS], np = 0;
-            int64_t left = slice_end - auth_now_ms();
-            if (left <= 0)
-                break;
-            for (int j = 0; j < nns; j++)
-                if (fds[j] >= 0)
-                    pfd[np] = (struct pollfd){ .fd = fds[j], .events = POLLIN }, idx[np++] = j;
-            if (np == 0)
-                break;
-            if (poll(pfd, (nfds_t)np, (int)left) <= 0)
-                continue;
-            for (int j = 0; j < np && rc == -1; j++) {
-                if (!(pfd[j].revents & (POLLIN | POLLERR)))
-                    continue;
-                ssize_t got = recv(pfd[j].fd, r, sizeof r, 0);
-                if (got < 0) {
-                    if (errno == EAGAIN || errno == EINTR)
-                        continue;
-                    snprintf(why, whylen, "DNS error (%s)", strerror(errno));
-                    close(fds[idx[j]]);
-                    fds[idx[j]] = -2, dead++;
-                    continue;
-                }
-                int pr = parse_reply(r, (size_t)got, q, qlen, out, outlen, why, whylen);
-                if (pr == -4)
-                    pr = tcp_query(&ns[idx[j]], q, qlen, deadline, out, outlen, why, whylen);
-                if (pr != -3)
-                    rc = pr;
-            }
-        }
+        (void)send(so.fd[k % nns], q, qlen, MSG_NOSIGNAL);
+        rc = dns_listen(ns, nns, &so, q, qlen, now + (deadline - now) / (attempts - k), deadline,
+                        out, outlen, why, whylen);
     }
     for (int i = 0; i < nns; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    if (rc == -1 && dead == nns)
+        if (so.fd[i] >= 0)
+            close(so.fd[i]);
+    if (rc == -1 && so.dead == nns)
         rc = -2;
     if (rc == -1)
         snprintf(why, whylen, "DNS timeout");
