@@ -195,7 +195,7 @@ int tlsrpt_auth_eoh(tlsrpt_auth *a)
     DKIM_STAT st = dkim_eoh(a->dkim);
     if (st == DKIM_STAT_OK) {
         a->body_wanted = 1;
-    } else if (st != DKIM_STAT_NOSIG && a->naligned > 0) {
+    } else if (st != DKIM_STAT_NOSIG) {         /* e.g. libopendkim cannot read the From */
         char why[AUTH_WHY_MAX];
         const char *e = dkim_geterror(a->dkim);
         snprintf(why, sizeof why, "libopendkim: dkim_eoh: %s%s%.80s", dkim_getresultstr(st),
