@@ -112,7 +112,7 @@ struct tlsrpt_auth {
     /* set on the way */
     int fatal;
     char fatal_why[AUTH_WHY_MAX];
-    struct auth_sig sigs[TLSRPT_AUTH_MAX_SIGS];
+    struct auth_sig *sigs;          /* libopendkim's list, allocated in the prescreen */
     int nsigs, naligned;
     struct auth_keyinfo keys[TLSRPT_AUTH_MAX_ALIGNED];
     int nkeys;

@@ -390,7 +390,7 @@ int auth_dns_txt(const struct auth_ns *ns, int nns, const char *name, int64_t de
     uint16_t id;
     int rc = -1;
     struct dns_socks so = { .dead = 0 };
-    if (getrandom(&id, sizeof id, 0) != sizeof id)
+    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != sizeof id)
         id = (uint16_t)(auth_now_ms() ^ (int64_t)getpid());
     size_t qlen = build_query(q, name, id);
     if (qlen == 0) {

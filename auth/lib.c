@@ -27,11 +27,17 @@
 DKIM_CBSTAT auth_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
 {
     tlsrpt_auth *a = dkim_get_user_context(dkim);
-    if (!a)
+    if (!a || a->sigs)
         return DKIM_CBSTAT_CONTINUE;
+    int cap = nsigs < TLSRPT_AUTH_MAX_SIGS ? nsigs : TLSRPT_AUTH_MAX_SIGS;
+    a->sigs = calloc((size_t)(cap > 0 ? cap : 1), sizeof *a->sigs);
+    if (!a->sigs) {
+        auth_fatal(a, "out of memory");
+        return DKIM_CBSTAT_ERROR;
+    }
     for (int i = 0; i < nsigs; i++) {
         DKIM_SIGINFO *si = sigs[i];
-        if (a->nsigs == TLSRPT_AUTH_MAX_SIGS) {
+        if (a->nsigs == cap) {
             dkim_sig_ignore(si);
             continue;
         }
@@ -178,6 +184,11 @@ tlsrpt_auth_lib *tlsrpt_auth_lib_new(const tlsrpt_auth_conf *conf, char *err, si
             goto fail;
     } else if ((lib->nns = auth_dns_parse_servers(conf->nameservers, lib->ns, AUTH_MAX_NS,
                                                   err, errlen)) < 0) {
+        goto fail;
+    }
+    char org[16];
+    if (tlsrpt_org_domain("www.example.com", org, sizeof org) != 0) {
+        snprintf(err, errlen, "no public suffix list (libpsl: install the publicsuffix package)");
         goto fail;
     }
     if (reporters_set(lib, conf, err, errlen) < 0 || dkim_start(lib, err, errlen) < 0)

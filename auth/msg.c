@@ -297,5 +297,6 @@ void tlsrpt_auth_free(tlsrpt_auth *a)
         dkim_free(a->dkim);
     free(a->hbuf);
     free(a->feed.buf);
+    free(a->sigs);
     free(a);
 }
