@@ -103,6 +103,7 @@ static size_t milter_headers(tlsrpt_auth *a, const char *m, size_t n)
     return p;
 }
 
+/* One input: a selector byte and a mail, verified and judged (file comment). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
