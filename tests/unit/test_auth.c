@@ -229,7 +229,7 @@ static void test_cases(void)
 /* Identity and verdict fields of the Google-shaped mail. */
 static void test_identity(tlsrpt_auth_lib *lib)
 {
-    size_t len;
+    size_t len, len2;
     char *m = tdk_load("signed_google", &len);
     tlsrpt_verdict v;
     tdk_verify_feed(lib, m, len, 0, "smtp-tls-reporting@google.com", &v);
@@ -237,6 +237,13 @@ static void test_identity(tlsrpt_auth_lib *lib)
             strcmp(v.signer_org, "google.com") == 0 &&
             strcmp(v.from_domain, "google.com") == 0 && strcmp(v.submitter, "google.com") == 0 &&
             !v.submitter_disagrees && v.signatures == 1, "google: identity is the signer google.com");
+    char *ss = tdk_load("canon_simple_simple", &len2);
+    tdk_verify_milter(lib, ss, len2, 0, TDK_STRIP_UNTOLD, NULL, &v);
+    T_CHECK(!v.authentic && strstr(v.detail, "did not verify"),
+            "simple header canonicalisation: values stripped but flag not given -> no pass");
+    tdk_verify_milter(lib, ss, len2, 0, TLSRPT_AUTH_HDR_STRIPPED, NULL, &v);
+    T_CHECK(v.authentic, "simple header canonicalisation: values stripped, TLSRPT_AUTH_HDR_STRIPPED -> pass");
+    free(ss);
     tlsrpt_auth *a = tlsrpt_auth_new(lib, "q1", 0);
     tlsrpt_auth_feed(a, m, len);
     T_CHECK(tlsrpt_auth_finish(a) == 1 && tlsrpt_auth_finish(a) == 1, "finish is idempotent");

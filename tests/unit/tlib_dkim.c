@@ -160,7 +160,7 @@ static void milter_header(tlsrpt_auth *a, const char *h, size_t hl, unsigned fla
     char *name = strndup(h, (size_t)(colon - h)), *val = malloc(hl + 1);
     size_t n = 0;
     const char *p = colon + 1, *end = h + hl;
-    if (flags & TLSRPT_AUTH_HDR_STRIPPED)
+    if (flags & (TLSRPT_AUTH_HDR_STRIPPED | TDK_STRIP_UNTOLD))
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
     for (; p < end; p++)
@@ -178,7 +178,7 @@ static void milter_header(tlsrpt_auth *a, const char *h, size_t hl, unsigned fla
 void tdk_verify_milter(tlsrpt_auth_lib *lib, const char *msg, size_t len, size_t chunk,
                        unsigned flags, const char *contact, tlsrpt_verdict *v)
 {
-    tlsrpt_auth *a = tlsrpt_auth_new(lib, "milter", flags);
+    tlsrpt_auth *a = tlsrpt_auth_new(lib, "milter", flags & TLSRPT_AUTH_HDR_STRIPPED);
     const char *p = msg, *end = msg + len;
     while (p < end) {
         if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')) {

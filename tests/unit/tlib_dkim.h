@@ -14,6 +14,7 @@
 #include "auth.h"
 
 #define TDK_MAX_CASES 160
+#define TDK_STRIP_UNTOLD 0x100u /* tdk_verify_milter: strip the blank, do not tell auth/ */
 
 /* One line of manifest.tsv ("-" fields read as ""; numbers -1 when "-"). */
 struct tdk_case {
