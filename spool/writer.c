@@ -404,6 +404,10 @@ int tlsrpt_spool_commit(tlsrpt_spool_w *w, const tlsrpt_spool_meta *meta, int pe
         tlsrpt_spool_abort(w);
         return sp_err(sp, err, errlen, "commit: bad pending state %d", pending);
     }
+    if (pending && sp->pendfd < 0) {
+        tlsrpt_spool_abort(w);
+        return sp_err(sp, err, errlen, "commit: no pending directory (not opened with create)");
+    }
     size_t tlen;
     char *text = meta_text(w, meta, &tlen, err, errlen);
     if (!text || sp_name(c.meta_tmp, w->id, "meta.tmp") < 0 ||
