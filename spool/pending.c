@@ -2,9 +2,11 @@
  * pending.c - the pending entries: what still has to be counted.
  *
  * pending/ID.STATE exists while entry ID still has to be counted; STATE is
- * "new", "counting" or "partial" and the file is empty: the state is in the
- * name, so a change of state is one rename() -- atomic, needing no data
- * written or synced -- and doubles as a claim: of two threads or processes
+ * "new", "counting" or "partial". The file is a second name (hard link) of
+ * the entry's data file, or an empty file where links are not supported:
+ * its contents mean nothing, the state is in the name, so a change of state
+ * is one rename() -- atomic, needing no data written or synced -- and
+ * doubles as a claim: of two threads or processes
  * moving ID from new to counting, exactly one succeeds (the other finds no
  * ID.new: ENOENT), so an entry is never counted twice by racing counters.
  * A move to any state but DONE is fsync'd (pending/) before set_state

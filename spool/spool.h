@@ -16,8 +16,9 @@
  * ID.meta.tmp while being written, DIR/YYYY-MM-DD/ID.eml.gz (gzip of the
  * bytes exactly as written) and ID.meta (text, "key value" lines) once
  * committed, DIR/pending/ID.STATE while the entry still has to be counted
- * (STATE is new, counting or partial; the state is in the name so that a
- * change is one atomic rename, which is also a claim: see set_state).
+ * (STATE is new, counting or partial; a hard link to the data file; the
+ * state is in the name so that a change is one atomic rename, which is also
+ * a claim: see set_state).
  * An entry is committed when, and only when, DIR/DAY/ID.eml.gz exists.
  *
  * Threads: a tlsrpt_spool may be shared by any number of threads (writers,

@@ -12,7 +12,8 @@
  * commit, in this order (README.md gives the argument step by step):
  *   1. finish the gzip stream; write tmp/ID.meta.tmp (spool keys + caller's);
  *   2. start writeback of both (sync_file_range), fdatasync both;
- *   3. if pending: create pending/ID.STATE (empty; STRICT: fsync pending/);
+ *   3. if pending: pending/ID.STATE, a hard link to the data file (STRICT:
+ *      fsync pending/);
  *   4. mkdir DAY (when new: fsync DIR); rename the meta into DAY
  *      (STRICT: fsync DAY);
  *   5. rename the data into DAY (RENAME_NOREPLACE): the entry is committed;
@@ -342,15 +343,32 @@ static int commit_files(tlsrpt_spool_w *w, commit_st *c, const char *text, size_
     return 0;
 }
 
+/* The pending file: a hard link to the data file (no inode allocated now, none freed
+   when it is done: ext4 makes every file creation scan past the inodes freed in the last
+   seconds, so one freed per mail slows all creations down), or an empty file where hard
+   links are not supported. 0 or -1 with errno. */
+static int pending_link(tlsrpt_spool *sp, const char *data_tmp, const char *pend)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        if (linkat(sp->tmpfd, data_tmp, sp->pendfd, pend, 0) == 0)
+            return 0;
+        if (errno == EEXIST && tries == 0 && unlinkat(sp->pendfd, pend, 0) == 0)
+            continue;                   /* garbage of a crashed writer with this id */
+        if (errno != EPERM && errno != EMLINK && errno != ENOTSUP && errno != EOPNOTSUPP)
+            return -1;
+        int fd = openat(sp->pendfd, pend, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, SP_FILE_MODE);
+        return fd < 0 ? -1 : close(fd);
+    }
+    return -1;
+}
+
 /* Steps 3-6: pending file, renames into the day directory, durable. */
 static int commit_names(tlsrpt_spool_w *w, commit_st *c, int pending, char *err, size_t errlen)
 {
     tlsrpt_spool *sp = w->sp;
     if (pending) {
-        int fd = openat(sp->pendfd, c->pend, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, SP_FILE_MODE);
-        if (fd < 0)
+        if (pending_link(sp, w->data_tmp, c->pend) < 0)
             return sp_errno(sp, err, errlen, errno, "create pending/%s", c->pend);
-        close(fd);
         c->pend_created = 1;
         if ((sp->flags & TLSRPT_SPOOL_STRICT) && sp_sync(sp, sp->pendfd, 0) < 0)
             return sp_errno(sp, err, errlen, errno, "fsync pending");

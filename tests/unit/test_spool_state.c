@@ -76,6 +76,12 @@ static void test_pending(void)
             tsp_put(sp, DAY0 + 20, 3, 500, 500, TLSRPT_SPOOL_COUNTING, c, err, sizeof err) == 0 &&
             tsp_put(sp, DAY0 + 30, 4, 500, 500, 0, d, err, sizeof err) == 0, "pending: four commits");
     T_INTEQ(tlsrpt_spool_state(sp, a), TLSRPT_SPOOL_NEW, "pending: committed NEW is new");
+    char pa[4300], da[4300];
+    struct stat s1, s2;
+    snprintf(pa, sizeof pa, "%s/pending/%s.new", dir, a);
+    snprintf(da, sizeof da, "%s/2026-12-01/%s.eml.gz", dir, a);
+    T_CHECK(stat(pa, &s1) == 0 && stat(da, &s2) == 0 && s1.st_ino == s2.st_ino && s2.st_nlink == 2,
+            "pending: the pending file is a hard link to the data file (no inode of its own)");
     T_INTEQ(tlsrpt_spool_state(sp, c), TLSRPT_SPOOL_COUNTING, "pending: committed COUNTING is counting");
     T_INTEQ(tlsrpt_spool_state(sp, d), TLSRPT_SPOOL_DONE, "pending: committed with 0 is not pending");
     plist p = { .n = 0 };
