@@ -148,8 +148,13 @@ static int put(tlsrpt_spool *sp, const unsigned char *m, size_t len, time_t t, t
 {
     char err[512], id[TLSRPT_SPOOL_ID_MAX];
     tlsrpt_spool_w *w = tlsrpt_spool_begin(sp, t, err, sizeof err);
-    if (!w || feed(w, m, len) < 0 || tlsrpt_spool_commit(w, meta, TLSRPT_SPOOL_NEW, id, sizeof id, err, sizeof err) < 0) {
-        fprintf(stderr, "bench: %s\n", w ? tlsrpt_spool_w_error(w) : err);
+    if (w && feed(w, m, len) < 0) {
+        snprintf(err, sizeof err, "%s", tlsrpt_spool_w_error(w));
+        tlsrpt_spool_abort(w);
+        w = NULL;
+    }
+    if (!w || tlsrpt_spool_commit(w, meta, TLSRPT_SPOOL_NEW, id, sizeof id, err, sizeof err) < 0) {
+        fprintf(stderr, "bench: %s\n", err);     /* commit frees w, also when it fails */
         return -1;
     }
     if (flow && (tlsrpt_spool_set_state(sp, id, TLSRPT_SPOOL_NEW, TLSRPT_SPOOL_COUNTING, err, sizeof err) != 0 ||
@@ -171,7 +176,7 @@ static tlsrpt_spool_meta *verdict(void)
     tlsrpt_spool_meta_set(m, TLSRPT_SPOOL_K_SIGNER_ORG, "sender.example");
     tlsrpt_spool_meta_set(m, TLSRPT_SPOOL_K_FROM_DOMAIN, "sender.example");
     tlsrpt_spool_meta_set(m, TLSRPT_SPOOL_K_VERDICT, "countable");
-    tlsrpt_spool_report r = { 0, "2026-11-30", "Example Sender Inc.", 0, "2026-11-30T00:00:00Z_example.com", 0, "counted" };
+    tlsrpt_spool_report r = { 0, "2026-11-30", "Example Sender Inc.", 0, "2026-11-30T00:00:00Z_example.com", 0, "countable" };
     tlsrpt_spool_meta_add_report(m, &r);
     return m;
 }
@@ -348,7 +353,11 @@ static void bench_steps(const unsigned char *small, size_t sl)
     step_on = 1;
     for (int i = 0; sp && i < n; i++) {
         tlsrpt_spool_w *w = tlsrpt_spool_begin(sp, 1796083200 + i, err, sizeof err);
-        if (!w || feed(w, small, sl) < 0 || tlsrpt_spool_commit(w, meta, TLSRPT_SPOOL_NEW, id, sizeof id, err, sizeof err) < 0)
+        if (w && feed(w, small, sl) < 0) {
+            tlsrpt_spool_abort(w);
+            break;
+        }
+        if (!w || tlsrpt_spool_commit(w, meta, TLSRPT_SPOOL_NEW, id, sizeof id, err, sizeof err) < 0)
             break;
         double t0 = now();
         tlsrpt_spool_set_state(sp, id, TLSRPT_SPOOL_NEW, TLSRPT_SPOOL_COUNTING, err, sizeof err);

@@ -201,7 +201,8 @@ int tlsrpt_spool_id_day(const char *id, char day[11]);
 #define TLSRPT_SPOOL_K_REPORT_DAY  "report-day"   /* YYYY-MM-DD of the report's start */
 #define TLSRPT_SPOOL_K_REPORT_ORG  "report-org"   /* organization-name */
 #define TLSRPT_SPOOL_K_REPORT_ID   "report-id"
-#define TLSRPT_SPOOL_K_REPORT_VERDICT "report-verdict" /* counted | duplicate | reason */
+#define TLSRPT_SPOOL_K_REPORT_VERDICT "report-verdict" /* countable | the reason token, decided at
+                                                     arrival (the meta is written before counting) */
 
 /* One report of a mail, as kept in the meta. Strings point into the meta (NUL-terminated;
    org and report_id may hold NUL bytes: use the lengths); NULL when absent. */

@@ -266,9 +266,9 @@ static void test_meta_reports(void)
     tlsrpt_spool *sp = fresh("rep", &dir);
     tlsrpt_spool_meta *m = tlsrpt_spool_meta_new();
     tlsrpt_spool_meta_set(m, TLSRPT_SPOOL_K_SIGNER, "google.com");
-    tlsrpt_spool_report r0 = { 0, "2026-11-30", "Google Inc.", 0, "2026-11-30T00:00:00Z_example.com", 0, "counted" };
+    tlsrpt_spool_report r0 = { 0, "2026-11-30", "Google Inc.", 0, "2026-11-30T00:00:00Z_example.com", 0, "countable" };
     tlsrpt_spool_report r1 = { 1, NULL, "Evil\nOrg", 0, NULL, 0, NULL };
-    tlsrpt_spool_report r2 = { 2, "2026-11-29", "a\0b", 3, "id 2", 0, "duplicate" };
+    tlsrpt_spool_report r2 = { 2, "2026-11-29", "a\0b", 3, "id 2", 0, "foreign-domain" };
     tlsrpt_spool_meta_add_report(m, &r0);
     tlsrpt_spool_meta_add_report(m, &r1);
     tlsrpt_spool_meta_add_report(m, &r2);
@@ -281,7 +281,7 @@ static void test_meta_reports(void)
     tlsrpt_spool_report g;
     T_INTEQ(tlsrpt_spool_meta_n_reports(b), 3, "reports: 3 groups read back");
     T_CHECK(tlsrpt_spool_meta_report(b, 0, &g) == 0 && g.index == 0 && g.day && !strcmp(g.day, "2026-11-30") &&
-            !strcmp(g.org, "Google Inc.") && !strcmp(g.verdict, "counted"), "reports: group 0 fields");
+            !strcmp(g.org, "Google Inc.") && !strcmp(g.verdict, "countable"), "reports: group 0 fields");
     T_CHECK(tlsrpt_spool_meta_report(b, 1, &g) == 0 && g.index == 1 && !g.day && !strcmp(g.org, "Evil\nOrg") &&
             !g.report_id, "reports: group 1 (absent fields NULL, newline kept)");
     T_CHECK(tlsrpt_spool_meta_report(b, 2, &g) == 0 && g.org_len == 3 && !memcmp(g.org, "a\0b", 3) &&
