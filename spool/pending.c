@@ -127,20 +127,34 @@ int tlsrpt_spool_state(tlsrpt_spool *sp, const char *id)
     return TLSRPT_SPOOL_DONE;
 }
 
-/* keep() filter for pending/ names. */
-static int is_pending_name(const char *name)
+/* The pending files, parsed once and sorted. */
+int sp_pending_keys(tlsrpt_spool *sp, sp_names *l, sp_key **keys, size_t *n)
 {
-    char id[TLSRPT_SPOOL_ID_MAX];
-    return sp_pending_parse(name, id) > 0;
-}
-
-/* qsort: pending names by id, then by state (most advanced first). */
-static int pend_cmp(const void *a, const void *b)
-{
-    char ia[TLSRPT_SPOOL_ID_MAX], ib[TLSRPT_SPOOL_ID_MAX];
-    int sa = sp_pending_parse(*(char *const *)a, ia), sb = sp_pending_parse(*(char *const *)b, ib);
-    int c = tlsrpt_spool_id_cmp(ia, ib);
-    return c ? c : sb - sa;
+    memset(l, 0, sizeof *l);
+    *keys = NULL;
+    *n = 0;
+    if (sp->pendfd < 0)
+        return 0;                       /* a copied archive without pending/: nothing */
+    if (sp_list_dir(sp->pendfd, NULL, l) < 0)
+        return -1;
+    sp_key *k = malloc((l->n ? l->n : 1) * sizeof *k);
+    if (!k) {
+        sp_names_free(l);
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        char id[TLSRPT_SPOOL_ID_MAX];
+        int s = sp_pending_parse(l->v[i], id);
+        if (s > 0 && sp_key_make(&k[m], l->v[i], id, s) == 0)
+            m++;
+    }
+    if (m > 1)
+        qsort(k, m, sizeof *k, sp_key_cmp);
+    *keys = k;
+    *n = m;
+    return 0;
 }
 
 /* 1 when entry id is committed (its data file is in its day directory). */
@@ -159,22 +173,20 @@ int tlsrpt_spool_pending(tlsrpt_spool *sp, tlsrpt_spool_pending_fn *fn, void *ar
                          char *err, size_t errlen)
 {
     sp_names l;
+    sp_key *k;
+    size_t n;
     int rc = 0;
-    if (sp->pendfd < 0)
-        return 0;                       /* a copied archive without pending/: nothing */
-    if (sp_list_dir(sp->pendfd, is_pending_name, &l) < 0)
+    if (sp_pending_keys(sp, &l, &k, &n) < 0)
         return sp_errno(sp, err, errlen, errno, "read pending/");
-    sp_sort(l.v, l.n, pend_cmp);
-    char prev[TLSRPT_SPOOL_ID_MAX] = "";
-    for (size_t i = 0; i < l.n && rc == 0; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         char id[TLSRPT_SPOOL_ID_MAX];
-        int state = sp_pending_parse(l.v[i], id);
-        if (strcmp(id, prev) == 0)
+        if (i > 0 && sp_key_same_id(&k[i], &k[i - 1]))
             continue;                   /* a less advanced duplicate */
-        memcpy(prev, id, sizeof prev);
+        sp_pending_parse(k[i].name, id);
         if (committed(sp, id))
-            rc = fn(arg, id, state);
+            rc = fn(arg, id, k[i].state);
     }
+    free(k);
     sp_names_free(&l);
     return rc;
 }

@@ -53,12 +53,6 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* qsort: ids. */
-static int id_cmp(const void *a, const void *b)
-{
-    return tlsrpt_spool_id_cmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* 1 when key is in the sorted list. */
 static int in_list(const sp_names *l, const char *key)
 {
@@ -88,17 +82,27 @@ static int day_ids(int dayfd, const char *day, sp_names *ids)
 {
     if (sp_list_dir(dayfd, NULL, ids) < 0)
         return -1;
+    sp_key *keys = malloc((ids->n ? ids->n : 1) * sizeof *keys);
+    if (!keys) {
+        sp_names_free(ids);
+        errno = ENOMEM;
+        return -1;
+    }
     size_t k = 0;
     for (size_t i = 0; i < ids->n; i++) {
         char d[11];
         if (cut_suffix(ids->v[i], ".eml.gz") && tlsrpt_spool_id_day(ids->v[i], d) == 0 &&
-            strcmp(d, day) == 0)
-            ids->v[k++] = ids->v[i];
+            strcmp(d, day) == 0 && sp_key_make(&keys[k], ids->v[i], ids->v[i], 0) == 0)
+            k++;
         else
             free(ids->v[i]);
     }
+    if (k > 1)
+        qsort(keys, k, sizeof *keys, sp_key_cmp);
+    for (size_t i = 0; i < k; i++)
+        ids->v[i] = keys[i].name;
     ids->n = k;
-    sp_sort(ids->v, ids->n, id_cmp);
+    free(keys);
     return 0;
 }
 
@@ -227,39 +231,32 @@ static int recover_day(tlsrpt_spool *sp, const char *day, tlsrpt_spool_recover_s
     return ok ? 0 : -1;
 }
 
-/* recover, step 3: pending files without a committed entry, and duplicates. */
+/* recover, step 3: pending files without a committed entry, and duplicates; counts the rest. */
 static int recover_pending(tlsrpt_spool *sp, tlsrpt_spool_recover_stats *st, char *err,
                            size_t errlen)
 {
     sp_names l;
-    if (sp->pendfd < 0)
-        return 0;
-    if (sp_list_dir(sp->pendfd, NULL, &l) < 0)
+    sp_key *k;
+    size_t n;
+    if (sp_pending_keys(sp, &l, &k, &n) < 0)
         return sp_errno(sp, err, errlen, errno, "read pending/");
-    for (size_t i = 0; i < l.n; i++) {
+    for (size_t i = 0; i < n; i++) {
         char id[TLSRPT_SPOOL_ID_MAX], day[11], path[SP_NAME_MAX + 16];
         struct stat sb;
-        int s = sp_pending_parse(l.v[i], id);
-        if (s <= 0 || tlsrpt_spool_id_day(id, day) < 0)
-            continue;
+        sp_pending_parse(k[i].name, id);
+        tlsrpt_spool_id_day(id, day);
         snprintf(path, sizeof path, "%s/%s.eml.gz", day, id);
-        if (fstatat(sp->rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-            remove_garbage(sp, sp->pendfd, "pending", l.v[i], id, "removed-orphan-pending",
+        if (i > 0 && sp_key_same_id(&k[i], &k[i - 1]))     /* sorted: most advanced first */
+            remove_garbage(sp, sp->pendfd, "pending", k[i].name, id, "removed-pending-duplicate",
                            &st->pending_orphans, &st->live_skipped);
-        else if (tlsrpt_spool_state(sp, id) != s)
-            remove_garbage(sp, sp->pendfd, "pending", l.v[i], id, "removed-pending-duplicate",
+        else if (fstatat(sp->rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+            remove_garbage(sp, sp->pendfd, "pending", k[i].name, id, "removed-orphan-pending",
                            &st->pending_orphans, &st->live_skipped);
+        else
+            st->pending[k[i].state & 3]++;
     }
+    free(k);
     sp_names_free(&l);
-    return 0;
-}
-
-/* Count the pending entries left, by state. */
-static int count_pending(void *arg, const char *id, int state)
-{
-    tlsrpt_spool_recover_stats *st = arg;
-    (void)id;
-    st->pending[state & 3]++;
     return 0;
 }
 
@@ -280,9 +277,7 @@ int tlsrpt_spool_recover(tlsrpt_spool *sp, tlsrpt_spool_recover_stats *st, char 
             return -1;
         }
     sp_names_free(&days);
-    if (recover_pending(sp, st, err, errlen) < 0)
-        return -1;
-    return tlsrpt_spool_pending(sp, count_pending, st, err, errlen) < 0 ? -1 : 0;
+    return recover_pending(sp, st, err, errlen);
 }
 
 /* expire: one old day directory. */

@@ -235,6 +235,45 @@ int tlsrpt_spool_id_cmp(const char *a, const char *b)
     return as < bs ? -1 : as > bs;
 }
 
+/* Parse a name's id once for sorting. */
+int sp_key_make(sp_key *k, char *name, const char *id, int state)
+{
+    size_t a;
+    unsigned long long pid, seq;
+    if (id_split(id, &a, &pid, &seq) < 0)
+        return -1;
+    k->name = name;
+    k->alen = a;
+    k->pid = pid;
+    k->seq = seq;
+    k->state = state;
+    return 0;
+}
+
+/* qsort: keys in id order, then the most advanced state first. */
+int sp_key_cmp(const void *pa, const void *pb)
+{
+    const sp_key *a = pa, *b = pb;
+    int c = memcmp(a->name, b->name, 16);
+    if (c)
+        return c;
+    c = memcmp(a->name + 17, b->name + 17, a->alen < b->alen ? a->alen : b->alen);
+    if (c || a->alen != b->alen)
+        return c ? c : a->alen < b->alen ? -1 : 1;
+    if (a->pid != b->pid)
+        return a->pid < b->pid ? -1 : 1;
+    if (a->seq != b->seq)
+        return a->seq < b->seq ? -1 : 1;
+    return b->state - a->state;
+}
+
+/* Same id? */
+int sp_key_same_id(const sp_key *a, const sp_key *b)
+{
+    return a->alen == b->alen && a->pid == b->pid && a->seq == b->seq &&
+           memcmp(a->name, b->name, 17 + a->alen) == 0;
+}
+
 /* The day directory of an id. */
 int tlsrpt_spool_id_day(const char *id, char day[11])
 {

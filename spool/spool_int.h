@@ -72,6 +72,23 @@ int sp_list_dir(int dirfd, int (*keep)(const char *name), sp_names *out);
 void sp_names_free(sp_names *l);
 /* qsort of n strings that accepts n == 0 (and v NULL). */
 void sp_sort(char **v, size_t n, int (*cmp)(const void *, const void *));
+/* A file name whose leading id was parsed once, for sorting many names fast. */
+typedef struct sp_key {
+    char *name;                 /* starts with the id (belongs to a name list) */
+    size_t alen;                /* length of the archive id at name + 17 */
+    unsigned long long pid, seq;
+    int state;                  /* a pending file's state; 0 for an entry */
+} sp_key;
+/* Fill k for name, whose id is id (NUL-terminated); -1 when id is not valid. */
+int sp_key_make(sp_key *k, char *name, const char *id, int state);
+/* qsort: id order (as tlsrpt_spool_id_cmp), then the most advanced state first. */
+int sp_key_cmp(const void *a, const void *b);
+/* 1 when two keys name the same id. */
+int sp_key_same_id(const sp_key *a, const sp_key *b);
+/* The pending files parsed and sorted by sp_key_cmp (names in *l). Caller frees *keys
+   and l. 0, or -1 with errno. */
+int sp_pending_keys(tlsrpt_spool *sp, sp_names *l, sp_key **keys, size_t *n);
+
 /* Arrival-day directory names "YYYY-MM-DD" (1 when s is one). */
 int sp_is_day(const char *s);
 
