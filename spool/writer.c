@@ -431,6 +431,8 @@ int tlsrpt_spool_commit(tlsrpt_spool_w *w, const tlsrpt_spool_meta *meta, int pe
     if (!text || sp_name(c.meta_tmp, w->id, "meta.tmp") < 0 ||
         sp_name(c.meta_name, w->id, "meta") < 0 || sp_name(c.data_name, w->id, "eml.gz") < 0 ||
         (pending && sp_pending_name(c.pend, w->id, pending) < 0)) {
+        if (text)
+            sp_err(sp, err, errlen, "entry id too long for a file name");
         free(text);
         tlsrpt_spool_abort(w);
         return -1;
