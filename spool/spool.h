@@ -42,9 +42,10 @@
 /* Flags of tlsrpt_spool_open. */
 #define TLSRPT_SPOOL_CREATE  0x01   /* create DIR, its subdirectories and archive-id when missing */
 #define TLSRPT_SPOOL_NOSYNC  0x02   /* no fsync at all: survives a process crash, not a power loss */
-#define TLSRPT_SPOOL_STRICT  0x04   /* also fsync between renames in different directories, for a
-                                       filesystem that does not keep metadata updates in order
-                                       (ext4, xfs and btrfs do; see README.md) */
+#define TLSRPT_SPOOL_STRICT  0x04   /* also fsync pending/ and DAY/ between the dependent steps, for
+                                       a filesystem that does not make metadata updates durable in
+                                       order (ext4 and xfs do; btrfs does not across directories;
+                                       see README.md) */
 #define TLSRPT_SPOOL_LEVEL(n) (((n) & 0xf) << 8) /* gzip level 1..9; default 1 */
 
 #define TLSRPT_SPOOL_ID_MAX 100         /* an entry id, with its NUL */
@@ -104,8 +105,8 @@ void tlsrpt_spool_abort(tlsrpt_spool_w *w);
 /* Atomically move entry `id` from state `from` to `to` (TLSRPT_SPOOL_DONE removes the
    pending file). 0 = moved; 1 = the entry was not in state `from` (another thread or
    process took it, or it is done): do not count it; -1 = error.
-   A move to COUNTING or PARTIAL is durable when it returns (fsync); a move to DONE is not
-   (after a power loss the entry may come back as COUNTING, never as NEW). */
+   A move to NEW, COUNTING or PARTIAL is durable when it returns (fsync); a move to DONE
+   is not (after a power loss the entry may come back as COUNTING, never as NEW). */
 int tlsrpt_spool_set_state(tlsrpt_spool *sp, const char *id, int from, int to,
                            char *err, size_t errlen);
 /* Remove the pending file of `id`, whatever its state. 0, 1 = was not pending, -1. */
