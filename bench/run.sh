@@ -6,7 +6,7 @@
 #   make bench                 full run (medians of 5 runs, ~6 minutes here)
 #   BENCH_QUICK=1 make bench   CI smoke run (3 runs, smaller inputs, ~70 s here)
 #   BENCH_ONLY="1 2"           run only these sections (1 decoder, 2 milter,
-#                              3 postfix, 4 store, 5 memory)
+#                              3 postfix, 4 store, 5 memory, 6 archive)
 #   BENCH_CORPUS=DIR           corpus folder holding real/ and oracle.py
 #                              (default ../shared/corpus; when absent,
 #                              tests/fixtures is used and no Python row)
@@ -30,11 +30,11 @@ cd "$SRC" || exit 1
 svc_init
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    RUNS=3 N_CORPUS=600 N_MIL=320 LARGE_MB=5 LARGE_COPIES=3 N_STORE=300
+    RUNS=3 N_CORPUS=600 N_MIL=320 LARGE_MB=5 LARGE_COPIES=3 N_STORE=300 N_SPOOL=20000
 else
-    RUNS=5 N_CORPUS=3000 N_MIL=992 LARGE_MB=5 LARGE_COPIES=10 N_STORE=2000
+    RUNS=5 N_CORPUS=3000 N_MIL=992 LARGE_MB=5 LARGE_COPIES=10 N_STORE=2000 N_SPOOL=100000
 fi
-ONLY=${BENCH_ONLY:-1 2 3 4 5}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6}
 B=$BUILD/bench
 W=$SVC_TMP/in
 B_TABLE=$SVC_TMP/table.tsv
@@ -57,7 +57,9 @@ b_build() {
     ${CC:-cc} $_cf -o "$B/smtp-load" bench/smtp-load.c -pthread &&
     ${CC:-cc} $_cf $(pkg-config --cflags libmemcached json-c zlib) -Iparser -Istore \
         -o "$B/store" bench/store.c "$BUILD/libtlsrpt-store.a" "$BUILD/libtlsrpt.a" \
-        $(pkg-config --libs libmemcached json-c zlib) -pthread
+        $(pkg-config --libs libmemcached json-c zlib) -pthread &&
+    ${CC:-cc} $_cf $(pkg-config --cflags zlib) -Ispool -o "$B/spool" bench/spool.c \
+        "$BUILD/libtlsrpt-spool.a" $(pkg-config --libs zlib) -pthread
 }
 
 # Section 1: tlsrpt-parse vs the limit (zlib + json-c) and vs oracle.py.
@@ -289,6 +291,21 @@ b_memory() {
     done
 }
 
+# Section 6: the archive (spool/): fsync costs, gzip levels, write+commit, commit steps,
+# concurrency, memory, iterate + read N_SPOOL entries. Information only (no target).
+b_spool() {
+    echo "== 6. archive: bench/spool.c in $SVC_TMP (fsync costs, gzip, commit, $N_SPOOL entries iterated)"
+    "$B/spool" -d "$SVC_TMP" -n "$N_SPOOL" >"$SVC_TMP/spool.out" 2>>"$SVC_TMP/bench-stderr.log" ||
+        { b_fail 6 "bench/spool failed: $(tail -n 1 "$SVC_TMP/bench-stderr.log")"; return; }
+    sed 's/^/   /' "$SVC_TMP/spool.out"
+    _f=$(sed -n 's/^w  write+commit small .*level 1, fsync: \([0-9]*\) entries.*/\1/p' "$SVC_TMP/spool.out")
+    _n=$(sed -n 's/^w  write+commit small .*level 1, no fsync: \([0-9]*\) entries.*/\1/p' "$SVC_TMP/spool.out")
+    b_row 6.commit "entries/s" "3 KB mails, 1 writer, fsync vs none" 1 "$_f" "no fsync $_n" \
+        "$(b_calc "%.2f" "$_f / $_n")" "-"
+    _i=$(sed -n 's/^i  each + reader.*: \([0-9]*\) entries\/s.*/\1/p' "$SVC_TMP/spool.out")
+    b_row 6.iter "entries/s" "$N_SPOOL entries: list, meta, gunzip" 1 "$_i" "-" "-" "-"
+}
+
 echo "# tlsrpt-milter bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus ($(lscpu | sed -n 's/^Model name: *//p')), load $(cut -d' ' -f1-3 /proc/loadavg), quick=${BENCH_QUICK:-0}, runs=$RUNS"
 b_build || { echo "bench: cannot build bench programs" >&2; exit 1; }
 CORPUS=${BENCH_CORPUS:-$SRC/../shared/corpus}
@@ -314,6 +331,7 @@ for _sec in $ONLY; do
         3) b_postfix ;;
         4) b_store ;;
         5) b_memory ;;
+        6) b_spool ;;
     esac
 done
 
