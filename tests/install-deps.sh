@@ -2,11 +2,14 @@
 # install-deps.sh - install the Debian packages needed to build, test and run the
 # demo (as root, on Debian 12). Safe to run again. Used by `make deps`, `make demo`
 # and .ci/run. Set NO_APT_UPDATE=1 to skip `apt-get update`.
+# m4 ... libssl3: Debian's Sendmail, unpacked privately by
+# tests/t-e2e-sendmail.sh (m4 builds its .cf; the libraries are sendmail-bin's).
 set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev python3
 libmilter-dev zlib1g-dev libjson-c-dev libmemcached-dev
 memcached libmemcached-tools postfix miltertest swaks valgrind
-prometheus chromium"
+prometheus chromium
+m4 libwrap0 libnsl2 libdb5.3 libldap-2.5-0 libsasl2-2 libssl3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
