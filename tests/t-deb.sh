@@ -83,7 +83,9 @@ git clone -q --no-checkout "$TLSRPT_SRCDIR" "$W/src" && git -C "$W/src" checkout
 [ -z "$(git -C "$TLSRPT_SRCDIR" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
     echo "# note: the package is built from $commit; uncommitted changes are not in it"
 t0=$(date +%s)
-(cd "$W/src" && dpkg-buildpackage -us -uc -b -J2) >"$W/build.log" 2>&1
+# Not the test runner's environment: its BUILD and an outer make's MAKEFLAGS (jobserver).
+(cd "$W/src" && env -u BUILD -u TLSRPT_SRCDIR -u TESTS -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+    dpkg-buildpackage -us -uc -b -J2) >"$W/build.log" 2>&1
 rc=$?
 echo "# package build: $(($(date +%s) - t0)) s"
 if [ $rc -ne 0 ]; then
