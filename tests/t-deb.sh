@@ -13,7 +13,8 @@
 #     the milter driver is counted; reinstalling restarts it and keeps the edited file;
 #   dpkg --purge stops it and removes what the package made, keeping a non-empty
 #     archive (and saying so) and the user; a second install + purge removes
-#     /var/lib/tlsrpt-milter too.
+#     /var/lib/tlsrpt-milter too. The test then removes the user and group it caused
+#     (when they did not exist before it), so the next run proves their creation again.
 # The maintainer scripts run as on a real machine: dpkg runs in a private mount
 # namespace where /usr/sbin/policy-rc.d (a container's "deny everything") is replaced
 # by an "allow" one; nothing else changes. One package on the machine at a time (a
@@ -45,7 +46,7 @@ mkdir -p "$W" && chmod 755 "$W"
 cp "$BUILD/tests/milter-driver" "$W/drv"       # runnable by postfix and nobody
 printf '#!/bin/sh\nexit 0\n' >"$W/policy-rc.d"
 chmod 755 "$W/policy-rc.d"
-DEB_INSTALLED=
+DEB_INSTALLED= DEB_MADE_USER=
 
 # dpkg's view of the package: installed, config-files, not-installed, or nothing.
 pkg_status() { dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null; }
@@ -56,25 +57,37 @@ ns() {
 }
 # dpkg ARGS in that namespace, retried while another dpkg or apt holds the lock; output
 # into $W/$DPKG_LOG.
+# (Variables deb_*: the helpers' _n, _i, _rc belong to checks.sh and services.sh.)
 dpkg_ns() {
-    _i=0
+    deb_i=0
     while :; do
         ns dpkg "$@"
-        _rc=$?
+        deb_rc=$?
         cp "$W/ns.out" "$W/$DPKG_LOG"
-        grep -q 'lock' "$W/ns.out" && [ $_rc -ne 0 ] && [ $_i -lt 60 ] || return $_rc
+        grep -q 'lock' "$W/ns.out" && [ $deb_rc -ne 0 ] && [ $deb_i -lt 60 ] || return $deb_rc
         sleep 2
-        _i=$((_i + 1))
+        deb_i=$((deb_i + 1))
     done
 }
-# The process is gone (not our child: no /proc entry, or a zombie).
+# The process is gone (not our child: no /proc entry, or a zombie); wait_gone: within 5 s.
 gone() { [ ! -r "/proc/$1/stat" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat")" = Z ]; }
-wait_gone() { _n=0; while ! gone "$1" && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n + 1)); done; gone "$1"; }
+wait_gone() {
+    deb_w=0
+    while ! gone "$1" && [ $deb_w -lt 50 ]; do sleep 0.1; deb_w=$((deb_w + 1)); done
+    gone "$1"
+}
 # A test failing half-way leaves no package behind (after the services stopped).
+# The user and group a purge keeps are removed again when this test made them.
 svc_after_stop() {
-    [ -n "$DEB_INSTALLED" ] || return 0
-    DPKG_LOG=cleanup.out dpkg_ns --purge "$PKG"
-    rm -rf "$STATE"
+    if [ -n "$DEB_INSTALLED" ]; then
+        DPKG_LOG=cleanup.out dpkg_ns --purge "$PKG"
+        rm -rf "$STATE"
+    fi
+    if [ -n "$DEB_MADE_USER" ] && id -u tlsrpt-milter >/dev/null 2>&1; then
+        deluser --quiet --system tlsrpt-milter >/dev/null 2>&1
+        delgroup --quiet --system tlsrpt-milter >/dev/null 2>&1
+    fi
+    return 0
 }
 
 # ---- build from a fresh clone ----
@@ -132,6 +145,7 @@ case $(pkg_status) in
        exit 0 ;;
 esac
 pre_user=$(id -u tlsrpt-milter 2>/dev/null)
+[ -n "$pre_user" ] || DEB_MADE_USER=1
 DPKG_LOG=install1.out dpkg_ns -i "$deb"
 rc=$?
 DEB_INSTALLED=1
@@ -140,7 +154,7 @@ t_eq "dpkg: installed" "$(pkg_status)" installed
 if [ -z "$pre_user" ]; then
     t_check "postinst created the user tlsrpt-milter" id -u tlsrpt-milter
 else
-    echo "# user tlsrpt-milter existed before (a purge keeps it): creation not re-proven here"
+    echo "# user tlsrpt-milter existed before this test: its creation is not proven here"
 fi
 t_check "a system user (uid < 1000)" test "$(id -u tlsrpt-milter 2>/dev/null || echo 99999)" -lt 1000
 t_eq "its primary group" "$(id -gn tlsrpt-milter 2>/dev/null)" tlsrpt-milter
@@ -185,8 +199,9 @@ as_unit() { (umask "$umsk" && exec setpriv --reuid="$uuser" --regid="$ugroup" --
 # shellcheck disable=SC2046
 t_check "the unit's ExecStartPre (-n) passes as $uuser" as_unit $(sed -n 's/^ExecStartPre=//p' "$UNIT")
 # shellcheck disable=SC2046
-as_unit $(sed -n 's/^ExecStart=//p' "$UNIT") >>"$SVC_TMP/unit.log" 2>&1 &
-echo $! >"$SVC_TMP/unit.pid"
+(umask "$umsk" && exec setpriv --reuid="$uuser" --regid="$ugroup" --init-groups \
+    $(sed -n 's/^ExecStart=//p' "$UNIT")) >>"$SVC_TMP/unit.log" 2>&1 &
+echo $! >"$SVC_TMP/unit.pid"                # the milter itself (exec), stopped by the cleanup
 SOCK=unix:$SPOOL/tlsrpt-milter.sock
 mk_gzip "$FIX/report1.json" "$W/r1.json.gz"
 mk_report_mail "$W/r1.json.gz" "$W/r1.eml" fixture.example
@@ -227,7 +242,7 @@ mk_tsv_line "$FIX/expected.tsv" report2.json >>"$W/sent.tsv"
 t_counters "installed milter on loopback: counted" "$MC" tlsrpt: "$W/sent.tsv"
 if [ ! -S /dev/log ]; then
     t_grep "installed milter logged the report (no /dev/log: its stderr file)" \
-        /run/tlsrpt-milter/tlsrpt-milter.stderr 'info: .*counted org="Fixture Org, Inc."'
+        /run/tlsrpt-milter/tlsrpt-milter.stderr 'info: .*counted org="Other Reporter" report-id="fixture-2"'
 fi
 DPKG_LOG=install2.out dpkg_ns -i "$deb"
 t_eq "reinstall (configure with the old version)" "$?" 0
