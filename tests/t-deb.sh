@@ -19,7 +19,8 @@
 # namespace where /usr/sbin/policy-rc.d (a container's "deny everything") is replaced
 # by an "allow" one; nothing else changes. One package on the machine at a time (a
 # lock). SKIP when the package is already on this machine (the test would replace and
-# purge it), or without root, git, dpkg-buildpackage, debhelper, unshare, memcached.
+# purge it), or without root, git, dpkg-buildpackage, debhelper, unshare, memcached;
+# and in the sanitizer run (make asan: the package does not use that build).
 # About 70 s, most of it the package build and lintian.
 BUILD=${BUILD:-$(pwd)/build}
 TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
@@ -38,6 +39,10 @@ for c in git dpkg-buildpackage dh unshare flock setpriv memcached memccat gzip b
     command -v "$c" >/dev/null 2>&1 || { t_skip t-deb "$c not installed"; exit 0; }
 done
 [ -x "$BUILD/tests/milter-driver" ] || { t_skip t-deb "milter-driver not built"; exit 0; }
+case " $CFLAGS " in
+    *-fsanitize=*) t_skip t-deb "sanitizer run: the package (built with Debian's flags) is tested by the plain make check"
+                   exit 0 ;;
+esac
 commit=$(git -C "$TLSRPT_SRCDIR" rev-parse HEAD 2>/dev/null) || { t_skip t-deb "not a git checkout"; exit 0; }
 
 svc_init
@@ -96,9 +101,10 @@ git clone -q --no-checkout "$TLSRPT_SRCDIR" "$W/src" && git -C "$W/src" checkout
 [ -z "$(git -C "$TLSRPT_SRCDIR" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
     echo "# note: the package is built from $commit; uncommitted changes are not in it"
 t0=$(date +%s)
-# Not the test runner's environment: its BUILD and an outer make's MAKEFLAGS (jobserver).
+# Not the test runner's environment: its BUILD, an outer make's MAKEFLAGS (jobserver)
+# and compiler flags (dpkg-buildflags give the package's).
 (cd "$W/src" && env -u BUILD -u TLSRPT_SRCDIR -u TESTS -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-    dpkg-buildpackage -us -uc -b -J2) >"$W/build.log" 2>&1
+    -u CC -u CFLAGS -u CPPFLAGS -u LDFLAGS -u WERROR dpkg-buildpackage -us -uc -b -J2) >"$W/build.log" 2>&1
 rc=$?
 echo "# package build: $(($(date +%s) - t0)) s"
 if [ $rc -ne 0 ]; then
