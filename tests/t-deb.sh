@@ -201,6 +201,7 @@ MC=$(svc_memcached_start mc) || { t_fail memcached-start "see $SVC_TMP/mc.log"; 
 sed -i -e 's|^#ReportAddress .*|ReportAddress rua@rua.test|' \
        -e "s|^MemcachedServers .*|MemcachedServers 127.0.0.1:$MC|" /etc/tlsrpt-milter.conf
 uuser=$(sed -n 's/^User=//p' "$UNIT") ugroup=$(sed -n 's/^Group=//p' "$UNIT") umsk=$(sed -n 's/^UMask=//p' "$UNIT")
+# Run a command as the unit would: its User=, Group= (with the user's groups) and UMask=.
 as_unit() { (umask "$umsk" && exec setpriv --reuid="$uuser" --regid="$ugroup" --init-groups "$@"); }
 # shellcheck disable=SC2046
 t_check "the unit's ExecStartPre (-n) passes as $uuser" as_unit $(sed -n 's/^ExecStartPre=//p' "$UNIT")
@@ -214,6 +215,7 @@ mk_report_mail "$W/r1.json.gz" "$W/r1.eml" fixture.example
 mk_report_mail "$FIX/report2.json" "$W/r2.eml" fixture.example
 mk_tsv_line "$FIX/expected.tsv" report1.json >"$W/sent.tsv"
 if [ -n "$HAVE_POSTFIX" ]; then
+    # Run a command as Postfix's processes run: user postfix with its groups (initgroups).
     as_postfix() { setpriv --reuid=postfix --regid=postfix --init-groups "$@"; }
     n=0
     until as_postfix "$W/drv" -P -t 2 -s "$SOCK" >/dev/null 2>&1 || [ $n -ge 50 ]; do sleep 0.2; n=$((n + 1)); done
