@@ -6,6 +6,7 @@
 #   make fuzz          build the libFuzzer target (clang) and run it FUZZ_SECONDS
 #   make fuzz-auth     the same for the DKIM path (auth/)
 #   make install DESTDIR= PREFIX=
+#   make uninstall DESTDIR= PREFIX=   removes what install wrote
 #   make bench         benchmarks (not part of check)
 #   make clean
 
@@ -35,7 +36,8 @@ $(call lazy,DKIM_CFLAGS,pkg-config --cflags opendkim libpsl libcrypto 2>/dev/nul
 $(call lazy,DKIM_LIBS,pkg-config --libs opendkim libpsl libcrypto)
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
-ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -MMD -MP
+# CPPFLAGS and LDFLAGS come from the environment too (dpkg-buildflags: fortify, relro, now).
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -MMD -MP
 PTHREAD  = -pthread
 
 PARSER_SRC := $(wildcard parser/*.c)
@@ -77,7 +79,7 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build fuzz-auth fuzz-auth-build install clean bench demo deps
+.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build fuzz-auth fuzz-auth-build install uninstall clean bench demo deps
 all: build-libs-present $(LOWER_LIBS) $(PROGS) $(UNIT_BINS)
 
 # A clear message instead of hundreds of undefined references when a -dev package is missing.
@@ -109,21 +111,21 @@ $(BUILD)/libtlsrpt-spool.a: $(call obj,$(SPOOL_SRC))
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(LOWER_LIBS)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 
 $(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LOWER_LIBS)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(MILTER_LIBS) $(EXT_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(MILTER_LIBS) $(EXT_LIBS)
 
 $(BUILD)/tlsrpt-stats: $(call obj,$(STATS_SRC)) $(LOWER_LIBS)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS) -lm
 
 $(BUILD)/tests/milter-driver: $(call obj,$(DRIVER_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(TESTLIB_SRC)) $(LOWER_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 
 # check and demo install what is missing first, then build in a fresh make that
 # reads the flags of the packages just installed.
@@ -182,6 +184,22 @@ install: all
 	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/tlsrpt-milter.conf|$(SYSCONFDIR)/tlsrpt-milter.conf|g' \
 	    init/tlsrpt-milter.init > $(DESTDIR)$(SYSCONFDIR)/init.d/tlsrpt-milter
 	chmod 755 $(DESTDIR)$(SYSCONFDIR)/init.d/tlsrpt-milter
+
+# uninstall: every file install writes (the same globs and names), never a
+# /etc/tlsrpt-milter.conf made from the sample. With DESTDIR it also removes the
+# directories left empty below DESTDIR; without, no directory (/usr/local/bin,
+# /etc/init.d... are the system's).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tlsrpt-parse $(DESTDIR)$(BINDIR)/tlsrpt-stats $(DESTDIR)$(SBINDIR)/tlsrpt-milter
+	rm -f $(DESTDIR)$(SYSCONFDIR)/tlsrpt-milter.conf.sample $(DESTDIR)$(SYSCONFDIR)/init.d/tlsrpt-milter
+	for s in 1 5 8; do for f in man/*.$$s; do [ -f "$$f" ] || continue; \
+	  rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$f); done; done
+	for f in init/*.service init/*.timer; do [ -f "$$f" ] || continue; \
+	  rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$f); done
+	@D=$$(printf '%s' "$(DESTDIR)" | sed 's|/*$$||'); [ -n "$$D" ] || exit 0; \
+	for d in $(BINDIR) $(SBINDIR) $(SYSCONFDIR)/init.d $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8 $(UNITDIR); do \
+	  d=$$D$$d; while [ "$${d#$$D/}" != "$$d" ] && rmdir "$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; \
+	done
 
 clean:
 	rm -rf build build-asan

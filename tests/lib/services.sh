@@ -19,9 +19,25 @@
 #                                      svc_postfix_config and any changes of one's own)
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
 #   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
+#   svc_sendmail_fetch              -> 0 when Debian's sendmail-bin and sendmail-cf are
+#                                      unpacked in $SM_ROOT (apt-get download once into
+#                                      $BUILD/sendmail-cache, dpkg -x: nothing installed,
+#                                      the machine's Postfix stays); 1 when they cannot be
+#                                      fetched, 2 when they do not unpack
+#   svc_sendmail_start SNIPPET SOCK [SOCK2]
+#                                   -> a private Sendmail (sendmail -bd -C, own .cf, queue
+#                                      and pid file in $SVC_TMP/sm) on 127.0.0.1:$SM_PORT
+#                                      with SNIPPET's INPUT_MAIL_FILTER line, its S= set to
+#                                      SOCK (Sendmail syntax, inet:PORT@127.0.0.1); with
+#                                      SOCK2 a second daemon on $SM_PORT2 uses a copy of the
+#                                      line naming SOCK2 instead. Local domains rua.test,
+#                                      example.test, reporter.test delivered by a script into
+#                                      $SM_MAIL/USER/new/; no SMTP mailer: nothing leaves
+#   svc_sendmail_wait_queue SECS    -> 0 when its queue is empty in time
+#   svc_sendmail_count USER         -> mails delivered to USER
 # svc_cleanup runs from the EXIT/INT/TERM trap: it stops everything that was
-# started (by pid file, never by name), calls svc_after_stop when the test
-# defines it, removes our entry from the system
+# started (by pid file, never by name; the private Sendmail by its process group),
+# calls svc_after_stop when the test defines it, removes our entry from the system
 # main.cf alternate_config_directories and deletes $SVC_TMP (kept when
 # SVC_KEEP=1, for debugging).
 # Limits: waits are bounded (SVC_WAIT seconds, default 10); port picks retry 50 times.
@@ -35,6 +51,7 @@ svc_init() {
     SVC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-test.XXXXXX") || exit 1
     chmod 755 "$SVC_TMP"
     SVC_PF_STARTED=
+    SVC_SM_STARTED=
     trap 'svc_cleanup' EXIT
     trap 'exit 130' INT TERM HUP
 }
@@ -317,6 +334,156 @@ svc_postfix_stop() {
     SVC_PF_STARTED=
 }
 
+# Unpack Debian's Sendmail into $SM_ROOT (sets SM_ROOT SM_BIN SM_CF); the packages are
+# downloaded once into $BUILD/sendmail-cache, serialized by a lock. Returns 0, 1 (cannot be
+# fetched: see $SM_CACHE/fetch.log) or 2 (downloaded but not unpacked).
+svc_sendmail_fetch() {
+    SM_CACHE=$BUILD/sendmail-cache
+    SM_ROOT=$SM_CACHE/root
+    SM_BIN=$SM_ROOT/usr/libexec/sendmail/sendmail
+    SM_CF=$SM_ROOT/usr/share/sendmail/cf
+    mkdir -p "$SM_CACHE" || return 2
+    {
+        command -v flock >/dev/null 2>&1 && flock 9
+        if [ ! -x "$SM_BIN" ] || [ ! -f "$SM_CF/m4/cf.m4" ]; then
+            rm -rf "$SM_CACHE/debs" "$SM_ROOT"
+            mkdir -p "$SM_CACHE/debs"
+            if (cd "$SM_CACHE/debs" &&
+                    apt-get download -o APT::Sandbox::User=root sendmail-bin sendmail-cf) \
+                    >"$SM_CACHE/fetch.log" 2>&1; then
+                for _d in "$SM_CACHE"/debs/*.deb; do
+                    dpkg -x "$_d" "$SM_ROOT" >>"$SM_CACHE/fetch.log" 2>&1 || break
+                done
+            fi
+        fi
+    } 9>>"$SM_CACHE/.lock"
+    [ -x "$SM_BIN" ] && [ -f "$SM_CF/m4/cf.m4" ] && return 0
+    ls "$SM_CACHE"/debs/sendmail-bin_*.deb "$SM_CACHE"/debs/sendmail-cf_*.deb >/dev/null 2>&1 && return 2
+    return 1
+}
+
+# The snippet's INPUT_MAIL_FILTER line with another name and S=: svc__sm_filter SNIPPET NAME SOCK
+svc__sm_filter() {
+    sed -n "s|^INPUT_MAIL_FILTER(\`tlsrpt-milter', \`S=[^,']*|INPUT_MAIL_FILTER(\`$2', \`S=$3|p" "$1"
+}
+
+# Write $SM_DIR/sendmail.mc and the local mailer's script; args: SNIPPET SOCK [SOCK2].
+svc__sm_config() {
+    cat >"$SM_DIR/deliver" <<EOF
+#!/bin/sh
+# deliver USER...: Sendmail's local mailer here; the message on stdin into $SM_MAIL/USER/new/.
+umask 022
+t=\$(mktemp "$SM_MAIL/.in.XXXXXX") || exit 75
+cat >"\$t" || { rm -f "\$t"; exit 75; }
+for u in "\$@"; do
+    case \$u in ''|.*|*/*) rm -f "\$t"; exit 67 ;; esac
+    mkdir -p "$SM_MAIL/\$u/new" && cp "\$t" "$SM_MAIL/\$u/new/\$(date +%s%N).\$\$" ||
+        { rm -f "\$t"; exit 75; }
+done
+rm -f "\$t"
+EOF
+    chmod 755 "$SM_DIR/deliver"
+    echo 'mailer-daemon: postmaster' >"$SM_DIR/aliases"
+    printf 'hosts files\naliases files\n' >"$SM_DIR/service.switch"
+    _f1=$(svc__sm_filter "$1" tlsrpt-milter "$2")
+    [ -n "$_f1" ] || { echo "no INPUT_MAIL_FILTER(\`tlsrpt-milter', \`S=... line in $1" >>"$SVC_TMP/sendmail.log"; return 1; }
+    _f2= _d2=
+    if [ -n "$3" ]; then
+        _f2=$(svc__sm_filter "$1" tlsrpt-milter2 "$3")
+        _d2="DAEMON_OPTIONS(\`Port=$SM_PORT2, Addr=127.0.0.1, Name=MTA2, InputMailFilters=tlsrpt-milter2')dnl"
+    fi
+    # No OSTYPE: linux.m4 makes procmail the local mailer and debian.m4 points into
+    # /etc/mail. The local mailer keeps root (S), takes users that are not in passwd
+    # (-w) and gets no -r sender argument (-r). The paths under /tmp are world-writable
+    # above us: MapInUnsafeDirPath lets sendmail -bi build the aliases map there.
+    cat >"$SM_DIR/sendmail.mc" <<EOF
+divert(-1)
+divert(0)dnl
+VERSIONID(\`tlsrpt-milter test instance')dnl
+define(\`__OSTYPE__', \`')dnl
+define(\`confEBINDIR', \`$SM_ROOT/usr/libexec/sendmail')dnl
+define(\`confDOMAIN_NAME', \`mta.smtest.invalid')dnl
+define(\`QUEUE_DIR', \`$SM_DIR/queue')dnl
+define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl
+define(\`STATUS_FILE', \`$SM_DIR/sendmail.st')dnl
+define(\`ALIAS_FILE', \`$SM_DIR/aliases')dnl
+define(\`confFORWARD_PATH', \`')dnl
+define(\`confSERVICE_SWITCH_FILE', \`$SM_DIR/service.switch')dnl
+define(\`confDONT_PROBE_INTERFACES', \`true')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`MapInUnsafeDirPath')dnl
+define(\`confDELIVERY_MODE', \`background')dnl
+define(\`confDEAD_LETTER_DROP', \`$SM_DIR/dead.letter')dnl
+define(\`LOCAL_MAILER_PATH', \`$SM_DIR/deliver')dnl
+define(\`LOCAL_MAILER_ARGS', \`deliver \$u')dnl
+FEATURE(\`no_default_msa')dnl
+FEATURE(\`nocanonify')dnl
+FEATURE(\`accept_unresolvable_domains')dnl
+LOCAL_DOMAIN(\`rua.test')dnl
+LOCAL_DOMAIN(\`example.test')dnl
+LOCAL_DOMAIN(\`reporter.test')dnl
+DAEMON_OPTIONS(\`Port=$SM_PORT, Addr=127.0.0.1, Name=MTA, InputMailFilters=tlsrpt-milter')dnl
+$_d2
+$_f1
+$_f2
+MODIFY_MAILER_FLAGS(\`LOCAL', \`+S')dnl
+MODIFY_MAILER_FLAGS(\`LOCAL', \`-rw')dnl
+MAILER(\`local')dnl
+EOF
+}
+
+# Start the private Sendmail: svc_sendmail_start SNIPPET SOCK [SOCK2] (after svc_sendmail_fetch).
+# Its host name is set in a UTS namespace of its own: an unqualified one (this machine's)
+# makes sendmail sleep a minute at start, before it reads any configuration.
+svc_sendmail_start() {
+    SM_DIR=$SVC_TMP/sm
+    SM_MAIL=$SM_DIR/mail
+    SM_PORT=$(svc_free_port) || return 1
+    SM_PORT2=$(svc_free_port) || return 1
+    mkdir -p "$SM_DIR/queue" "$SM_MAIL" && chmod 700 "$SM_DIR/queue" || return 1
+    svc__sm_config "$@" || return 1
+    m4 -D_CF_DIR_="$SM_CF/" "$SM_CF/m4/cf.m4" "$SM_DIR/sendmail.mc" >"$SM_DIR/sendmail.cf" \
+        2>>"$SVC_TMP/sendmail.log" || return 1
+    if grep -q 'ERROR' "$SM_DIR/sendmail.cf"; then
+        grep 'ERROR' "$SM_DIR/sendmail.cf" >>"$SVC_TMP/sendmail.log"
+        return 1
+    fi
+    SVC_SM_STARTED=1
+    unshare --uts sh -c 'hostname mta.smtest.invalid && "$0" -bi -C "$1" && exec "$0" -bd -q5s -C "$1" -X "$2"' \
+        "$SM_BIN" "$SM_DIR/sendmail.cf" "$SM_DIR/traffic.log" >>"$SVC_TMP/sendmail.log" 2>&1 || return 1
+    svc_wait_port "$SM_PORT" || return 1
+    [ -z "$3" ] || svc_wait_port "$SM_PORT2"
+}
+
+# Wait (at most $1 seconds) until the private Sendmail's queue is empty (every mail delivered).
+svc_sendmail_wait_queue() {
+    _n=0
+    while [ $_n -lt $(($1 * 10)) ]; do
+        [ -z "$(find "$SM_DIR/queue" -type f 2>/dev/null)" ] && return 0
+        sleep 0.1
+        _n=$((_n + 1))
+    done
+    return 1
+}
+
+# Count the mails delivered to a user of the private Sendmail: svc_sendmail_count USER
+svc_sendmail_count() {
+    find "$SM_MAIL/$1/new" -type f 2>/dev/null | wc -l
+}
+
+# Stop the private Sendmail: TERM to its process group (the daemon and its children),
+# KILL after 5 s.
+svc_sendmail_stop() {
+    [ -n "$SVC_SM_STARTED" ] || return 0
+    SVC_SM_STARTED=
+    _sp=$(head -1 "$SM_DIR/sendmail.pid" 2>/dev/null)
+    case $_sp in ''|*[!0-9]*) return 0 ;; esac
+    kill -TERM -- "-$_sp" 2>/dev/null || kill -TERM "$_sp" 2>/dev/null
+    _n=0
+    while kill -0 "$_sp" 2>/dev/null && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n + 1)); done
+    kill -KILL -- "-$_sp" 2>/dev/null
+    return 0
+}
+
 # Stop everything we started and remove the temp directory.
 svc_cleanup() {
     _rc=$?
@@ -324,6 +491,7 @@ svc_cleanup() {
     trap '' PIPE INT TERM HUP   # finish the cleanup even if our reader went away
     [ -n "$SVC_TMP" ] || exit $_rc
     svc_postfix_stop
+    svc_sendmail_stop
     _all=
     for _pf in "$SVC_TMP"/*.pid; do
         [ -f "$_pf" ] && _all="$_all $(basename "$_pf" .pid)"

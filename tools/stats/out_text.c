@@ -223,7 +223,7 @@ static void ready_silent(FILE *f, const ts_report *r, const ts_domain *d)
 /* The whole text report. */
 int ts_out_text(FILE *f, const ts_report *r)
 {
-    char advice[1024], rule[1024];
+    char advice[1024], rule[768];   /* a rule is a few hundred bytes: room for its key */
     size_t i;
     int k;
 
@@ -242,9 +242,8 @@ int ts_out_text(FILE *f, const ts_report *r)
     }
     fprintf(f, "\nRules\n");
     for (k = 0; k < TS_NRULES; k++) {
-        snprintf(advice, sizeof(advice), "%s: ", ts_rule_keys[k]);
         ts_rules(k, rule, sizeof(rule));
-        strncat(advice, rule, sizeof(advice) - strlen(advice) - 1);
+        snprintf(advice, sizeof(advice), "%s: %s", ts_rule_keys[k], rule);
         wrapped(f, "  ", advice);
     }
     return ferror(f) ? -1 : 0;
