@@ -6,6 +6,7 @@
 #   make fuzz          build the libFuzzer target (clang) and run it FUZZ_SECONDS
 #   make install DESTDIR= PREFIX=
 #   make bench         benchmarks (not part of check)
+#   make mutate        the mutation pass of tests/mutations.txt (not part of check)
 #   make clean
 
 PREFIX  ?= /usr/local
@@ -76,7 +77,7 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build install clean bench demo deps
+.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build install clean bench demo deps mutate
 all: build-libs-present $(LOWER_LIBS) $(PROGS) $(UNIT_BINS)
 
 # A clear message instead of hundreds of undefined references when a -dev package is missing.
@@ -146,6 +147,11 @@ fuzz: fuzz-build
 
 bench: all
 	sh bench/run.sh
+
+# Plant each mutation of tests/mutations.txt in a copy of the tree, run its tests,
+# report the kill rate (tests/MUTATIONS.md); MUT_ONLY="ID..." for a few.
+mutate: deps
+	sh tests/mutate.sh
 
 deps:
 	sh tests/install-deps.sh
