@@ -186,6 +186,21 @@ $S --servers "$MC" --prefix one: --today 2025-03-31 --format json >"$W/one.json"
 check "one reporter: exits 0" '[ $rc -eq 0 ]'
 $CHK single "$W/one.json"
 
+# --- every threshold exactly at its value and one past it (tests/stats-bounds.py) ---
+python3 "$T/stats-bounds.py" seed "$port"
+for p in $(python3 "$T/stats-bounds.py" prefixes); do
+    $S --servers "$MC" --prefix "$p" --today 2025-03-31 --format json >"$W/b.json"; rc=$?
+    check "bounds $p: exits 0" '[ $rc -eq 0 ]'
+    python3 "$T/stats-bounds.py" check "$p" "$W/b.json"
+done
+for n in 1 366; do
+    $S --servers "$MC" --prefix rd-21: --today 2025-03-31 --days $n --format json >"$W/b.json"; rc=$?
+    check "--days $n accepted" '[ $rc -eq 0 ]'
+    python3 "$T/stats-bounds.py" window $n "$W/b.json"
+done
+"$S" --servers "$MC" --days 367 >/dev/null 2>"$W/e"; rc=$?
+check "--days 367 exits 1" '[ $rc -eq 1 ] && grep -q "from 1 to 366" "$W/e"'
+
 if [ -n "$STATS_KEEP" ]; then
     mkdir -p "$STATS_KEEP" && cp "$W"/page.html "$W"/page.png "$W"/out.* "$STATS_KEEP"/ 2>/dev/null
 fi
