@@ -163,6 +163,11 @@ removed dom y@whole.test z@whole.test.
 fresh nonrua "$W/nonrua.eml"
 drive nonrua pd -r rua@rua.test.example -r xrua@rua.test -r second@rua "$W/nonrua.eml"
 t_eq "look-alike addresses: not report recipients, mail accepted untouched" "$(acts nonrua)" ACCEPT
+drive atdata pd -v -r person@example.test -r rua@rua.test.example "$W/report.eml"
+t_grep "no report recipient: accepted at DATA" "$W/atdata.out" '^# DATA -> ACCEPT$'
+t_nogrep "no report recipient: no header or body sent to the milter" "$W/atdata.out" '^# (HEADER|EOH|BODY)'
+drive atdata2 pd -v -r person@example.test -r rua@rua.test "$W/report.eml"
+t_grep "a report recipient: DATA continues" "$W/atdata2.out" '^# DATA -> CONTINUE$'
 
 # ---- C. forged X-TLSRPT-Status, every capitalisation, in every path adding our header ----
 caps="X-TLSRPT-Status x-tlsrpt-status X-TLSRPT-STATUS x-TlSrPt-StAtUs"

@@ -63,6 +63,13 @@ printf 'ReportAddress tlsrpt@example.com\nMemcachedServers %s\nKeyPrefix tlsrpt:
 c=$(grep -c ': counted ' "$W/push.log")
 check "tlsrpt-parse --push counts all $n generated reports" '[ $rc -eq 0 ] && [ "$c" -eq "$n" ] && [ "$n" -eq 351 ]'
 ST="$S -c $W/milter.conf --today 2025-03-31"
+"$P" --push -c "$W/milter.conf" "$W"/reports/*.json >"$W/push2.log" 2>&1; rc=$?
+c=$(grep -c ': duplicate ' "$W/push2.log")
+check "tlsrpt-parse --push again: exit 0, all $n duplicates" '[ $rc -eq 0 ] && [ "$c" -eq "$n" ]'
+f1=$(ls "$W"/reports/*.json | head -1)
+"$P" --push -c "$W/milter.conf" --prefix pp: "$f1" >/dev/null 2>&1; rc=$?
+"$S" --servers "$MC" --prefix pp: --today 2025-03-31 --days 366 --format json >"$W/pp.json" 2>/dev/null; rc2=$?
+check "tlsrpt-parse --push --prefix: counted under that prefix" '[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(sum(x[\"totals\"][\"reports\"] for x in d[\"domains\"]) != 1)" "$W/pp.json"'
 
 # --- JSON: every analysis ---
 $ST -v --format json >"$W/out.json" 2>"$W/verbose"; rc=$?
