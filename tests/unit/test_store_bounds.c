@@ -6,7 +6,8 @@
  * component of 120 encoded bytes kept and of 121 hashed ("~" + 32 hex); 256 policy
  * domains per report counted and the 257th (last by name) not; 1000 MX names per
  * domain counted and the 1001st (last by name, whatever the report's order) not;
- * index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
+ * a policy domain of 253 bytes counted and of 254 not, an MX name of 254 bytes
+ * counted per MX and of 255 not; index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
  * memcached servers accepted, 65 refused.
  * Key length (250 bytes) is in test_keys.c.
  */
@@ -243,6 +244,49 @@ static void test_mx_cap_order(void)
     free(f);
 }
 
+/* A DNS-like name of exactly n bytes: 62-byte labels, ending in ".example". */
+static void long_name(char *out, size_t n)
+{
+    size_t body = n - strlen(".example");
+    for (size_t i = 0; i < body; i++)
+        out[i] = i % 63 == 62 ? '.' : (char)('a' + i % 26);
+    if (body > 0 && out[body - 1] == '.')
+        out[body - 1] = 'z';
+    strcpy(out + body, ".example");
+}
+
+/* A policy domain of 253 bytes is counted, of 254 not; an MX name of 254 bytes gets its
+   mx: counter, of 255 not (its failures still count under type:). */
+static void test_name_lengths(void)
+{
+    tlsrpt_store *st = tlib_mkstore(servers, "nl:", NULL, 0);
+    static char dom[2][300], mx[2][300];
+    char err[512], name[160], v[4096];
+    tlsrpt_count_info info;
+    for (int k = 0; k < 2 && st; k++) {
+        tlib_tr t;
+        long_name(dom[k], 253 + (size_t)k);
+        tlib_tr_init(&t, "Len Org", k ? "nl-2" : "nl-1", "2026-06-07");
+        tlib_tr_policy(&t, "sts", dom[k], 4, 0);
+        int rc = tlsrpt_store_count(st, &t.r, &info, err, sizeof err);
+        snprintf(name, sizeof name, "policy domain of %d bytes %s", 253 + k,
+                 k ? "not counted (no-policy-domain)" : "counted");
+        T_CHECK(k ? rc == TLSRPT_NOT_COUNTABLE && strcmp(info.reason, "no-policy-domain") == 0
+                  : rc == TLSRPT_COUNTED, name);
+        long_name(mx[k], 254 + (size_t)k);
+        tlib_tr_init(&t, "Len Org", k ? "mx-2" : "mx-1", "2026-06-07");
+        int p = tlib_tr_policy(&t, "sts", "len.example", 0, 1);
+        tlib_tr_fail(&t, p, "validation-failure", mx[k], 1);
+        T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED,
+                k ? "report with a 255-byte MX name counted" : "report with a 254-byte MX name counted");
+    }
+    tlib_mc_check_num(rd, "nl:d:len.example:2026-06-07:type:validation-failure", 2,
+                      "MX names of 254 and 255 bytes: both failures under type:");
+    T_CHECK(tlib_mc_get_str(rd, "nl:d:len.example:2026-06-07:mxs", v, sizeof v) && strchr(v, '~')
+            && !strchr(v, ' '), "MX name of 254 bytes: one mx: member (hashed); 255 bytes: none");
+    tlsrpt_store_free(st);
+}
+
 /* Remaining TTL of the index marker of member in set (full key), -2 when missing. */
 static long marker_ttl(const char *prefix, const char *set, const char *member)
 {
@@ -315,6 +359,7 @@ int main(void)
     test_component_120();
     test_domain_cap();
     test_mx_cap_order();
+    test_name_lengths();
     memcached_free(rd);
     tlib_mc_stop(&mc_pid);
     T_MAIN_END();
