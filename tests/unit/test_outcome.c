@@ -39,6 +39,7 @@ static void rec_reset(int fail_at)
     g_delrcpt_n = 0;
 }
 
+/* Recorder: smfi_addheader. */
 int smfi_addheader(SMFICTX *ctx, char *name, char *value)
 {
     (void)ctx;
@@ -46,6 +47,7 @@ int smfi_addheader(SMFICTX *ctx, char *name, char *value)
     return MI_SUCCESS;
 }
 
+/* Recorder: smfi_chgheader (a NULL value deletes the field). */
 int smfi_chgheader(SMFICTX *ctx, char *name, int idx, char *value)
 {
     (void)ctx;
@@ -53,6 +55,7 @@ int smfi_chgheader(SMFICTX *ctx, char *name, int idx, char *value)
     return MI_SUCCESS;
 }
 
+/* Recorder: smfi_delrcpt, failing on call g_delrcpt_fail_at. */
 int smfi_delrcpt(SMFICTX *ctx, char *rcpt)
 {
     (void)ctx;
@@ -64,6 +67,7 @@ int smfi_delrcpt(SMFICTX *ctx, char *rcpt)
     return MI_SUCCESS;
 }
 
+/* Recorder: smfi_setreply (code and extended code only). */
 int smfi_setreply(SMFICTX *ctx, char *code, char *xcode, char *text)
 {
     (void)ctx;
@@ -72,6 +76,7 @@ int smfi_setreply(SMFICTX *ctx, char *code, char *xcode, char *text)
     return MI_SUCCESS;
 }
 
+/* Log lines are not checked here (t-milter.sh reads the milter's log). */
 void tm_log(int prio, const char *fmt, ...)
 {
     (void)prio;
@@ -284,6 +289,7 @@ static void test_value_cut(void)
     T_STREQ(g_calls, want, "header value of 101 bytes cut to 100 + ...");
 }
 
+/* Every path, then the value cut. */
 int main(void)
 {
     test_discard_paths();
