@@ -8,6 +8,7 @@
 #   make install DESTDIR= PREFIX=
 #   make uninstall DESTDIR= PREFIX=   removes what install wrote
 #   make bench         benchmarks (not part of check)
+#   make mutate        the mutation pass of tests/mutations.txt (not part of check)
 #   make clean
 
 PREFIX  ?= /usr/local
@@ -79,7 +80,7 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build fuzz-auth fuzz-auth-build install uninstall clean bench demo deps
+.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build fuzz-auth fuzz-auth-build install uninstall clean bench demo deps mutate
 all: build-libs-present $(LOWER_LIBS) $(PROGS) $(UNIT_BINS)
 
 # A clear message instead of hundreds of undefined references when a -dev package is missing.
@@ -158,6 +159,11 @@ fuzz-auth: fuzz-auth-build
 
 bench: all
 	sh bench/run.sh
+
+# Plant each mutation of tests/mutations.txt in a copy of the tree, run its tests,
+# report the kill rate (tests/MUTATIONS.md); MUT_ONLY="ID..." for a few.
+mutate: deps
+	sh tests/mutate.sh
 
 deps:
 	sh tests/install-deps.sh

@@ -8,8 +8,10 @@
  * starting with '-', stream straight through. Bare LF and CRLF both work.
  * An outer boundary closes inner multiparts that never closed; a last part
  * whose closing boundary never comes ends at end of input.
- * Limits (hard errors): a header field over max_header_bytes
- * (TLSRPT_ERR_HEADER_SIZE), nesting over max_mime_depth
+ * Limits (hard errors): a header field over max_header_bytes, counted
+ * from its name to the end of its last line, that final line end not
+ * counted (TLSRPT_ERR_HEADER_SIZE; the field before it, held until the
+ * next line shows it is not continued, holds at most as many again), nesting over max_mime_depth
  * (TLSRPT_ERR_MIME_DEPTH), more than max_mime_parts parts
  * (TLSRPT_ERR_MIME_PARTS).
  */
@@ -163,12 +165,29 @@ static int header_line(tlsrpt_decoder *d)
     return rc;
 }
 
+/* Bytes of the field that the line being read belongs to, once buf[0, n) is added, its
+   final line end (LF, CRLF, or a CR that may be one) not counted: the previous field
+   still waiting in hbuf (it may be continued) is not part of a new field. */
+static size_t field_bytes(const tlsrpt_decoder *d, const char *buf, size_t n, int lf)
+{
+    char first = d->hlen > d->hline ? d->hbuf[d->hline] : buf[0];
+    size_t start = d->hline > 0 && (first == ' ' || first == '\t') ? 0 : d->hline;
+    size_t f = d->hlen - start + n;
+    char last = n > 0 ? buf[n - 1] : 0, before = n > 1 ? buf[n - 2]
+                : d->hlen > start ? d->hbuf[d->hlen - 1] : 0;
+    if (lf && last == '\n')
+        f -= before == '\r' ? 2 : 1;
+    else if (last == '\r')
+        f--;
+    return f;
+}
+
 /* Append header bytes up to and including a LF; returns bytes used or -1. */
 static long header_bytes(tlsrpt_decoder *d, const char *buf, size_t len)
 {
     const char *lf = memchr(buf, '\n', len);
     size_t n = lf ? (size_t)(lf - buf) + 1 : len;
-    if (d->hlen + n > d->lim.max_header_bytes) {
+    if (field_bytes(d, buf, n, lf != NULL) > d->lim.max_header_bytes) {
         dec_fail(d, TLSRPT_ERR_HEADER_SIZE, "header field longer than the limit of %zu bytes",
                  d->lim.max_header_bytes);
         return -1;

@@ -49,12 +49,17 @@ static int emit(payload *p, const unsigned char *buf, size_t len, char *err)
             }
         }
     }
-    if (len > p->max_bytes - p->out_bytes) {
+    /* the cap counts the report up to the end of its JSON value: what follows it (the
+       line end before a boundary, padding) is ignored, so a report of exactly the
+       limit passes; never more than the limit reaches json-c */
+    size_t room = p->max_bytes - p->out_bytes, take = len < room ? len : room;
+    p->out_bytes += take;
+    int rc = json_stage_feed(&p->js, (const char *)buf, take, err);
+    if (rc == TLSRPT_OK && take < len && !p->js.done) {
         snprintf(err, TLSRPT_ERRLEN, "decoded report exceeds the limit of %zu bytes", p->max_bytes);
         return TLSRPT_ERR_REPORT_SIZE;
     }
-    p->out_bytes += len;
-    return json_stage_feed(&p->js, (const char *)buf, len, err);
+    return rc;
 }
 
 /* Run inflate over input, emitting output as it is produced. */

@@ -177,8 +177,15 @@ static int failure_mx(const tlsrpt_failure *f, char *out, size_t outlen)
     return mxn[0] && st_canon(out, outlen, mxn) > 0;
 }
 
+/* qsort: MX sums by name. */
+static int cmp_mx(const void *a, const void *b)
+{
+    return strcmp(((const mx_sum *)a)->name, ((const mx_sum *)b)->name);
+}
+
 /* Collect the per-MX sums of a domain's failures, merged by name in a hash table, in the
-   order first seen (the first ST_MAX_MX are counted); -1 on out of memory. */
+   order first seen; over ST_MAX_MX names, sorted so that the first ST_MAX_MX by name are
+   the ones counted (whatever the report's order); -1 on out of memory. */
 static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum **out, size_t *nout)
 {
     size_t nf = 0, k = 0, cap = 16, last_at = 0;
@@ -220,6 +227,8 @@ static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, mx_sum
         }
     }
     free(slot);
+    if (k > ST_MAX_MX)
+        qsort(v, k, sizeof *v, cmp_mx);
     *out = v;
     *nout = k < ST_MAX_MX ? k : ST_MAX_MX;  /* beyond: counted under type: only */
     return 0;

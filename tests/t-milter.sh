@@ -47,9 +47,12 @@ mstart() {
 }
 
 # Run the driver into $W/NAME.out: drive NAME SOCKNAME driver-args...
+# (the milter and the last argument, the mail, are kept for expect_error)
 drive() {
     _dn=$1 _ds=$2
     shift 2
+    for _dl in "$@"; do :; done
+    _last_sock=$_ds _last_mail=$_dl
     timeout 120 "$DRV" -t 20 -s "unix:$SVC_TMP/$_ds.sock" "$@" >"$W/$_dn.out" 2>&1
 }
 
@@ -63,12 +66,19 @@ tsvline() {
     mk_tsv_line "$FIX/expected.tsv" "$1" | awk -F '\t' -v OFS='\t' -v id="$2" '{ $3 = id; print }'
 }
 
-# An error disposition: delivered to all, status header with the token, nothing dropped.
+# An error disposition: delivered to all, status header with the token, nothing dropped;
+# then the same mail of the last drive again to three report recipients and a person.
 expect_error() {
     _en=$1 _tok=$2
     t_grep "$_en: header reason=$_tok" "$W/$_en.out" "^ADDHEADER X-TLSRPT-Status: error; reason=$_tok\$"
     t_grep "$_en: delivered" "$W/$_en.out" '^(ACCEPT|CONTINUE)$'
     t_nogrep "$_en: nothing discarded or removed" "$W/$_en.out" '^(DISCARD|DELRCPT|REJECT|TEMPFAIL)'
+    drive "$_en-multi" "$_last_sock" -r rua@rua.test -r person@example.test -r 'RUA+x@Rua.Test' \
+        -r rua+y@rua.test "$_last_mail"
+    t_eq "$_en, 3 rua + person: one header with the reason, delivered, nobody removed" \
+        "$(grep -E '^(ADDHEADER|DELRCPT|DISCARD|ACCEPT|CONTINUE|TEMPFAIL|REJECT)' "$W/$_en-multi.out")" \
+        "ADDHEADER X-TLSRPT-Status: error; reason=$_tok
+ACCEPT"
 }
 
 # ---- fixture mails ----

@@ -74,6 +74,13 @@ printf 'ReportAddress tlsrpt@example.com\nMemcachedServers %s\nKeyPrefix tlsrpt:
 c=$(grep -c ': counted ' "$W/push.log")
 check "tlsrpt-parse --push counts all $n generated reports" '[ $rc -eq 0 ] && [ "$c" -eq "$n" ] && [ "$n" -eq 351 ]'
 ST="$S -c $W/milter.conf --today 2025-03-31"
+"$P" --push -c "$W/milter.conf" "$W"/reports/*.json >"$W/push2.log" 2>&1; rc=$?
+c=$(grep -c ': duplicate ' "$W/push2.log")
+check "tlsrpt-parse --push again: exit 0, all $n duplicates" '[ $rc -eq 0 ] && [ "$c" -eq "$n" ]'
+f1=$(ls "$W"/reports/*.json | head -1)
+"$P" --push -c "$W/milter.conf" --prefix pp: "$f1" >/dev/null 2>&1; rc=$?
+"$S" --servers "$MC" --prefix pp: --today 2025-03-31 --days 366 --format json >"$W/pp.json" 2>/dev/null; rc2=$?
+check "tlsrpt-parse --push --prefix: counted under that prefix" '[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(sum(x[\"totals\"][\"reports\"] for x in d[\"domains\"]) != 1)" "$W/pp.json"'
 
 # --- JSON: every analysis ---
 $ST -v --format json >"$W/out.json" 2>"$W/verbose"; rc=$?
@@ -196,6 +203,21 @@ $CHK mcset "$port" "one:domains" "one.example" "one:d:one.example:days" "2025-03
 $S --servers "$MC" --prefix one: --today 2025-03-31 --format json >"$W/one.json"; rc=$?
 check "one reporter: exits 0" '[ $rc -eq 0 ]'
 $CHK single "$W/one.json"
+
+# --- every threshold exactly at its value and one past it (tests/stats-bounds.py) ---
+python3 "$T/stats-bounds.py" seed "$port"
+for p in $(python3 "$T/stats-bounds.py" prefixes); do
+    $S --servers "$MC" --prefix "$p" --today 2025-03-31 --format json >"$W/b.json"; rc=$?
+    check "bounds $p: exits 0" '[ $rc -eq 0 ]'
+    python3 "$T/stats-bounds.py" check "$p" "$W/b.json"
+done
+for n in 1 366; do
+    $S --servers "$MC" --prefix rd-21: --today 2025-03-31 --days $n --format json >"$W/b.json"; rc=$?
+    check "--days $n accepted" '[ $rc -eq 0 ]'
+    python3 "$T/stats-bounds.py" window $n "$W/b.json"
+done
+"$S" --servers "$MC" --days 367 >/dev/null 2>"$W/e"; rc=$?
+check "--days 367 exits 1" '[ $rc -eq 1 ] && grep -q "from 1 to 366" "$W/e"'
 
 if [ -n "$STATS_KEEP" ]; then
     mkdir -p "$STATS_KEEP" && cp "$W"/page.html "$W"/page.png "$W"/out.* "$STATS_KEEP"/ 2>/dev/null

@@ -14,7 +14,7 @@
  *           replycode=N aborted=N early=N errors=N addheader=N delrcpt=N ms=N
  * (accept..replycode count each message's final answer, given at EOM or before
  * it; early counts those given before EOM).
- * Limits: CHUNK 1..65535, MS 0..60000, CONNS 1..256, MSGS 1..100000, files 1..1000.
+ * Limits: CHUNK 1..65535, MS 0..60000, CONNS 1..256, MSGS 1..100000, files 1..1000, RCPTs 1..2000.
  * Exit: 0 when every message got a final reply, 1 on a protocol error or
  * timeout, 2 on a usage or file error.
  */
@@ -29,7 +29,7 @@
 #include "session.h"
 
 #define MAX_CONNS 256
-#define MAX_RCPTS 100
+#define MAX_RCPTS 2000
 #define MAX_FILES 1000
 
 /* One connection thread's arguments and results. */

@@ -1,6 +1,8 @@
 /*
  * test_config.c - tlsrpt-milter configuration reader: defaults, the sample
- * file, every key, suffixes, and error messages with file and line numbers.
+ * file, every key, suffixes, and error messages with file and line numbers;
+ * every documented range at both ends and one past them (sizes, depths, parts,
+ * StoreTimeout, UMask, TTLs, the Socket port, list lengths, line and file size).
  * The reader is config/ (libtlsrpt-config.a), linked like every module.
  */
 #include <stdio.h>
@@ -338,6 +340,157 @@ static void test_print(void)
     free(p2);
 }
 
+/* One setting: accepted with the value read back as want (ok), or refused. */
+static void expect_value(const char *line, int ok, long long want)
+{
+    char text[256], err[4096] = "", name[300];
+    tm_config c;
+    snprintf(text, sizeof text, RA "%s\n", line);
+    int n = parse(&c, text, err, sizeof err);
+    snprintf(name, sizeof name, "bound: '%s' %s", line, ok ? "accepted" : "refused");
+    T_INTEQ(n, ok ? 0 : 1, name);
+    if (ok) {
+        const char *k = line;
+        long long got = !strncmp(k, "MaxMessageBytes", 15) ? (long long)c.limits.max_message_bytes
+            : !strncmp(k, "MaxReportBytes", 14) ? (long long)c.limits.max_report_bytes
+            : !strncmp(k, "MaxHeaderBytes", 14) ? (long long)c.limits.max_header_bytes
+            : !strncmp(k, "MaxJsonDepth", 12) ? c.limits.max_json_depth
+            : !strncmp(k, "MaxMimeDepth", 12) ? c.limits.max_mime_depth
+            : !strncmp(k, "MaxMimeParts", 12) ? c.limits.max_mime_parts
+            : !strncmp(k, "StoreTimeout", 12) ? c.store_timeout_ms
+            : !strncmp(k, "UMask", 5) ? (long long)c.umask
+            : !strncmp(k, "CounterTTL", 10) ? c.counter_ttl
+            : !strncmp(k, "DedupTTL", 8) ? c.dedup_ttl : -1;
+        snprintf(name, sizeof name, "bound: '%s' reads %lld", line, want);
+        T_INTEQ(got, want, name);
+    } else if (n == 1) {
+        snprintf(name, sizeof name, "bound: '%s' names the key and line", line);
+        T_CHECK(strncmp(err, "t.conf:2: bad value for ", 24) == 0, name);
+    }
+    tm_config_free(&c);
+}
+
+/* Every documented range of tlsrpt-milter.conf(5) at both ends and one past them. */
+static void test_bounds(void)
+{
+    expect_value("MaxMessageBytes 1", 1, 1);
+    expect_value("MaxMessageBytes 1024M", 1, 1LL << 30);
+    expect_value("MaxMessageBytes 1073741824", 1, 1LL << 30);
+    expect_value("MaxMessageBytes 1073741825", 0, 0);
+    expect_value("MaxMessageBytes 1025M", 0, 0);
+    expect_value("MaxMessageBytes 1048577k", 0, 0);
+    expect_value("MaxReportBytes 1", 1, 1);
+    expect_value("MaxReportBytes 1024M", 1, 1LL << 30);
+    expect_value("MaxReportBytes 1073741825", 0, 0);
+    expect_value("MaxReportBytes 0", 0, 0);
+    expect_value("MaxHeaderBytes 1", 1, 1);
+    expect_value("MaxHeaderBytes 16M", 1, 16LL << 20);
+    expect_value("MaxHeaderBytes 16384k", 1, 16LL << 20);
+    expect_value("MaxHeaderBytes 16777217", 0, 0);
+    expect_value("MaxHeaderBytes 0", 0, 0);
+    expect_value("MaxJsonDepth 1", 1, 1);
+    expect_value("MaxJsonDepth 1000", 1, 1000);
+    expect_value("MaxJsonDepth 1001", 0, 0);
+    expect_value("MaxMimeDepth 1", 1, 1);
+    expect_value("MaxMimeDepth 100", 1, 100);
+    expect_value("MaxMimeDepth 101", 0, 0);
+    expect_value("MaxMimeDepth 0", 0, 0);
+    expect_value("MaxMimeParts 1", 1, 1);
+    expect_value("MaxMimeParts 100000", 1, 100000);
+    expect_value("MaxMimeParts 100001", 0, 0);
+    expect_value("MaxMimeParts 0", 0, 0);
+    expect_value("StoreTimeout 1", 1, 1);
+    expect_value("StoreTimeout 600000", 1, 600000);
+    expect_value("StoreTimeout 600001", 0, 0);
+    expect_value("UMask 000", 1, 0);
+    expect_value("UMask 777", 1, 0777);
+    expect_value("UMask 1000", 0, 0);
+    expect_value("CounterTTL 0", 1, 0);
+    expect_value("CounterTTL 3650d", 1, 3650LL * 86400);
+    expect_value("CounterTTL 315360000", 1, 315360000);
+    expect_value("CounterTTL 315360001", 0, 0);
+    expect_value("DedupTTL 87600h", 1, 315360000);
+    expect_value("DedupTTL 5256001m", 0, 0);
+    expect_value("Socket inet:65535@127.0.0.1", 1, -1);
+    expect_value("Socket inet:65536@127.0.0.1", 0, 0);
+    expect_value("Socket inet:0@127.0.0.1", 0, 0);
+
+    /* lists: 256 report addresses, 4096 policy domains; one more is an error */
+    for (int lst = 0; lst < 2; lst++) {
+        size_t max = lst ? TM_CONF_MAX_DOMAINS : TM_CONF_MAX_ADDRS;
+        for (size_t extra = 0; extra <= 1; extra++) {
+            size_t cap = (max + 1) * 40 + 100, o = 0;
+            char *t = malloc(cap), err[4096] = "", name[160];
+            tm_config c;
+            if (!t)
+                abort();
+            o += (size_t)snprintf(t + o, cap - o, lst ? RA : "");
+            for (size_t i = 0; i < max + extra; i++)
+                o += (size_t)snprintf(t + o, cap - o, lst ? "PolicyDomains d%zu.example\n"
+                                      : "ReportAddress r%zu@example.com\n", i);
+            int n = parse(&c, t, err, sizeof err);
+            snprintf(name, sizeof name, "bound: %zu %s %s", max + extra,
+                     lst ? "policy domains" : "report addresses", extra ? "refused" : "accepted");
+            T_CHECK(extra ? n == 1 && strstr(err, "too many entries") : n == 0, name);
+            if (!extra) {
+                snprintf(name, sizeof name, "bound: %zu %s kept", max, lst ? "policy domains"
+                         : "report addresses");
+                T_INTEQ(lst ? c.n_policy_domains : c.n_report_addrs, max, name);
+            }
+            tm_config_free(&c);
+            free(t);
+        }
+    }
+
+    /* a line of exactly TM_CONF_LINE_MAX bytes (its LF not counted), and one more */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        char *t = malloc(TM_CONF_LINE_MAX + 100), err[4096] = "";
+        tm_config c;
+        if (!t)
+            abort();
+        strcpy(t, RA "KeyPrefix ");
+        size_t n = strlen(t), v = TM_CONF_LINE_MAX + extra - strlen("KeyPrefix ");
+        memset(t + n, 'k', v);
+        strcpy(t + n + v, "\n");
+        int e = parse(&c, t, err, sizeof err);
+        T_INTEQ(e, (int)extra, extra ? "bound: line of 4097 bytes refused"
+                                     : "bound: line of 4096 bytes accepted");
+        if (!extra)
+            T_INTEQ(strlen(c.key_prefix), v, "bound: 4096-byte line read whole");
+        tm_config_free(&c);
+        free(t);
+    }
+}
+
+/* A file of exactly TM_CONF_FILE_MAX bytes loads; one byte more is refused. */
+static void test_file_bound(void)
+{
+    for (size_t extra = 0; extra <= 1; extra++) {
+        char path[] = "/tmp/tlsrpt-test-conf-XXXXXX", err[1024] = "";
+        int fd = mkstemp(path);
+        if (fd < 0) {
+            T_SKIP("bound: file size", "mkstemp failed");
+            return;
+        }
+        size_t total = TM_CONF_FILE_MAX + extra, o = 0;
+        char *t = malloc(total + 1);
+        if (!t)
+            abort();
+        o = (size_t)snprintf(t, total + 1, RA);
+        memset(t + o, '\n', total - o);             /* blank lines */
+        T_CHECK(write(fd, t, total) == (ssize_t)total, "bound: write the file");
+        close(fd);
+        tm_config c;
+        tm_config_init(&c);
+        int n = tm_config_load(&c, path, err, sizeof err);
+        T_CHECK(extra ? n == 1 && strstr(err, "file too large") : n == 0,
+                extra ? "bound: file of 1 MiB + 1 refused" : "bound: file of 1 MiB loads");
+        tm_config_free(&c);
+        unlink(path);
+        free(t);
+    }
+}
+
 int main(void)
 {
     test_defaults();
@@ -348,5 +501,7 @@ int main(void)
     test_load();
     test_errorf();
     test_print();
+    test_bounds();
+    test_file_bound();
     T_MAIN_END();
 }
