@@ -87,7 +87,9 @@ all: build-libs-present $(LOWER_LIBS) $(PROGS) $(UNIT_BINS)
 build-libs-present:
 	@pkg-config --exists $(BUILD_PKGS) || { echo "missing build packages (pkg-config: $$(for m in $(BUILD_PKGS); do pkg-config --exists $$m || printf '%s ' $$m; done)): run 'make deps' as root" >&2; exit 1; }
 
-$(BUILD)/obj/%.o: %.c
+# Every object also depends on this file: a change of include paths or flags (a header
+# moving between modules) must rebuild, which the .d files alone cannot tell.
+$(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(PTHREAD) -c $< -o $@
 

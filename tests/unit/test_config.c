@@ -448,15 +448,16 @@ static void test_bounds(void)
         tm_config c;
         if (!t)
             abort();
-        strcpy(t, RA "KeyPrefix ");
-        size_t n = strlen(t), v = TM_CONF_LINE_MAX + extra - strlen("KeyPrefix ");
+        /* PidFile: a value with no length limit of its own (KeyPrefix now has one) */
+        strcpy(t, RA "PidFile /");
+        size_t n = strlen(t), v = TM_CONF_LINE_MAX + extra - strlen("PidFile /");
         memset(t + n, 'k', v);
         strcpy(t + n + v, "\n");
         int e = parse(&c, t, err, sizeof err);
         T_INTEQ(e, (int)extra, extra ? "bound: line of 4097 bytes refused"
                                      : "bound: line of 4096 bytes accepted");
         if (!extra)
-            T_INTEQ(strlen(c.key_prefix), v, "bound: 4096-byte line read whole");
+            T_INTEQ(strlen(c.pidfile), v + 1, "bound: 4096-byte line read whole");
         tm_config_free(&c);
         free(t);
     }
