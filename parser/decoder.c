@@ -3,8 +3,8 @@
  * milter-style header/body, or bare report), finish, result, free.
  *
  * Counts every fed byte against max_message_bytes. In AUTO mode the first
- * non-whitespace bytes decide: '{' '[', a UTF-8 BOM, a gzip magic or a zlib header
- * means a bare report, anything else a message. Hard errors (limits,
+ * non-whitespace bytes decide: '{' '[', a UTF-8 BOM, a gzip magic, a zlib header
+ * or a zip local header ("PK\3\4") means a bare report, anything else a message. Hard errors (limits,
  * memory, API misuse) are sticky and stop all decoding; a candidate part's
  * errors are soft and reported only when no report was found at all.
  */
@@ -69,7 +69,7 @@ static int count_bytes(tlsrpt_decoder *d, size_t n)
     return TLSRPT_OK;
 }
 
-/* AUTO mode: a bare report starts with '{', '[', a gzip magic or a zlib header. */
+/* AUTO mode: a bare report starts with '{', '[', a gzip magic, a zlib header or "PK\3\4". */
 static int looks_raw(const unsigned char *b, size_t n)
 {
     if (b[0] == '{' || b[0] == '[')
@@ -78,19 +78,30 @@ static int looks_raw(const unsigned char *b, size_t n)
         return 0;
     if ((b[0] == 0x1f && b[1] == 0x8b) || (b[0] == 0xEF && b[1] == 0xBB))
         return 1;                               /* gzip, or JSON after a UTF-8 BOM */
+    if (n >= 4 && memcmp(b, "PK\3\4", 4) == 0)
+        return 1;                               /* a zip archive */
     return (b[0] & 0x0f) == 8 && (b[0] >> 4) <= 7 && ((b[0] << 8) | b[1]) % 31 == 0;
 }
 
-/* AUTO mode: decide from the first two significant bytes; feeds them on. */
+/* AUTO mode: bytes needed to decide (4 for a possible "PK\3\4", else 2). */
+static int auto_need(const tlsrpt_decoder *d)
+{
+    if (d->nauto > 0 && (d->autobuf[0] == '{' || d->autobuf[0] == '['))
+        return 1;
+    return d->nauto > 0 && d->autobuf[0] == 'P' && (d->nauto < 2 || d->autobuf[1] == 'K') ? 4 : 2;
+}
+
+/* AUTO mode: decide from the first significant bytes; feeds them on. At end of
+   input (p NULL) it decides with what it has. */
 static int decide_mode(tlsrpt_decoder *d, const char **p, size_t *len)
 {
-    while (*len > 0 && d->nauto < 2) {
+    while (*len > 0 && d->nauto < auto_need(d)) {
         d->autobuf[d->nauto++] = **p;
         (*p)++;
         (*len)--;
     }
-    if (d->nauto < 2 && d->autobuf[0] != '{' && d->autobuf[0] != '[')
-        return 0;                               /* need one more byte */
+    if (p && d->nauto < auto_need(d))
+        return 0;                               /* need more bytes */
     d->mode = looks_raw((const unsigned char *)d->autobuf, (size_t)d->nauto)
               ? TLSRPT_MODE_RAW : TLSRPT_MODE_MESSAGE;
     if (d->mode == TLSRPT_MODE_RAW) {
@@ -170,8 +181,8 @@ int tlsrpt_finish(tlsrpt_decoder *d)
 {
     if (d->finished || d->err != TLSRPT_OK)
         return d->err;
-    if (d->mode == TLSRPT_MODE_AUTO && d->nauto == 1)
-        decide_mode(d, NULL, &(size_t){ 0 });   /* a one-byte input */
+    if (d->mode == TLSRPT_MODE_AUTO && d->nauto > 0)
+        decide_mode(d, NULL, &(size_t){ 0 });   /* an input shorter than the magic */
     if (d->mode == TLSRPT_MODE_RAW)
         part_end(d);
     else if (d->mode == TLSRPT_MODE_MESSAGE)

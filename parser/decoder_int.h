@@ -49,7 +49,7 @@ struct tlsrpt_decoder {
     int in_body;                /* message headers done */
     int milter_way;             /* headers came through tlsrpt_feed_header */
     int fed_raw;                /* raw-mode bytes were fed */
-    char autobuf[2];            /* AUTO mode: first significant bytes */
+    char autobuf[4];            /* AUTO mode: first significant bytes */
     int nauto;
 
     /* header accumulation (message and part headers) */

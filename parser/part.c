@@ -5,12 +5,14 @@
  *
  * Ranking (lower is better): 1 media type application/tlsrpt+gzip,
  * +json or bare application/tlsrpt; 2 a file name ending in .json,
- * .json.gz or .gz; 3 anything else, by content sniffing (the decoded bytes
- * must start with '{' or a gzip/zlib stream of it). A part is only decoded
- * when no better- or equal-ranked report was found before it. Errors of
- * a candidate are soft: remembered (best rank first) and reported by
- * tlsrpt_finish only when no report was found. Ranks 2 and 3 give up
- * quietly when the content does not look like JSON.
+ * .json.gz, .gz or .zip, or media type application/zip; 3 anything else,
+ * by content sniffing (the decoded bytes must start with '{', or be a
+ * gzip/zlib stream of it, or a zip of one .json entry). A part is only
+ * decoded when no better- or equal-ranked report was found before it.
+ * Errors of a candidate are soft: remembered (best rank first) and
+ * reported by tlsrpt_finish only when no report was found. Ranks 2 and 3
+ * give up quietly when the content does not look like JSON, unless a gzip
+ * or zip label (media type or name) is on bytes that are not compressed.
  */
 #include "decoder_int.h"
 #include <ctype.h>
@@ -27,6 +29,13 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
+/* Is the media type one of the zip types? */
+static int zip_type(const char *t)
+{
+    return strcmp(t, "application/zip") == 0 || strcmp(t, "application/x-zip-compressed") == 0 ||
+           strcmp(t, "application/x-zip") == 0;
+}
+
 /* Rank the current entity as a report candidate (see file comment). */
 static int part_rank(const mime_ctype *ct)
 {
@@ -35,9 +44,20 @@ static int part_rank(const mime_ctype *ct)
         strcmp(ct->type, "application/tlsrpt") == 0)
         return 1;
     if (ends_with(ct->name, ".json") || ends_with(ct->name, ".json.gz") ||
-        ends_with(ct->name, ".gz"))
+        ends_with(ct->name, ".gz") || ends_with(ct->name, ".zip") || zip_type(ct->type))
         return 2;
     return 3;
+}
+
+/* What the part's media type or name says it holds (LABEL_*). */
+static int part_label(const mime_ctype *ct)
+{
+    if (zip_type(ct->type) || ends_with(ct->name, ".zip"))
+        return LABEL_ZIP;
+    if (strcmp(ct->type, "application/tlsrpt+gzip") == 0 || strcmp(ct->type, "application/gzip") == 0 ||
+        strcmp(ct->type, "application/x-gzip") == 0 || ends_with(ct->name, ".gz"))
+        return LABEL_GZIP;
+    return LABEL_NONE;
 }
 
 /* Remember a candidate's error if it is the best-ranked one so far. */
@@ -58,8 +78,8 @@ static void cand_stop(tlsrpt_decoder *d)
     d->cand.active = 0;
 }
 
-/* Start decoding a candidate of the given rank. */
-static void cand_start(tlsrpt_decoder *d, int rank, int cte)
+/* Start decoding a candidate of the given rank and label. */
+static void cand_start(tlsrpt_decoder *d, int rank, int label, int cte)
 {
     candidate *c = &d->cand;
     cand_stop(d);
@@ -79,19 +99,20 @@ static void cand_start(tlsrpt_decoder *d, int rank, int cte)
         soft_error(d, TLSRPT_ERR_NOMEM, "out of memory");
         return;
     }
+    c->pl.label = label;
     c->active = 1;
 }
 
 /* A leaf body starts: rank it and maybe start a candidate. */
 void part_begin(tlsrpt_decoder *d)
 {
-    cand_start(d, part_rank(&d->ct), d->cte);
+    cand_start(d, part_rank(&d->ct), part_label(&d->ct), d->cte);
 }
 
 /* The whole input is a bare report (raw mode). */
 int part_start_raw(tlsrpt_decoder *d)
 {
-    cand_start(d, 1, CTE_IDENTITY);
+    cand_start(d, 1, LABEL_NONE, CTE_IDENTITY);
     return TLSRPT_OK;
 }
 

@@ -27,6 +27,7 @@ static const char *const reasons[TLSRPT_ERR__COUNT] = {
     [TLSRPT_ERR_INVALID] = "invalid-report",
     [TLSRPT_ERR_NOMEM] = "out-of-memory",
     [TLSRPT_ERR_USAGE] = "usage",
+    [TLSRPT_ERR_UNSUPPORTED_ARCHIVE] = "unsupported-archive",
 };
 
 /* Stable short token for an error code. */

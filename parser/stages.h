@@ -2,8 +2,8 @@
  * stages.h - internal stages of the decoder, exposed for unit tests.
  *
  * Pipeline for one candidate MIME part:
- *   transfer decoding (b64 / qp / identity) -> payload (gzip/zlib sniff,
- *   inflate with the report-size cap) -> JSON tokener (depth limit)
+ *   transfer decoding (b64 / qp / identity) -> payload (gzip/zlib/zip sniff,
+ *   inflate with the report-size cap; zip.c reads a one-entry zip) -> JSON tokener (depth limit)
  *   -> map to tlsrpt_report (map.c).
  * Each stage is a small streaming object: *_init / *_feed / *_finish.
  * Errors are returned as TLSRPT_ERR_* codes with a message written into
@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include <zlib.h>
 #include <string.h>
+#include <stdint.h>
 
 #define TLSRPT_ERRLEN 256
 
@@ -68,11 +69,35 @@ void arena_free(tlsrpt_arena *a);
 int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
                       tlsrpt_report **out, char *err);
 
-/* ---- payload.c: sniff plain/gzip/zlib, inflate with cap, feed JSON. ---- */
+/* ---- zip.c: a ZIP archive of one .json entry, stored or deflated (payload kind zip). ---- */
+typedef struct zip_state {
+    int st;                 /* ZS_* in zip.c */
+    unsigned char hdr[30];  /* local file header, then the data descriptor / next signature */
+    size_t nhdr;
+    unsigned flags, method;
+    uint32_t crc, csize, usize;
+    uint32_t crc_calc;      /* CRC-32 of the entry's data as decoded */
+    size_t name_len, extra_len, pos;
+    char name[128];         /* tail of the entry name (sanitized when printed) */
+    size_t nname;
+    unsigned char rec[4];   /* extra field: the current record's id and size */
+    size_t nrec, rec_left;
+    int zip64;              /* extra record 0x0001 seen */
+    uint32_t left;          /* stored entry: data bytes still to come */
+    size_t out;             /* bytes of the entry decoded (all count against the cap) */
+} zip_state;
+
+/* What a part's media type or file name says it holds (payload.label). */
+enum { LABEL_NONE = 0, LABEL_JSON, LABEL_GZIP, LABEL_ZIP };
+
+/* ---- payload.c: sniff plain/gzip/zlib/zip, inflate with cap, feed JSON. ---- */
+#define PAYLOAD_MAGIC 16        /* first bytes held to decide the kind and describe it */
 typedef struct payload {
-    int kind;               /* 0 undecided, 1 plain, 2 gzip, 3 zlib */
-    unsigned char magic[2];
+    int kind;               /* 0 undecided, 1 plain, 2 gzip, 3 zlib, 4 zip */
+    unsigned char magic[PAYLOAD_MAGIC];
     int nmagic;
+    int label;              /* LABEL_*: set by the caller after payload_init (0: none) */
+    zip_state zip;
     z_stream zs;
     int zinit;
     int zend;               /* end of deflate stream seen: ignore the rest */
@@ -90,6 +115,13 @@ int payload_feed(payload *p, const unsigned char *buf, size_t len, char *err);
 /* End of part: TLSRPT_OK with the JSON object ready in p->js.obj, or an error. */
 int payload_finish(payload *p, char *err);
 void payload_free(payload *p);
+/* Pass decoded report bytes on to the JSON stage (cap, BOM, sniffing); zip.c uses it. */
+int payload_emit(payload *p, const unsigned char *buf, size_t len, char *err);
+/* Describe what the first n bytes look like ("plain text", "a PDF document", ...). */
+const char *payload_describe(const unsigned char *b, size_t n);
+/* zip.c: feed archive bytes / end of part (TLSRPT_OK, _GZIP, _UNSUPPORTED_ARCHIVE, ...). */
+int zip_feed(payload *p, const unsigned char *buf, size_t len, char *err);
+int zip_finish(payload *p, char *err);
 
 /* ---- mimehdr.c: header field helpers. ---- */
 /* Content-Type / Content-Disposition value parsed. Strings are lower-cased where case-insensitive. */

@@ -2,7 +2,8 @@
  * tlsrpt.h - streaming decoder for TLS-RPT (RFC 8460) report mails and files.
  *
  * The decoder turns a report mail (RFC 5322 headers + MIME body) or a bare
- * .json / .json.gz report into a tlsrpt_report, fed in chunks of any size:
+ * .json / .json.gz / .zip report into a tlsrpt_report, fed in chunks of any size
+ * (a zip holds one .json entry, stored or deflated):
  *
  *     tlsrpt_decoder *d = tlsrpt_decoder_new(&limits, TLSRPT_MODE_AUTO);
  *     while (...) tlsrpt_feed(d, buf, len);       // whole message bytes
@@ -39,11 +40,14 @@ enum tlsrpt_err {
     TLSRPT_ERR_MIME_PARTS,      /* "mime-too-many-parts" max_mime_parts */
     TLSRPT_ERR_HEADER_SIZE,     /* "header-too-long"    max_header_bytes */
     TLSRPT_ERR_BASE64,          /* "corrupt-base64" */
-    TLSRPT_ERR_GZIP,            /* "corrupt-gzip"  (also truncated) */
+    TLSRPT_ERR_GZIP,            /* "corrupt-gzip"  gzip/zlib/zip data (also truncated), or a
+                                   gzip/zip label on bytes that are not compressed */
     TLSRPT_ERR_JSON,            /* "corrupt-json"  (also truncated) */
     TLSRPT_ERR_INVALID,         /* "invalid-report" JSON fine, not a valid report */
     TLSRPT_ERR_NOMEM,           /* "out-of-memory" */
     TLSRPT_ERR_USAGE,           /* "usage" API called out of order */
+    TLSRPT_ERR_UNSUPPORTED_ARCHIVE, /* "unsupported-archive" zip that is not one .json entry,
+                                       stored or deflated (encrypted, several entries, zip64) */
     TLSRPT_ERR__COUNT
 };
 
@@ -66,9 +70,9 @@ typedef struct tlsrpt_limits {
 
 /* How fed bytes are read. */
 enum tlsrpt_mode {
-    TLSRPT_MODE_AUTO = 0,   /* bare JSON if first byte is '{'/ws or gzip/zlib magic, else message */
+    TLSRPT_MODE_AUTO = 0,   /* bare report if first byte is '{'/ws or gzip/zlib/zip magic, else message */
     TLSRPT_MODE_MESSAGE,    /* RFC 5322 message */
-    TLSRPT_MODE_RAW         /* bare JSON, gzip'd or zlib'd JSON */
+    TLSRPT_MODE_RAW         /* bare JSON, gzip'd, zlib'd or zipped JSON */
 };
 
 /* One failure-details[] entry. Strings are NULL when absent or null. */
