@@ -22,6 +22,7 @@ int dec_fail(tlsrpt_decoder *d, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->errmsg, sizeof d->errmsg, fmt, ap);
     va_end(ap);
+    utf8_sanitize(d->errmsg);                   /* may quote the input; goes to logs */
     d->err = code;
     if (d->cand.active) {
         payload_free(&d->cand.pl);

@@ -9,31 +9,35 @@
  * report invalid (TLSRPT_ERR_INVALID), as does a value of the wrong JSON
  * type for an object or array field. mx-host may be a string or an array.
  * A policy without policy-domain takes report_domain (TLS-Report-Domain).
+ * Every string is copied as well-formed UTF-8: json-c passes invalid bytes
+ * inside JSON strings through (its UTF-8 check is off by default, and on it
+ * would reject the whole report), so NUL bytes and ill-formed sequences
+ * become U+FFFD here (utf8.c) before any string reaches a counter key,
+ * --json, a log line or tlsrpt-stats. A repaired string takes at most 3
+ * times its bytes of arena.
  */
 #include "stages.h"
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Copy a JSON string into the arena, replacing embedded NUL bytes by U+FFFD. */
+/* Copy n bytes into the arena as well-formed UTF-8: NUL bytes and ill-formed
+   sequences become U+FFFD (utf8.c); a second pass only for a string that needs it. */
+static char *dup_utf8(tlsrpt_arena *a, const char *s, size_t n)
+{
+    if (utf8_valid(s, n)) {
+        char *r = arena_alloc(a, n + 1);
+        return r ? memcpy(r, s, n) : NULL;      /* arena memory is zeroed: NUL-terminated */
+    }
+    char *r = arena_alloc(a, utf8_repair(s, n, NULL) + 1);
+    if (r)
+        utf8_repair(s, n, r);
+    return r;
+}
+
+/* Copy a JSON string (or a scalar's text) into the arena, repaired. */
 static char *dup_str(tlsrpt_arena *a, struct json_object *o)
 {
-    const char *s = json_object_get_string(o);
-    size_t n = (size_t)json_object_get_string_len(o), extra = 0;
-    if (memchr(s, 0, n))
-        for (size_t i = 0; i < n; i++)
-            extra += s[i] == 0 ? 2 : 0;
-    char *r = arena_alloc(a, n + extra + 1), *w = r;
-    if (!r || !extra)
-        return r ? memcpy(r, s, n) : NULL;      /* arena memory is zeroed: NUL-terminated */
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == 0) {
-            memcpy(w, "\xEF\xBF\xBD", 3);
-            w += 3;
-        } else {
-            *w++ = s[i];
-        }
-    }
-    return r;
+    return dup_utf8(a, json_object_get_string(o), (size_t)json_object_get_string_len(o));
 }
 
 /* Read optional string member `key`; scalars are converted to text. 0 ok, -1 error. */
@@ -181,12 +185,10 @@ static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
     if (bad || (po && map_policy_obj(a, po, p, err)))
         return -1;
     if ((!p->policy_domain || !*p->policy_domain) && report_domain && *report_domain) {
-        size_t dl = strlen(report_domain) + 1;
-        if (!(p->policy_domain = arena_alloc(a, dl))) {
+        if (!(p->policy_domain = dup_utf8(a, report_domain, strlen(report_domain)))) {
             snprintf(err, TLSRPT_ERRLEN, "out of memory");
             return -1;
         }
-        memcpy(p->policy_domain, report_domain, dl);
         p->policy_domain_from_header = 1;
     }
     if (so) {

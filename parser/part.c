@@ -67,6 +67,7 @@ static void soft_error(tlsrpt_decoder *d, int code, const char *msg)
         d->soft_err = code;
         d->soft_rank = d->cand.rank;
         snprintf(d->soft_msg, sizeof d->soft_msg, "%s", msg);
+        utf8_sanitize(d->soft_msg);
     }
 }
 

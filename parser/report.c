@@ -118,7 +118,8 @@ int tlsrpt_parse_datetime(const char *s, time_t *out)
     return 0;
 }
 
-/* Lower-case a domain and drop one trailing dot; truncates to outlen-1. */
+/* Lower-case a domain and drop one trailing dot; truncates to outlen-1, never inside
+   a UTF-8 sequence. */
 void tlsrpt_normalize_domain(const char *in, char *out, size_t outlen)
 {
     size_t n = 0;
@@ -127,7 +128,13 @@ void tlsrpt_normalize_domain(const char *in, char *out, size_t outlen)
     while (in && *in && isspace((unsigned char)*in))
         in++;
     for (; in && *in && n + 1 < outlen; in++)
-        out[n++] = (char)tolower((unsigned char)*in);
+        out[n++] = (char)(*in >= 'A' && *in <= 'Z' ? *in - 'A' + 'a' : *in);
+    if (in && ((unsigned char)*in & 0xC0) == 0x80) {    /* cut inside a UTF-8 sequence */
+        while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+            n--;
+        if (n > 0 && (unsigned char)out[n - 1] >= 0xC0)
+            n--;                                        /* and its lead byte */
+    }
     while (n > 0 && isspace((unsigned char)out[n - 1]))
         n--;
     if (n > 0 && out[n - 1] == '.')

@@ -60,6 +60,15 @@ int json_stage_feed(json_stage *s, const char *buf, size_t len, char *err);
 int json_stage_finish(json_stage *s, char *err);
 void json_stage_free(json_stage *s);
 
+/* utf8.c: well-formed UTF-8 (no overlong, surrogate, > U+10FFFF or truncated sequence). */
+/* 1 when s[0, n) is well-formed UTF-8 without NUL bytes. */
+int utf8_valid(const char *s, size_t n);
+/* s[0, n) with each maximal ill-formed subpart and NUL as U+FFFD into out (3n bytes;
+   NULL: count only); returns the length written. */
+size_t utf8_repair(const char *s, size_t n, char *out);
+/* In place: bytes of ill-formed sequences and control characters become '?'. */
+void utf8_sanitize(char *s);
+
 /* arena.c: the memory of one report (see tlsrpt_report.arena). */
 tlsrpt_arena *arena_new(void);
 void *arena_alloc(tlsrpt_arena *a, size_t n);

@@ -105,7 +105,8 @@ typedef struct tlsrpt_policy {
     size_t n_failures;
 } tlsrpt_policy;
 
-/* A decoded report. Strings are NUL-terminated; an embedded NUL is replaced by U+FFFD.
+/* A decoded report. Strings are NUL-terminated, well-formed UTF-8: an embedded NUL and
+   each ill-formed sequence (overlong, surrogate, > U+10FFFF, truncated) became U+FFFD.
    All of its memory belongs to the decoder's arena: free it only with tlsrpt_report_free. */
 typedef struct tlsrpt_arena tlsrpt_arena;
 typedef struct tlsrpt_report {
@@ -152,7 +153,8 @@ tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d);
 
 /* Current error code (TLSRPT_OK when none). */
 int tlsrpt_error(const tlsrpt_decoder *d);
-/* Human message for the current error ("" when none); owned by the decoder. */
+/* Human message for the current error ("" when none; well-formed UTF-8 without control
+   characters); owned by the decoder. */
 const char *tlsrpt_errstr(const tlsrpt_decoder *d);
 /* Total bytes fed so far. */
 size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d);

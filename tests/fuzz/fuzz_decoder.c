@@ -10,11 +10,13 @@
  *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits)
  * After finish it checks the invariants: finish repeats its result; a
  * report XOR an error; an error has a non-empty message and reason token
- * and equals tlsrpt_error(); every string of a report is readable; counts
+ * and equals tlsrpt_error(); every string of a report and the error message
+ * are readable, well-formed UTF-8; counts
  * are >= 0; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
  * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined.
  */
 #include "tlsrpt.h"
+#include "stages.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +33,14 @@ static void die(const char *why)
     abort();
 }
 
-/* Touch every byte of a string so ASan sees a bad pointer or a missing NUL. */
+/* Touch every byte of a string so ASan sees a bad pointer or a missing NUL; it must
+   be well-formed UTF-8 (the decoder repairs what the input had). */
 static size_t touch(const char *s)
 {
-    return s ? strlen(s) : 0;
+    size_t n = s ? strlen(s) : 0;
+    if (s && !utf8_valid(s, n))
+        die("a report string is not well-formed UTF-8");
+    return n;
 }
 
 /* Check a decoded report's structure. */
@@ -170,6 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fin != TLSRPT_OK) {
         if (!tlsrpt_errstr(d) || !*tlsrpt_errstr(d))
             die("error without a message");
+        if (!utf8_valid(tlsrpt_errstr(d), strlen(tlsrpt_errstr(d))))
+            die("error message is not well-formed UTF-8");
         if (!tlsrpt_reason(fin) || !*tlsrpt_reason(fin))
             die("error without a reason token");
     } else {

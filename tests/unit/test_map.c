@@ -4,7 +4,8 @@
  * domain helpers of tlsrpt.h: every RFC 8460 field, mx-host as string or
  * array, null contact-info, TLS-Report-Domain fallback, invalid counts
  * (negative, fractional, string, beyond int64), unknown result-types kept
- * verbatim, dates with and without Z and with offsets -> UTC and day.
+ * verbatim, dates with and without Z and with offsets -> UTC and day;
+ * UTF-8 repair (overlong, surrogates, > U+10FFFF, truncated, NUL).
  */
 #include "tlib.h"
 #include "stages.h"
@@ -300,6 +301,77 @@ static void test_json_stage(void)
     json_stage_free(&s);
 }
 
+/* UTF-8 repair: each case maps input bytes to the repaired string (U+FFFD = "~" here). */
+static void test_utf8(void)
+{
+    static const struct { const char *in; size_t n; const char *want; const char *what; } c[] = {
+        { "plain ascii", 11, "plain ascii", "ASCII unchanged" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+          "valid 2-, 3- and 4-byte sequences unchanged" },
+        { "a\0b", 3, "a~b", "NUL -> U+FFFD" },
+        { "\xc0\xaf", 2, "~~", "overlong 2-byte '/' -> two U+FFFD" },
+        { "\xe0\x80\xaf", 3, "~~~", "overlong 3-byte -> three U+FFFD" },
+        { "\xf0\x80\x80\xaf", 4, "~~~~", "overlong 4-byte -> four U+FFFD" },
+        { "\xed\xa0\x80", 3, "~~~", "surrogate U+D800 -> three U+FFFD" },
+        { "\xed\x9f\xbf", 3, "\xed\x9f\xbf", "U+D7FF (below the surrogates) kept" },
+        { "\xf4\x90\x80\x80", 4, "~~~~", "U+110000 -> four U+FFFD" },
+        { "\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf", "U+10FFFF kept" },
+        { "\xf5\x80", 2, "~~", "lead byte F5 -> U+FFFD each" },
+        { "x\xe2\x82", 3, "x~", "sequence truncated at the end -> one U+FFFD" },
+        { "\xe2\x82x", 3, "~x", "sequence truncated before ASCII -> one U+FFFD" },
+        { "\xf0\x9f\x98\xe2\x82\xac", 6, "~\xe2\x82\xac", "truncated 4-byte then a valid one" },
+        { "\x80\xbf", 2, "~~", "lone continuation bytes" },
+        { "\xff\xfe\xc3(", 4, "~~~(", "FF FE C3 '(' -> three U+FFFD" },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        char out[64], want[64], name[128];
+        size_t w = 0;
+        for (const char *p = c[i].want; *p; p++) {
+            if (*p == '~') {
+                memcpy(want + w, "\xEF\xBF\xBD", 3);
+                w += 3;
+            } else {
+                want[w++] = *p;
+            }
+        }
+        want[w] = 0;
+        size_t n = utf8_repair(c[i].in, c[i].n, NULL);
+        size_t m = utf8_repair(c[i].in, c[i].n, out);
+        out[m] = 0;
+        snprintf(name, sizeof name, "utf8: %s", c[i].what);
+        T_CHECK(n == m && m == w && memcmp(out, want, w) == 0 && utf8_valid(out, m) &&
+                utf8_valid(c[i].in, c[i].n) == (strcmp(c[i].in, c[i].want) == 0 && c[i].n == strlen(c[i].in)),
+                name);
+    }
+    char msg[] = "bad \xff\xc3 name\x01\xe2\x82\xac!";
+    utf8_sanitize(msg);
+    T_STREQ(msg, "bad ?? name?\xe2\x82\xac!", "utf8: messages: ill-formed bytes and controls -> '?'");
+
+    static const char *rep = "{\"organization-name\":\"Bad \xc0\xaf Org\",\"report-id\":\"id\xed\xa0\x80\","
+        "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"mx-host\":[\"mx\xf4\x90\x80\x80\"]},"
+        "\"failure-details\":[{\"result-type\":\"x\xe2\x82\",\"receiving-mx-helo\":\"\\ud800\"}]}]}";
+    char err[TLSRPT_ERRLEN];
+    tlsrpt_report *r;
+    int rc = map_text(rep, "hdr\xff.example", &r, err);
+    T_INTEQ(rc, TLSRPT_OK, "utf8: a report with invalid UTF-8 strings maps");
+    if (!r)
+        return;
+    T_STREQ(r->organization_name, "Bad \xEF\xBF\xBD\xEF\xBF\xBD Org", "utf8: organization-name repaired");
+    T_STREQ(r->report_id, "id\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", "utf8: report-id repaired");
+    T_STREQ(r->policies[0].mx_host[0], "mx\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD",
+            "utf8: mx-host repaired");
+    T_STREQ(r->policies[0].failures[0].result_type, "x\xEF\xBF\xBD", "utf8: result-type repaired");
+    T_STREQ(r->policies[0].failures[0].receiving_mx_helo, "\xEF\xBF\xBD",
+            "utf8: escaped lone surrogate -> U+FFFD (json-c)");
+    T_STREQ(r->policies[0].policy_domain, "hdr\xEF\xBF\xBD.example", "utf8: TLS-Report-Domain repaired");
+    tlsrpt_report_free(r);
+
+    char dom[300], nd[8];
+    snprintf(dom, sizeof dom, "ab\xc3\xa9\xc3\xa9");
+    tlsrpt_normalize_domain(dom, nd, 6);
+    T_STREQ(nd, "ab\xc3\xa9", "normalize_domain: truncation never cuts a UTF-8 sequence");
+}
+
 /* Run the mapping tests. */
 int main(void)
 {
@@ -308,5 +380,6 @@ int main(void)
     test_counts();
     test_dates();
     test_json_stage();
+    test_utf8();
     T_MAIN_END();
 }
