@@ -45,6 +45,7 @@ tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mo
         if (lim->max_json_depth > 0) d->lim.max_json_depth = lim->max_json_depth;
         if (lim->max_mime_depth > 0) d->lim.max_mime_depth = lim->max_mime_depth;
         if (lim->max_mime_parts > 0) d->lim.max_mime_parts = lim->max_mime_parts;
+        if (lim->max_json_values) d->lim.max_json_values = lim->max_json_values;
     }
     d->mode = mode;
     d->cte = CTE_IDENTITY;
@@ -229,6 +230,29 @@ const char *tlsrpt_errstr(const tlsrpt_decoder *d)
 size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d)
 {
     return d->fed;
+}
+
+/* zlib's inflate state and 32 KiB window, json-c's tokener with its depth stack. */
+#define ZLIB_BYTES (7200 + 32768)
+#define TOKENER_BYTES(depth) (256 + (size_t)(depth) * 48)
+
+/* Estimated memory now (see tlsrpt.h): fixed buffers, the candidate being decoded
+   (json-c's tree from the value count, plus the arena mapping it will add) and the
+   report kept. */
+size_t tlsrpt_memory_estimate(const tlsrpt_decoder *d)
+{
+    size_t n = sizeof *d + (size_t)d->lim.max_mime_depth * sizeof *d->stack + d->hcap;
+    const candidate *c = &d->cand;
+    if (c->stage)
+        n += PART_STAGE;
+    if (c->active) {
+        const json_count *jc = &c->pl.js.count;
+        n += TOKENER_BYTES(d->lim.max_json_depth) + (c->pl.zinit ? ZLIB_BYTES : 0);
+        n += json_count_memory(jc) + json_count_arena(jc);
+    }
+    if (d->result)
+        n += arena_size(d->result->arena);
+    return n;
 }
 
 /* Free the decoder and what it owns. */

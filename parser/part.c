@@ -101,6 +101,7 @@ static void cand_start(tlsrpt_decoder *d, int rank, int label, int cte)
         return;
     }
     c->pl.label = label;
+    c->pl.js.count.max_values = d->lim.max_json_values;
     c->active = 1;
 }
 

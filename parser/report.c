@@ -28,6 +28,7 @@ static const char *const reasons[TLSRPT_ERR__COUNT] = {
     [TLSRPT_ERR_NOMEM] = "out-of-memory",
     [TLSRPT_ERR_USAGE] = "usage",
     [TLSRPT_ERR_UNSUPPORTED_ARCHIVE] = "unsupported-archive",
+    [TLSRPT_ERR_JSON_VALUES] = "json-too-many-values",
 };
 
 /* Stable short token for an error code. */
@@ -47,6 +48,7 @@ void tlsrpt_limits_default(tlsrpt_limits *lim)
     lim->max_json_depth = TLSRPT_DEF_MAX_JSON_DEPTH;
     lim->max_mime_depth = TLSRPT_DEF_MAX_MIME_DEPTH;
     lim->max_mime_parts = TLSRPT_DEF_MAX_MIME_PARTS;
+    lim->max_json_values = TLSRPT_DEF_MAX_JSON_VALUES;
 }
 
 /* Free a report made by the decoder: all of it lives in its arena. */

@@ -47,14 +47,40 @@ size_t qp_decode(qp_state *s, const char *in, size_t len, unsigned char *out);
 /* Flush pending bytes at end of part; returns bytes written to out (>= 80 bytes). */
 size_t qp_finish(qp_state *s, unsigned char *out);
 
+/* ---- jcount.c: counts JSON values as the bytes stream, before json-c sees them. ---- */
+#define JCOUNT_LEVELS 1024      /* nesting levels whose container kind is kept */
+#define JCOUNT_MEMBERS 64       /* levels whose member count is kept (memory estimate) */
+typedef struct json_count {
+    size_t values;              /* weighted values so far (JV_* in jcount.c) */
+    size_t max_values;          /* 0: no limit */
+    size_t n[6];                /* by kind (JK_* in jcount.c), for the memory estimate */
+    size_t str_bytes;           /* bytes inside strings and keys */
+    size_t str_high;            /* of which bytes >= 0x80 (repair may triple them) */
+    size_t str_len, str_max;    /* the current string's bytes, the longest */
+    unsigned depth;
+    unsigned char obj[JCOUNT_LEVELS / 8];   /* bit per level: an object (else an array) */
+    unsigned char members[JCOUNT_MEMBERS];  /* members so far per level, saturating */
+    unsigned char st;           /* JC_* state in jcount.c */
+    unsigned char quote;        /* '"' or '\'' (json-c also reads single-quoted strings) */
+    unsigned char want_key;     /* in an object where a member name comes next */
+    unsigned char ended;        /* the top-level container closed: stop counting */
+} json_count;
+/* Count buf; 0, or -1 the moment the count passes max_values. */
+int json_count_feed(json_count *c, const char *buf, size_t len);
+/* Estimated bytes of json-c's tree (and tokener) for what was counted. */
+size_t json_count_memory(const json_count *c);
+/* Estimated arena bytes of the report mapped from it. */
+size_t json_count_arena(const json_count *c);
+
 /* ---- json stage (json.c): incremental tokener + mapping (map.c). ---- */
 typedef struct json_stage {
     struct json_tokener *tok;
     struct json_object *obj;    /* completed top-level value */
     int done;                   /* obj complete; further bytes ignored */
+    json_count count;           /* set count.max_values after json_stage_init */
 } json_stage;
 int json_stage_init(json_stage *s, int max_depth);
-/* Feed decoded report bytes. TLSRPT_OK or TLSRPT_ERR_JSON / _JSON_DEPTH / _NOMEM. */
+/* Feed decoded report bytes. TLSRPT_OK or TLSRPT_ERR_JSON / _JSON_DEPTH / _JSON_VALUES / _NOMEM. */
 int json_stage_feed(json_stage *s, const char *buf, size_t len, char *err);
 /* End: TLSRPT_OK with s->obj set, or an error (truncated JSON). */
 int json_stage_finish(json_stage *s, char *err);
@@ -73,6 +99,7 @@ void utf8_sanitize(char *s);
 tlsrpt_arena *arena_new(void);
 void *arena_alloc(tlsrpt_arena *a, size_t n);
 void arena_free(tlsrpt_arena *a);
+size_t arena_size(const tlsrpt_arena *a);
 
 /* map.c: json object -> report. report_domain may be NULL (TLS-Report-Domain header). */
 int tlsrpt_map_report(struct json_object *obj, const char *report_domain,

@@ -48,6 +48,7 @@ enum tlsrpt_err {
     TLSRPT_ERR_USAGE,           /* "usage" API called out of order */
     TLSRPT_ERR_UNSUPPORTED_ARCHIVE, /* "unsupported-archive" zip that is not one .json entry,
                                        stored or deflated (encrypted, several entries, zip64) */
+    TLSRPT_ERR_JSON_VALUES,     /* "json-too-many-values" max_json_values */
     TLSRPT_ERR__COUNT
 };
 
@@ -59,6 +60,9 @@ typedef struct tlsrpt_limits {
     int max_json_depth;         /* JSON nesting depth */
     int max_mime_depth;         /* nested multiparts */
     int max_mime_parts;         /* MIME parts in the whole message */
+    size_t max_json_values;     /* JSON values in one report, weighted by what json-c's tree
+                                   costs: an object counts 12, an array 2, a member name 1,
+                                   any other value 1 (see TLSRPT_DEF_MAX_JSON_VALUES) */
 } tlsrpt_limits;
 
 #define TLSRPT_DEF_MAX_MESSAGE_BYTES (16u * 1024 * 1024)
@@ -67,6 +71,10 @@ typedef struct tlsrpt_limits {
 #define TLSRPT_DEF_MAX_JSON_DEPTH    32
 #define TLSRPT_DEF_MAX_MIME_DEPTH    8
 #define TLSRPT_DEF_MAX_MIME_PARTS    100
+/* 500,000 weighted values: json-c's tree for one report stays under 45 MB (measured worst
+   shape: 90 bytes per weighted value), and a whole report's decoding under 64 MB at the
+   default max_report_bytes (README "Decoder limits"). */
+#define TLSRPT_DEF_MAX_JSON_VALUES   1000000
 
 /* How fed bytes are read. */
 enum tlsrpt_mode {
@@ -158,6 +166,11 @@ int tlsrpt_error(const tlsrpt_decoder *d);
 const char *tlsrpt_errstr(const tlsrpt_decoder *d);
 /* Total bytes fed so far. */
 size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d);
+/* Estimated bytes of memory the decoder holds now, its report(s) included: buffers,
+   zlib, json-c's tree estimated from the weighted value count (jcount.c) with room for
+   the report being mapped from it. Meant for a budget across concurrent decoders; how
+   close it is to real RSS is measured in README "Decoder limits". */
+size_t tlsrpt_memory_estimate(const tlsrpt_decoder *d);
 
 void tlsrpt_decoder_free(tlsrpt_decoder *d);
 

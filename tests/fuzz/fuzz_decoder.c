@@ -7,7 +7,8 @@
  *                    (header name/value pairs, end_headers, body chunks)
  *   (byte0 >> 2) & 7 chunk size 1, 2, 3, 7, 64, 4096, 65535, or varying
  *                    (sizes 1..256 drawn from a PRNG seeded by byte 1)
- *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits)
+ *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits; JSON
+ *                    values 16..128, so the value counter's limit is hit)
  * After finish it checks the invariants: finish repeats its result; a
  * report XOR an error; an error has a non-empty message and reason token
  * and equals tlsrpt_error(); every string of a report and the error message
@@ -93,6 +94,8 @@ static int feed(tlsrpt_decoder *d, int (*fn)(tlsrpt_decoder *, const void *, siz
         rc = fn(d, p, n);
         p += n;
         len -= n;
+        if (tlsrpt_memory_estimate(d) > (size_t)1 << 31)
+            die("memory estimate beyond 2 GB for a fuzz input");
     }
     return rc;
 }
@@ -150,6 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lim.max_report_bytes = 4096;
         lim.max_json_depth = 8;
         lim.max_message_bytes = 1 << 16;
+        lim.max_json_values = 16u << ((data[1] >> 4) & 3);
         limp = &lim;
     }
     data += 2;
