@@ -46,6 +46,7 @@ tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mo
         if (lim->max_mime_depth > 0) d->lim.max_mime_depth = lim->max_mime_depth;
         if (lim->max_mime_parts > 0) d->lim.max_mime_parts = lim->max_mime_parts;
         if (lim->max_json_values) d->lim.max_json_values = lim->max_json_values;
+        if (lim->max_session_count > 0) d->lim.max_session_count = lim->max_session_count;
     }
     d->mode = mode;
     d->cte = CTE_IDENTITY;

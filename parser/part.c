@@ -207,7 +207,8 @@ void part_end(tlsrpt_decoder *d)
     int rc = payload_finish(&c->pl, err);
     if (rc == TLSRPT_OK && !c->pl.rejected) {
         tlsrpt_report *r;
-        rc = tlsrpt_map_report(c->pl.js.obj, d->report_domain[0] ? d->report_domain : NULL, &r, err);
+        rc = tlsrpt_map_report_max(c->pl.js.obj, d->report_domain[0] ? d->report_domain : NULL,
+                                   d->lim.max_session_count, &r, err);
         if (rc == TLSRPT_OK) {
             tlsrpt_report_free(d->result);
             d->result = r;

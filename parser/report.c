@@ -49,6 +49,7 @@ void tlsrpt_limits_default(tlsrpt_limits *lim)
     lim->max_mime_depth = TLSRPT_DEF_MAX_MIME_DEPTH;
     lim->max_mime_parts = TLSRPT_DEF_MAX_MIME_PARTS;
     lim->max_json_values = TLSRPT_DEF_MAX_JSON_VALUES;
+    lim->max_session_count = TLSRPT_DEF_MAX_SESSION_COUNT;
 }
 
 /* Free a report made by the decoder: all of it lives in its arena. */

@@ -101,9 +101,12 @@ void *arena_alloc(tlsrpt_arena *a, size_t n);
 void arena_free(tlsrpt_arena *a);
 size_t arena_size(const tlsrpt_arena *a);
 
-/* map.c: json object -> report. report_domain may be NULL (TLS-Report-Domain header). */
+/* map.c: json object -> report. report_domain may be NULL (TLS-Report-Domain header).
+   Session counts above max_count are invalid; tlsrpt_map_report uses the default. */
 int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
                       tlsrpt_report **out, char *err);
+int tlsrpt_map_report_max(struct json_object *obj, const char *report_domain, int64_t max_count,
+                          tlsrpt_report **out, char *err);
 
 /* ---- zip.c: a ZIP archive of one .json entry, stored or deflated (payload kind zip). ---- */
 typedef struct zip_state {

@@ -43,7 +43,8 @@ enum tlsrpt_err {
     TLSRPT_ERR_GZIP,            /* "corrupt-gzip"  gzip/zlib/zip data (also truncated), or a
                                    gzip/zip label on bytes that are not compressed */
     TLSRPT_ERR_JSON,            /* "corrupt-json"  (also truncated) */
-    TLSRPT_ERR_INVALID,         /* "invalid-report" JSON fine, not a valid report */
+    TLSRPT_ERR_INVALID,         /* "invalid-report" JSON fine, not a valid report (also a
+                                   session count above max_session_count) */
     TLSRPT_ERR_NOMEM,           /* "out-of-memory" */
     TLSRPT_ERR_USAGE,           /* "usage" API called out of order */
     TLSRPT_ERR_UNSUPPORTED_ARCHIVE, /* "unsupported-archive" zip that is not one .json entry,
@@ -63,6 +64,8 @@ typedef struct tlsrpt_limits {
     size_t max_json_values;     /* JSON values in one report, weighted by what json-c's tree
                                    costs: an object counts 12, an array 2, a member name 1,
                                    any other value 1 (see TLSRPT_DEF_MAX_JSON_VALUES) */
+    int64_t max_session_count;  /* largest session count (summary totals, failed-session-count);
+                                   above it the report is invalid; <= 0 means the default */
 } tlsrpt_limits;
 
 #define TLSRPT_DEF_MAX_MESSAGE_BYTES (16u * 1024 * 1024)
@@ -75,6 +78,8 @@ typedef struct tlsrpt_limits {
    shape: 90 bytes per weighted value), and a whole report's decoding under 64 MB at the
    default max_report_bytes (README "Decoder limits"). */
 #define TLSRPT_DEF_MAX_JSON_VALUES   1000000
+/* 2^40: RFC 8460 counts are sessions per day; a larger one is a broken or hostile report. */
+#define TLSRPT_DEF_MAX_SESSION_COUNT ((int64_t)1 << 40)
 
 /* How fed bytes are read. */
 enum tlsrpt_mode {

@@ -13,7 +13,7 @@
  * report XOR an error; an error has a non-empty message and reason token
  * and equals tlsrpt_error(); every string of a report and the error message
  * are readable, well-formed UTF-8; counts
- * are >= 0; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
+ * are in [0, MaxSessionCount]; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
  * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined.
  */
 #include "tlsrpt.h"
@@ -64,6 +64,8 @@ static void check_report(const tlsrpt_report *r)
             n += touch(p->mx_host[k]);
         if (p->total_successful < 0 || p->total_failure < 0)
             die("negative summary count");
+        if (p->total_successful > TLSRPT_DEF_MAX_SESSION_COUNT || p->total_failure > TLSRPT_DEF_MAX_SESSION_COUNT)
+            die("summary count above MaxSessionCount");
         if (p->policy_domain_from_header && !p->policy_domain)
             die("domain from header but NULL");
         for (size_t k = 0; k < p->n_failures; k++) {
@@ -71,8 +73,8 @@ static void check_report(const tlsrpt_report *r)
             n += touch(f->result_type) + touch(f->sending_mta_ip) + touch(f->receiving_mx_hostname) +
                  touch(f->receiving_mx_helo) + touch(f->receiving_ip) +
                  touch(f->additional_information) + touch(f->failure_reason_code);
-            if (f->failed_session_count < 0)
-                die("negative failed-session-count");
+            if (f->failed_session_count < 0 || f->failed_session_count > TLSRPT_DEF_MAX_SESSION_COUNT)
+                die("failed-session-count negative or above MaxSessionCount");
         }
     }
     (void)n;

@@ -3,7 +3,7 @@
  * (parser/stages.h: json_stage_*, tlsrpt_map_report) and the date and
  * domain helpers of tlsrpt.h: every RFC 8460 field, mx-host as string or
  * array, null contact-info, TLS-Report-Domain fallback, invalid counts
- * (negative, fractional, string, beyond int64), unknown result-types kept
+ * (negative, fractional, string, beyond int64, above MaxSessionCount), unknown result-types kept
  * verbatim, dates with and without Z and with offsets -> UTC and day;
  * UTF-8 repair (overlong, surrogates, > U+10FFFF, truncated, NUL).
  */
@@ -176,11 +176,13 @@ static void test_counts(void)
             tlsrpt_report_free(r);
         }
     }
-    int rc = map_text("{\"policies\":[{\"summary\":{\"total-successful-session-count\":"
-                      "9223372036854775807,\"total-failure-session-count\":0}}]}", NULL, &r, err);
+    struct json_object *o = json_tokener_parse("{\"policies\":[{\"summary\":{\"total-successful-"
+        "session-count\":9223372036854775807,\"total-failure-session-count\":0}}]}");
+    int rc = tlsrpt_map_report_max(o, NULL, INT64_MAX, &r, err);
+    json_object_put(o);
     T_CHECK(rc == TLSRPT_OK && r && r->policies[0].total_successful == INT64_MAX &&
             r->policies[0].has_total_failure && r->policies[0].total_failure == 0,
-            "count 2^63-1 and 0 are valid");
+            "count 2^63-1 and 0 are valid when MaxSessionCount allows them");
     tlsrpt_report_free(r);
     static const char *empty[] = { "{}", "{\"foo\":1}", "{\"organization-name\":\"x\"}" };
     for (size_t i = 0; i < 3; i++) {
@@ -195,6 +197,56 @@ static void test_counts(void)
     T_INTEQ(rc, TLSRPT_ERR_INVALID, "policies not an array -> invalid-report");
     rc = map_text("{\"policies\":[{\"failure-details\":[1]}]}", NULL, &r, err);
     T_INTEQ(rc, TLSRPT_ERR_INVALID, "failure-details entry not an object -> invalid-report");
+}
+
+/* MaxSessionCount: 2^40 by default, each count field at the limit and one above. */
+static void test_session_limit(void)
+{
+    static const char *fmt[] = {
+        "{\"policies\":[{\"summary\":{\"total-successful-session-count\":%s}}]}",
+        "{\"policies\":[{\"summary\":{\"total-failure-session-count\":%s}}]}",
+        "{\"policies\":[{\"failure-details\":[{\"result-type\":\"y\",\"failed-session-count\":%s}]}]}" };
+    static const char *field[] = { "total-successful-session-count", "total-failure-session-count",
+                                   "failed-session-count" };
+    char json[512], name[256], err[TLSRPT_ERRLEN], want[160];
+    tlsrpt_report *r;
+    T_INTEQ(TLSRPT_DEF_MAX_SESSION_COUNT, 1099511627776LL, "default MaxSessionCount is 2^40");
+    for (int where = 0; where < 3; where++) {
+        snprintf(json, sizeof json, fmt[where], "1099511627776");
+        int rc = map_text(json, NULL, &r, err);
+        int64_t got = !r ? -1 : where == 0 ? r->policies[0].total_successful
+                    : where == 1 ? r->policies[0].total_failure : r->policies[0].failures[0].failed_session_count;
+        snprintf(name, sizeof name, "%s 2^40 is valid (default limit)", field[where]);
+        T_CHECK(rc == TLSRPT_OK && got == 1099511627776LL, name);
+        tlsrpt_report_free(r);
+        snprintf(json, sizeof json, fmt[where], "1099511627777");
+        rc = map_text(json, NULL, &r, err);
+        snprintf(name, sizeof name, "%s 2^40+1 -> invalid-report naming the field and value", field[where]);
+        snprintf(want, sizeof want, "\"%s\" is 1099511627777, above the limit of 1099511627776", field[where]);
+        T_CHECK(rc == TLSRPT_ERR_INVALID && !r && strstr(err, want) && strstr(err, "MaxSessionCount"), name);
+        if (!strstr(err, want))
+            printf("    message: %s\n", err);
+        tlsrpt_report_free(r);
+    }
+    /* through the decoder, with a configured limit; 0 and negative mean the default */
+    static const char *rep = "{\"policies\":[{\"summary\":{\"total-successful-session-count\":%lld}}]}";
+    struct { int64_t lim, count; int want; const char *what; } c[] = {
+        { 100, 100, TLSRPT_OK, "limits.max_session_count 100: 100 decodes" },
+        { 100, 101, TLSRPT_ERR_INVALID, "limits.max_session_count 100: 101 -> invalid-report" },
+        { 0, 1099511627776LL, TLSRPT_OK, "limits.max_session_count 0 = default: 2^40 decodes" },
+        { 0, 1099511627777LL, TLSRPT_ERR_INVALID, "limits.max_session_count 0 = default: 2^40+1 invalid" },
+        { -5, 1099511627777LL, TLSRPT_ERR_INVALID, "limits.max_session_count < 0 = default" },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        tlsrpt_limits l = { .max_session_count = c[i].lim };
+        snprintf(json, sizeof json, rep, (long long)c[i].count);
+        int rc = tlsrpt_decode_buffer(json, strlen(json), &l, TLSRPT_MODE_RAW, &r, err, sizeof err);
+        T_INTEQ(rc, c[i].want, c[i].what);
+        tlsrpt_report_free(r);
+    }
+    tlsrpt_limits l;
+    tlsrpt_limits_default(&l);
+    T_INTEQ(l.max_session_count, TLSRPT_DEF_MAX_SESSION_COUNT, "limits_default sets max_session_count");
 }
 
 /* Dates: Z, none, offsets, fractions; day of start in UTC. */
@@ -378,6 +430,7 @@ int main(void)
     test_rfc_example();
     test_shapes();
     test_counts();
+    test_session_limit();
     test_dates();
     test_json_stage();
     test_utf8();
