@@ -4,6 +4,7 @@
 #   make asan          build with AddressSanitizer/UBSan into build-asan/ and run the tests
 #   make valgrind      unit tests and tlsrpt-parse under valgrind memcheck
 #   make fuzz          build the libFuzzer target (clang) and run it FUZZ_SECONDS
+#   make fuzz-auth     the same for the DKIM path (auth/)
 #   make install DESTDIR= PREFIX=
 #   make bench         benchmarks (not part of check)
 #   make clean
@@ -30,11 +31,11 @@ $(call lazy,JSONC_LIBS,pkg-config --libs json-c)
 $(call lazy,ZLIB_LIBS,pkg-config --libs zlib)
 $(call lazy,MEMC_LIBS,pkg-config --libs libmemcached)
 $(call lazy,MILTER_LIBS,pkg-config --libs milter 2>/dev/null || echo -lmilter)
-$(call lazy,DKIM_CFLAGS,pkg-config --cflags opendkim libpsl 2>/dev/null)
-$(call lazy,DKIM_LIBS,pkg-config --libs opendkim libpsl)
+$(call lazy,DKIM_CFLAGS,pkg-config --cflags opendkim libpsl libcrypto 2>/dev/null)
+$(call lazy,DKIM_LIBS,pkg-config --libs opendkim libpsl libcrypto)
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
-ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -Imilter -MMD -MP
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MOD_INC) -MMD -MP
 PTHREAD  = -pthread
 
 PARSER_SRC := $(wildcard parser/*.c)
@@ -45,7 +46,7 @@ CONFIG_SRC := $(wildcard config/*.c)
 AUTH_SRC   := $(wildcard auth/*.c)
 SPOOL_SRC  := $(wildcard spool/*.c)
 MOD_INC    := -Iparser -Istore $(if $(CONFIG_SRC),-Iconfig) $(if $(AUTH_SRC),-Iauth $(DKIM_CFLAGS)) $(if $(SPOOL_SRC),-Ispool)
-BUILD_PKGS = json-c zlib libmemcached $(if $(AUTH_SRC),opendkim libpsl)
+BUILD_PKGS = json-c zlib libmemcached $(if $(AUTH_SRC),opendkim libpsl libcrypto)
 MILTER_SRC := $(wildcard milter/*.c)
 PARSE_SRC  := $(wildcard tools/parse/*.c)
 STATS_SRC  := $(wildcard tools/stats/*.c)
@@ -76,7 +77,7 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build install clean bench demo deps
+.PHONY: all build-libs-present check asan valgrind fuzz fuzz-build fuzz-auth fuzz-auth-build install clean bench demo deps
 all: build-libs-present $(LOWER_LIBS) $(PROGS) $(UNIT_BINS)
 
 # A clear message instead of hundreds of undefined references when a -dev package is missing.
@@ -107,7 +108,7 @@ $(BUILD)/libtlsrpt-spool.a: $(call obj,$(SPOOL_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(BUILD)/obj/milter/config.o $(BUILD)/obj/milter/rcpt.o $(LOWER_LIBS)
+$(BUILD)/tlsrpt-parse: $(call obj,$(PARSE_SRC)) $(LOWER_LIBS)
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 
 $(BUILD)/tlsrpt-milter: $(call obj,$(MILTER_SRC)) $(LOWER_LIBS)
@@ -143,6 +144,15 @@ $(BUILD)/fuzz/fuzz_decoder: tests/fuzz/fuzz_decoder.c $(PARSER_SRC)
 	  $(PKG_CFLAGS) -Iparser -o $@ $^ $(JSONC_LIBS) $(ZLIB_LIBS)
 fuzz: fuzz-build
 	sh tests/fuzz/run-fuzz.sh $(BUILD)/fuzz/fuzz_decoder $(FUZZ_SECONDS)
+
+# The DKIM path (auth/ over libopendkim) has a target of its own.
+fuzz-auth-build: $(BUILD)/fuzz/fuzz_auth
+$(BUILD)/fuzz/fuzz_auth: tests/fuzz/fuzz_auth.c $(AUTH_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iauth $(DKIM_CFLAGS) -o $@ $^ $(DKIM_LIBS) -pthread
+fuzz-auth: fuzz-auth-build
+	sh tests/fuzz/run-fuzz-auth.sh $(BUILD)/fuzz/fuzz_auth $(FUZZ_SECONDS)
 
 bench: all
 	sh bench/run.sh

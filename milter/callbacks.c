@@ -12,6 +12,11 @@
  * Errors: no callback ever returns SMFIS_REJECT; an internal failure
  * (out of memory) makes the mail be delivered (SMFIS_ACCEPT), tagged
  * with X-TLSRPT-Status when we still can.
+ *
+ * Stopping (control.h): while draining, a new connection or a new mail
+ * gets SMFIS_TEMPFAIL and mails in flight go on as usual; in the hurry
+ * phase a report mail in flight gets SMFIS_TEMPFAIL at its next callback
+ * (a mail without report recipients is accepted, as always).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,25 +25,46 @@
 #include "outcome.h"
 #include "rcpt.h"
 #include "log.h"
+#include "control.h"
 
-static const tm_config *g_cfg;          /* read-only after start */
-static tlsrpt_store *g_store;           /* thread-safe */
-
-/* Remember the shared configuration and store. */
-void tm_callbacks_init(const tm_config *cfg, tlsrpt_store *store)
-{
-    g_cfg = cfg;
-    g_store = store;
-}
-
-/* Forget the message: free the decoder and recipient copies. */
+/* Forget the message: free the decoder and recipient copies, drop its generation. */
 static void msg_reset(tm_msg *m)
 {
     for (size_t i = 0; i < m->n_rua; i++)
         free(m->rua[i]);
     free(m->rua);
     tlsrpt_decoder_free(m->dec);
+    tm_gen_release(m->gen, &m->flight);
     memset(m, 0, sizeof *m);
+}
+
+/* The mail's generation, taken now if the MTA skipped MAIL FROM. */
+static const tm_gen *msg_gen(tm_msg *m)
+{
+    if (!m->gen) {
+        m->gen = tm_gen_acquire(&m->flight);
+        if (m->gen && m->queue_id[0])
+            tm_gen_flight_qid(&m->flight, m->queue_id);
+    }
+    return m->gen;
+}
+
+/* A final answer for the mail ends it for us: release it at once. */
+static sfsistat final(tm_msg *m, sfsistat r)
+{
+    if (r != SMFIS_CONTINUE)
+        msg_reset(m);
+    return r;
+}
+
+/* Stopping, hurry phase: a report mail still in flight is answered tempfail. */
+static int hurry(tm_msg *m, const char *where)
+{
+    if (tm_stop_phase() < TM_STOP_HURRY)
+        return 0;
+    tm_logq(LOG_WARNING, m->queue_id, "stopping: temporary failure at %s (the mail did not "
+            "finish within the stop grace time)", where);
+    return 1;
 }
 
 /* The connection context, allocated here if the MTA skipped connect. NULL on no memory. */
@@ -74,6 +100,8 @@ static void get_queue_id(SMFICTX *ctx, tm_msg *m)
     for (i = 0; q[i] && i + 1 < sizeof m->queue_id; i++)
         m->queue_id[i] = (q[i] > ' ' && q[i] < 0x7f) ? q[i] : '?';
     m->queue_id[i] = 0;
+    if (m->gen)
+        tm_gen_flight_qid(&m->flight, m->queue_id);
 }
 
 /* Create the decoder for a report mail (first header or end of headers). */
@@ -81,11 +109,11 @@ static void msg_start_decoder(tm_msg *m)
 {
     if (m->dec || m->fail_reason)
         return;
-    m->dec = tlsrpt_decoder_new(&g_cfg->limits, TLSRPT_MODE_MESSAGE);
+    const tm_gen *g = msg_gen(m);
+    m->dec = g ? tlsrpt_decoder_new(&g->cfg.limits, TLSRPT_MODE_MESSAGE) : NULL;
     if (!m->dec) {
         m->fail_reason = "out-of-memory";
-        tm_log(LOG_ERR, "%s: out of memory creating a decoder",
-               m->queue_id[0] ? m->queue_id : "NOQUEUE");
+        tm_logq(LOG_ERR, m->queue_id, "out of memory creating a decoder");
         return;
     }
     m->feeding = 1;
@@ -96,21 +124,24 @@ static void fed(tm_msg *m, int rc)
 {
     if (rc != TLSRPT_OK) {
         m->feeding = 0;
-        tm_log(LOG_DEBUG, "%s: decoder error %s (%s); reading on without decoding",
-               m->queue_id[0] ? m->queue_id : "NOQUEUE", tlsrpt_reason(rc),
-               tlsrpt_errstr(m->dec));
+        tm_logq(LOG_DEBUG, m->queue_id, "decoder error %s (%s); reading on without decoding",
+                tlsrpt_reason(rc), tlsrpt_errstr(m->dec));
     }
 }
 
-/* New SMTP connection: allocate its context. */
+/* New SMTP connection: allocate its context (stopping: temporary failure). */
 static sfsistat tm_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
-    (void)host;
     (void)addr;
+    if (tm_stop_phase() != TM_STOP_NONE) {
+        tm_log(LOG_INFO, "stopping: temporary failure for a new connection (%.200s)",
+               host ? host : "unknown");
+        return SMFIS_TEMPFAIL;
+    }
     return get_conn(ctx) ? SMFIS_CONTINUE : SMFIS_ACCEPT;
 }
 
-/* MAIL FROM: a new message starts. */
+/* MAIL FROM: a new message starts with the current generation (stopping: tempfail). */
 static sfsistat tm_envfrom(SMFICTX *ctx, char **argv)
 {
     (void)argv;
@@ -118,8 +149,16 @@ static sfsistat tm_envfrom(SMFICTX *ctx, char **argv)
     if (!c)
         return SMFIS_ACCEPT;
     msg_reset(&c->msg);
-    c->n_msgs++;
     get_queue_id(ctx, &c->msg);
+    if (tm_stop_phase() != TM_STOP_NONE) {
+        tm_logq(LOG_INFO, c->msg.queue_id, "stopping: temporary failure for a new mail");
+        return SMFIS_TEMPFAIL;
+    }
+    c->n_msgs++;
+    if (!msg_gen(&c->msg)) {
+        tm_logq(LOG_ERR, c->msg.queue_id, "no configuration: mail passes unfiltered");
+        return SMFIS_ACCEPT;
+    }
     return SMFIS_CONTINUE;
 }
 
@@ -136,8 +175,8 @@ static void add_rua(tm_msg *m, const char *rcpt)
     }
     if (!copy) {
         m->rua_lost = 1;    /* cannot remove it later: tag instead of discarding */
-        tm_log(LOG_WARNING, "%s: cannot remember report recipient %.200s; the mail will be "
-               "tagged, not discarded", m->queue_id[0] ? m->queue_id : "NOQUEUE", rcpt);
+        tm_logq(LOG_WARNING, m->queue_id, "cannot remember report recipient %.200s; the mail "
+                "will be tagged, not discarded", rcpt);
         return;
     }
     m->rua[m->n_rua++] = copy;
@@ -150,14 +189,17 @@ static sfsistat tm_envrcpt(SMFICTX *ctx, char **argv)
     if (!c)
         return SMFIS_ACCEPT;
     get_queue_id(ctx, &c->msg);
-    int rua = argv && argv[0] && tm_rcpt_match(argv[0], g_cfg->report_addrs,
-                                               g_cfg->n_report_addrs, g_cfg->rcpt_delim);
+    const tm_gen *g = msg_gen(&c->msg);
+    if (!g)
+        return SMFIS_ACCEPT;
+    int rua = argv && argv[0] && tm_rcpt_match(argv[0], g->cfg.report_addrs,
+                                               g->cfg.n_report_addrs, g->cfg.rcpt_delim);
     if (rua)
         add_rua(&c->msg, argv[0]);
     else
         c->msg.n_other++;
-    tm_log(LOG_DEBUG, "%s: recipient %.300s: %s", c->msg.queue_id[0] ? c->msg.queue_id
-           : "NOQUEUE", argv && argv[0] ? argv[0] : "(none)", rua ? "report address" : "other");
+    tm_logq(LOG_DEBUG, c->msg.queue_id, "recipient %.300s: %s", argv && argv[0] ? argv[0]
+            : "(none)", rua ? "report address" : "other");
     return SMFIS_CONTINUE;
 }
 
@@ -166,8 +208,10 @@ static sfsistat tm_data(SMFICTX *ctx)
 {
     tm_conn *c = get_conn(ctx);
     if (!c || !c->msg.has_rua)
-        return SMFIS_ACCEPT;
+        return c ? final(&c->msg, SMFIS_ACCEPT) : SMFIS_ACCEPT;
     get_queue_id(ctx, &c->msg);
+    if (hurry(&c->msg, "DATA"))
+        return final(&c->msg, SMFIS_TEMPFAIL);
     return SMFIS_CONTINUE;
 }
 
@@ -176,8 +220,10 @@ static sfsistat tm_header(SMFICTX *ctx, char *name, char *value)
 {
     tm_conn *c = get_conn(ctx);
     if (!c || !c->msg.has_rua)
-        return SMFIS_ACCEPT;
+        return c ? final(&c->msg, SMFIS_ACCEPT) : SMFIS_ACCEPT;
     tm_msg *m = &c->msg;
+    if (hurry(m, "a header"))
+        return final(m, SMFIS_TEMPFAIL);
     if (name && strcasecmp(name, TM_STATUS_HEADER) == 0)
         m->n_status_hdrs++;
     msg_start_decoder(m);
@@ -191,9 +237,11 @@ static sfsistat tm_eoh(SMFICTX *ctx)
 {
     tm_conn *c = get_conn(ctx);
     if (!c || !c->msg.has_rua)
-        return SMFIS_ACCEPT;
+        return c ? final(&c->msg, SMFIS_ACCEPT) : SMFIS_ACCEPT;
     tm_msg *m = &c->msg;
     get_queue_id(ctx, m);
+    if (hurry(m, "end of headers"))
+        return final(m, SMFIS_TEMPFAIL);
     msg_start_decoder(m);
     if (m->feeding)
         fed(m, tlsrpt_end_headers(m->dec));
@@ -205,8 +253,10 @@ static sfsistat tm_body(SMFICTX *ctx, unsigned char *buf, size_t len)
 {
     tm_conn *c = get_conn(ctx);
     if (!c || !c->msg.has_rua)
-        return SMFIS_ACCEPT;
+        return c ? final(&c->msg, SMFIS_ACCEPT) : SMFIS_ACCEPT;
     tm_msg *m = &c->msg;
+    if (hurry(m, "a body chunk"))
+        return final(m, SMFIS_TEMPFAIL);
     if (m->feeding)
         fed(m, tlsrpt_feed_body(m->dec, buf, len));
     return SMFIS_CONTINUE;
@@ -217,9 +267,12 @@ static sfsistat tm_eom(SMFICTX *ctx)
 {
     tm_conn *c = get_conn(ctx);
     if (!c || !c->msg.has_rua)
-        return SMFIS_ACCEPT;
+        return c ? final(&c->msg, SMFIS_ACCEPT) : SMFIS_ACCEPT;
     get_queue_id(ctx, &c->msg);
-    sfsistat r = tm_outcome(ctx, &c->msg, g_cfg, g_store);
+    if (hurry(&c->msg, "end of message"))
+        return final(&c->msg, SMFIS_TEMPFAIL);
+    const tm_gen *g = msg_gen(&c->msg);
+    sfsistat r = g ? tm_outcome(ctx, &c->msg, &g->cfg, g->store) : SMFIS_ACCEPT;
     msg_reset(&c->msg);
     return r;
 }

@@ -15,8 +15,13 @@
  *     with a report recipient, owned by the message, freed by the reset.
  *   - tm_msg.rua[i]: copies of argv[0] of xxfi_envrcpt, byte for byte (as
  *     smfi_delrcpt() needs them), owned by the message.
- *   - the configuration and the store are process-wide, created before
- *     smfi_main() and only read by the callbacks (the store is thread-safe).
+ *   - tm_msg.gen: the configuration generation (configuration + store,
+ *     gen.h) current when the mail started: a reference taken at
+ *     xxfi_envfrom and dropped by the reset, which also runs as soon as we
+ *     give a final answer for the mail (accept, discard, tempfail) -- so a
+ *     reload never changes a mail half way, and "mails in flight" are the
+ *     mails holding a reference. Callbacks read the configuration only
+ *     through m->gen, never a global.
  *
  * Limits: at most TM_MAX_RUA_RCPTS report recipients are remembered; with
  * more, the mail is tagged instead of discarded (never lost).
@@ -29,6 +34,7 @@
 #include "tlsrpt.h"
 #include "store.h"
 #include "config.h"
+#include "gen.h"
 
 #define TM_MAX_RUA_RCPTS 1000
 #define TM_QUEUEID_MAX 64
@@ -47,6 +53,8 @@ typedef struct tm_msg {
     const char *fail_reason;    /* internal failure token ("out-of-memory"), or NULL */
     unsigned n_status_hdrs;     /* X-TLSRPT-Status fields already in the mail */
     char queue_id[TM_QUEUEID_MAX]; /* "{i}" macro, "" until known */
+    tm_gen *gen;                /* referenced generation, NULL when no mail is open */
+    tm_flight flight;           /* our entry in the list of mails in flight (gen.h) */
 } tm_msg;
 
 /* One SMTP connection from the MTA. */
@@ -55,8 +63,6 @@ typedef struct tm_conn {
     unsigned long n_msgs;       /* messages seen on this connection */
 } tm_conn;
 
-/* Hand the callbacks the shared configuration and store (before smfi_register). */
-void tm_callbacks_init(const tm_config *cfg, tlsrpt_store *store);
 /* The filter description for smfi_register(). */
 struct smfiDesc *tm_milter_desc(void);
 

@@ -21,12 +21,6 @@
 
 #define TM_VALUE_MAX 100
 
-/* Queue id for log lines. */
-static const char *qid(const tm_msg *m)
-{
-    return m->queue_id[0] ? m->queue_id : "NOQUEUE";
-}
-
 /* Copy s as a safe quoted-string body: printable ASCII, no '"' or '\\', cut with "...". */
 static void clean(char *out, size_t outlen, const char *s)
 {
@@ -49,8 +43,8 @@ static void remove_forged(SMFICTX *ctx, const tm_msg *m)
 {
     for (unsigned i = m->n_status_hdrs; i > 0; i--)
         if (smfi_chgheader(ctx, TM_STATUS_HEADER, (int)i, NULL) != MI_SUCCESS)
-            tm_log(LOG_WARNING, "%s: could not delete an existing %s field", qid(m),
-                   TM_STATUS_HEADER);
+            tm_logq(LOG_WARNING, m->queue_id, "could not delete an existing %s field",
+                    TM_STATUS_HEADER);
 }
 
 /* Add our status field; a failure is only logged. */
@@ -59,7 +53,7 @@ static void add_status(SMFICTX *ctx, const tm_msg *m, const char *value)
     char v[512];
     snprintf(v, sizeof v, "%s", value);
     if (smfi_addheader(ctx, TM_STATUS_HEADER, v) != MI_SUCCESS)
-        tm_log(LOG_WARNING, "%s: could not add %s: %s", qid(m), TM_STATUS_HEADER, value);
+        tm_logq(LOG_WARNING, m->queue_id, "could not add %s: %s", TM_STATUS_HEADER, value);
 }
 
 /* Deliver to everyone with "error; reason=TOKEN"; one log line with the detail. */
@@ -69,8 +63,8 @@ static sfsistat not_counted(SMFICTX *ctx, const tm_msg *m, const char *reason, c
     remove_forged(ctx, m);
     snprintf(v, sizeof v, "error; reason=%s", reason);
     add_status(ctx, m, v);
-    tm_log(LOG_WARNING, "%s: not counted: reason=%s (%s); delivered with %s", qid(m), reason,
-           detail && *detail ? detail : "no detail", TM_STATUS_HEADER);
+    tm_logq(LOG_WARNING, m->queue_id, "not counted: reason=%s (%s); delivered with %s", reason,
+            detail && *detail ? detail : "no detail", TM_STATUS_HEADER);
     return SMFIS_ACCEPT;
 }
 
@@ -79,7 +73,7 @@ static int remove_rua(SMFICTX *ctx, const tm_msg *m)
 {
     for (size_t i = 0; i < m->n_rua; i++) {
         if (smfi_delrcpt(ctx, m->rua[i]) != MI_SUCCESS) {
-            tm_log(LOG_ERR, "%s: smfi_delrcpt(%.200s) failed; delivering", qid(m), m->rua[i]);
+            tm_logq(LOG_ERR, m->queue_id, "smfi_delrcpt(%.200s) failed; delivering", m->rua[i]);
             return -1;
         }
     }
@@ -112,9 +106,9 @@ static sfsistat counted(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg,
             action = "tagged";
         }
     }
-    tm_log(LOG_INFO, "%s: %s org=\"%s\" report-id=\"%s\" domains=%s ok=%lld fail=%lld action=%s",
-           qid(m), what, org, rid, info->domains[0] ? info->domains : "-",
-           (long long)info->ok, (long long)info->fail, action);
+    tm_logq(LOG_INFO, m->queue_id, "%s org=\"%s\" report-id=\"%s\" domains=%s ok=%lld fail=%lld "
+            "action=%s", what, org, rid, info->domains[0] ? info->domains : "-",
+            (long long)info->ok, (long long)info->fail, action);
     return ret;
 }
 
@@ -127,9 +121,9 @@ static sfsistat store_failed(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg
     char code[] = "451", xcode[] = "4.3.0";
     char text[] = "TLS-RPT report store unavailable, try again later";
     if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
-        tm_log(LOG_WARNING, "%s: smfi_setreply failed", qid(m));
-    tm_log(LOG_ERR, "%s: not counted: reason=%s (%s); temporary failure returned "
-           "(OnStoreError tempfail)", qid(m), reason, err && *err ? err : "no detail");
+        tm_logq(LOG_WARNING, m->queue_id, "smfi_setreply failed");
+    tm_logq(LOG_ERR, m->queue_id, "not counted: reason=%s (%s); temporary failure returned "
+            "(OnStoreError tempfail)", reason, err && *err ? err : "no detail");
     return SMFIS_TEMPFAIL;
 }
 

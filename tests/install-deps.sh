@@ -6,7 +6,8 @@ set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev python3
 libmilter-dev zlib1g-dev libjson-c-dev libmemcached-dev
 memcached libmemcached-tools postfix miltertest swaks valgrind
-prometheus chromium"
+prometheus chromium
+libopendkim-dev libpsl-dev libssl-dev publicsuffix python3-dkim python3-nacl opendkim-tools openssl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -27,6 +27,12 @@ t_grep "init script runs the milter from PREFIX" "$d/etc/init.d/tlsrpt-milter" '
 t_check "init script is executable" test -x "$d/etc/init.d/tlsrpt-milter"
 t_check "installed milter runs (-V)" "$d/usr/sbin/tlsrpt-milter" -V
 t_check "installed tlsrpt-parse runs (-V)" "$d/usr/bin/tlsrpt-parse" -V
-sed 's/^ReportAddress .*/ReportAddress tlsrpt@example.com/' "$d/etc/tlsrpt-milter.conf.sample" >"$d/t.conf"
+# -n also checks this machine: point the socket and the user at what exists here.
+sed -e 's/^ReportAddress .*/ReportAddress tlsrpt@example.com/' -e "s|^Socket .*|Socket unix:$d/t.sock|" \
+    -e "s/^User .*/User $(id -un)/" "$d/etc/tlsrpt-milter.conf.sample" >"$d/t.conf"
 t_check "installed sample config passes -n" "$d/usr/sbin/tlsrpt-milter" -n -c "$d/t.conf"
+t_grep "installed unit reloads with SIGHUP" "$d/lib/systemd/system/tlsrpt-milter.service" \
+    '^ExecReload=/bin/kill -HUP \$MAINPID$'
+t_grep "installed unit checks before a reload, from PREFIX" "$d/lib/systemd/system/tlsrpt-milter.service" \
+    '^ExecReload=/usr/sbin/tlsrpt-milter -n -c /etc/tlsrpt-milter.conf$'
 [ "$T_FAILS" -eq 0 ]

@@ -35,8 +35,7 @@ MC=$(svc_memcached_start mc) || { t_fail memcached-start "see $SVC_TMP/mc.log"; 
 SOCK=unix:$SVC_TMP/m1.sock
 
 # Start milter NAME on unix:$SVC_TMP/NAME.sock: mstart NAME "Key value"...
-# (each configuration gets its own NAME: stopping a libmilter daemon takes seconds,
-# so they all stop together in the cleanup).
+# (each configuration gets its own NAME; they all stop together in the cleanup).
 mstart() {
     _mn=$1
     shift

@@ -36,7 +36,18 @@ check "unknown format exits 1" '[ $rc -eq 1 ] && grep -q "unknown --format: xml"
 "$S" --days 0 >/dev/null 2>&1; rc=$?; check "--days 0 exits 1" '[ $rc -eq 1 ]'
 "$S" --today 2025-02-30 >/dev/null 2>&1; rc=$?; check "bad --today exits 1" '[ $rc -eq 1 ]'
 "$S" -c "$W/missing.conf" >/dev/null 2>"$W/e"; rc=$?
-check "missing config exits 1" '[ $rc -eq 1 ] && grep -q "cannot read config" "$W/e"'
+check "missing config exits 1" '[ $rc -eq 1 ] && grep -qF "$W/missing.conf: cannot open: No such file" "$W/e"'
+# The milter's own reader: a file the milter refuses is refused with the same FILE:LINE lines.
+printf 'ReportAddress a@example.com\nMemcachedServers 127.0.0.1:1\nAction drop\nKeyPrefix has space\nSocket unix:%s/m.sock\nUser %s\n' \
+    "$W" "$(id -un)" >"$W/bad.conf"     # Socket, User: tlsrpt-milter -n checks them on this machine
+"$S" -c "$W/bad.conf" >/dev/null 2>"$W/e"; rc=$?
+check "config the milter refuses exits 1" '[ $rc -eq 1 ]'
+check "config errors name file and line" 'grep -qxF "$W/bad.conf:3: bad value for Action: '"'drop'"' (expected discard or tag)" "$W/e" && grep -q "^$W/bad.conf:4: bad value for KeyPrefix: bad key prefix" "$W/e"'
+if [ -x "$BUILD/tlsrpt-milter" ]; then
+    "$BUILD/tlsrpt-milter" -n -c "$W/bad.conf" >/dev/null 2>"$W/me"
+    grep "^$W/bad.conf:" "$W/e" >"$W/e.stats"; grep "^$W/bad.conf:" "$W/me" >"$W/e.milter"
+    check "same errors as tlsrpt-milter -n" '[ -s "$W/e.stats" ] && cmp -s "$W/e.stats" "$W/e.milter"'
+fi
 "$S" --servers 'no host!' >/dev/null 2>&1; rc=$?; check "bad server list exits 1" '[ $rc -eq 1 ]'
 "$S" -h | grep -q "4 malformed counter value"; check "--help documents exit statuses" '[ $? -eq 0 ]'
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# valgrind.sh - run the decoder and store unit tests, and tlsrpt-parse over every
+# valgrind.sh - run the decoder, store and auth (DKIM) unit tests, and tlsrpt-parse over every
 # fixture and corpus file, under valgrind memcheck (errors and definite leaks fail).
 # Used by `make valgrind` (and CI). Prints PASS:/FAIL:/SKIP: lines and the summary.
 BUILD=${BUILD:-$(pwd)/build}
@@ -22,7 +22,7 @@ run() {
         fail=$((fail + 1))
     fi
 }
-for t in test_stages test_zip test_map test_rcpt test_config test_keys test_store test_store_concurrency; do
+for t in test_stages test_zip test_map test_rcpt test_config test_keys test_store test_store_concurrency test_auth test_auth_dns; do
     [ -x "$BUILD/tests/$t" ] && run "$t" 0 "$BUILD/tests/$t"
 done
 run "tlsrpt-parse fixtures" 1 "$BUILD/tlsrpt-parse" --json tests/fixtures

@@ -3,17 +3,18 @@
  * (version 6, no libmilter) to a filter over unix:/path or inet:port@host and
  * prints what the filter asked for, one action per line (see session.c).
  *
- * usage: milter-driver -s SOCKET [-f FROM] -r RCPT [-r RCPT...] [-c CHUNK]
+ * usage: milter-driver -s SOCKET [-f FROM] -r RCPT [-r RCPT...] [-c CHUNK] [-d MS]
  *                      [-n MSGS] [-j CONNS] [-a | -A K] [-t SECONDS] [-q] [-v] FILE...
  *        milter-driver -P -s SOCKET [-t SECONDS]
  * -P only probes: connect, negotiate options, quit; exit 0 when the filter answered.
+ * -d MS waits MS milliseconds before each body chunk (a slow MTA, for stop tests).
  * Connection i sends messages i*MSGS .. i*MSGS+MSGS-1 of the FILE list, cycling.
  * Ends with one line:
  *   SUMMARY messages=N accept=N continue=N discard=N reject=N tempfail=N
  *           replycode=N aborted=N early=N errors=N addheader=N delrcpt=N ms=N
  * (accept..replycode count each message's final answer, given at EOM or before
  * it; early counts those given before EOM).
- * Limits: CHUNK 1..65535, CONNS 1..256, MSGS 1..100000, files 1..1000.
+ * Limits: CHUNK 1..65535, MS 0..60000, CONNS 1..256, MSGS 1..100000, files 1..1000.
  * Exit: 0 when every message got a final reply, 1 on a protocol error or
  * timeout, 2 on a usage or file error.
  */
@@ -43,7 +44,7 @@ typedef struct worker {
 static void usage(void)
 {
     fputs("usage: milter-driver -s unix:/path|inet:port@host [-f from] -r rcpt [-r rcpt...]\n"
-          "       [-c chunk 1..65535] [-n msgs/conn] [-j conns] [-a | -A k] [-t secs]\n"
+          "       [-c chunk 1..65535] [-d ms/chunk] [-n msgs/conn] [-j conns] [-a | -A k] [-t secs]\n"
           "       [-H helo] [-q] [-v] file...\n"
           "       milter-driver -P -s socket [-t secs]   (probe: negotiate and quit)\n", stderr);
     exit(2);
@@ -90,7 +91,7 @@ static void parse_args(int argc, char **argv, drv_opts *o, const char **rcpts)
     o->timeout_ms = 10000;
     o->helo = "driver.test";
     o->rcpts = rcpts;
-    while ((ch = getopt(argc, argv, "s:f:r:c:n:j:aA:t:H:qvPh")) != -1) {
+    while ((ch = getopt(argc, argv, "s:f:r:c:d:n:j:aA:t:H:qvPh")) != -1) {
         switch (ch) {
         case 's': o->socket = optarg; break;
         case 'f': o->from = optarg; break;
@@ -100,6 +101,7 @@ static void parse_args(int argc, char **argv, drv_opts *o, const char **rcpts)
             rcpts[o->nrcpts++] = optarg;
             break;
         case 'c': o->chunk = (size_t)num_arg(optarg, 1, MP_MAX_BODY_CHUNK, "chunk size"); break;
+        case 'd': o->chunk_delay_ms = (int)num_arg(optarg, 0, 60000, "chunk delay"); break;
         case 'n': o->nmsg = (int)num_arg(optarg, 1, 100000, "messages per connection"); nset = 1; break;
         case 'j': o->nconn = (int)num_arg(optarg, 1, MAX_CONNS, "connections"); break;
         case 'a': o->abort_all = 1; break;

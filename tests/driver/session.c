@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mproto.h"
 #include "session.h"
@@ -317,6 +318,11 @@ static int do_body(msgctx *x, const msgfile *m, int abort_it)
         size_t n = m->bodylen - off < chunk ? m->bodylen - off : chunk;
         if (abort_it && off > 0 && off >= half)
             break;
+        if (x->o->chunk_delay_ms > 0) {
+            struct timespec d = { x->o->chunk_delay_ms / 1000,
+                                  (long)(x->o->chunk_delay_ms % 1000) * 1000000L };
+            nanosleep(&d, NULL);
+        }
         if ((r = step(x, "BODY", SMFIC_BODY, m->body + off, n, 0, SMFIP_NR_BODY)) < 0)
             return -1;
         off += n;

@@ -20,6 +20,7 @@ typedef struct drv_opts {
     const char **rcpts;
     size_t nrcpts;
     size_t chunk;           /* body chunk size, 1..65535 */
+    int chunk_delay_ms;     /* -d: pause before each body chunk (a slow MTA), 0 = none */
     int nmsg;               /* messages per connection */
     int nconn;              /* concurrent connections */
     int abort_all;          /* -a: abort every message mid-body */

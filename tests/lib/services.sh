@@ -82,7 +82,7 @@ svc_alive() {
 }
 
 # Stop services by NAME (pid files $SVC_TMP/NAME.pid): TERM to all, wait for
-# all (at most 10 s: libmilter notices a signal only every few seconds), then KILL.
+# all (at most 10 s; the milter itself is gone within a second), then KILL.
 svc_stop() {
     _pids=
     for _nm in "$@"; do
@@ -126,8 +126,8 @@ svc_mc_flush() {
 }
 
 # Write a milter config: svc_milter_conf FILE SOCKET MEMCACHED_SERVERS ["Key value"...]
-# (report address rua@rua.test, delimiter +, Action discard, debug logging;
-# later lines override earlier ones).
+# (report address rua@rua.test, delimiter +, Action discard, debug logging to
+# stderr, which svc_milter_start keeps in NAME.log; later lines override earlier ones).
 svc_milter_conf() {
     _f=$1 _s=$2 _m=$3
     shift 3
@@ -140,6 +140,7 @@ svc_milter_conf() {
         echo "MemcachedServers $_m"
         echo "StoreTimeout 3000"
         echo "LogLevel debug"
+        echo "LogTarget stderr"
         [ "$(id -u)" = 0 ] && echo "User root"
         for _l in "$@"; do echo "$_l"; done
     } >"$_f"

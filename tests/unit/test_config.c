@@ -1,11 +1,12 @@
 /*
  * test_config.c - tlsrpt-milter configuration reader: defaults, the sample
  * file, every key, suffixes, and error messages with file and line numbers.
- * Includes milter/config.c and milter/rcpt.c directly (they do not use
- * libmilter), so no extra Makefile rule is needed.
+ * The reader is config/ (libtlsrpt-config.a), linked like every module.
  */
-#include "../../milter/config.c"
-#include "../../milter/rcpt.c"
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include "config.h"
 #include "tlib.h"
 #include <unistd.h>
 
@@ -97,6 +98,8 @@ static void test_all_keys(void)
         "UMask 027\n"
         "PidFile /run/x.pid\n"
         "LogLevel Debug\n"
+        "LogTarget STDERR\n"
+        "LogFormat json\n"
         "StoreTimeout 250\n";
     int n = parse(&c, text, err, sizeof err);
     if (n)
@@ -131,6 +134,11 @@ static void test_all_keys(void)
     T_STREQ(c.pidfile, "/run/x.pid", "keys: PidFile");
     T_INTEQ(c.log_level, LOG_DEBUG, "keys: LogLevel debug");
     T_INTEQ(c.store_timeout_ms, 250, "keys: StoreTimeout");
+    T_INTEQ(c.log_target, TM_LOG_STDERR, "keys: LogTarget stderr");
+    T_INTEQ(c.log_format, TM_LOG_JSON, "keys: LogFormat json");
+    T_INTEQ(c.line[TM_K_SOCKET], 4, "keys: line of Socket");
+    T_INTEQ(c.line[TM_K_REPORT_ADDRESS], 6, "keys: line of the last ReportAddress");
+    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 29, "keys: line of StoreTimeout");
     tm_config_free(&c);
 }
 
@@ -187,6 +195,21 @@ static void test_errors(void)
     expect_error(RA "PidFile run/x.pid\n", "t.conf:2: bad value for PidFile", "err pidfile rel");
     expect_error(RA "PolicyDomains a@b\n", "t.conf:2: bad value for PolicyDomains", "err domain");
     expect_error(RA "StoreTimeout 0\n", "t.conf:2: bad value for StoreTimeout", "err timeout");
+    expect_error(RA "LogTarget journal\n",
+                 "t.conf:2: bad value for LogTarget: 'journal' (expected syslog or stderr)",
+                 "err log target");
+    expect_error(RA "LogFormat xml\n",
+                 "t.conf:2: bad value for LogFormat: 'xml' (expected text or json)", "err log format");
+    expect_error(RA "KeyPrefix has\001ctl\n", "t.conf:2: bad value for KeyPrefix: bad key prefix",
+                 "err key prefix (the store's rule)");
+    expect_error(RA "KeyPrefix " "x123456789x123456789x123456789x123456789x123456789x123456789xxxxx\n",
+                 "t.conf:2: bad value for KeyPrefix: bad key prefix", "err key prefix too long");
+    expect_error(RA "\nMemcachedServers :\n", "t.conf:3: bad value for MemcachedServers:",
+                 "err memcached servers (the store's parser)");
+    expect_error(RA "Socket unix:/" "x123456789x123456789x123456789x123456789x123456789"
+                 "x123456789x123456789x123456789x123456789x123456789x123456789\n",
+                 "t.conf:2: bad value for Socket: the path is 111 bytes, a UNIX socket path holds "
+                 "at most 107", "err socket path longer than sun_path");
 
     char *big = malloc(TM_CONF_LINE_MAX + 100);
     if (big) {
@@ -246,6 +269,75 @@ static void test_load(void)
     tm_config_free(&c);
 }
 
+/* Whole-file errors name the line where the key was set, or say it is the default. */
+static void test_errorf(void)
+{
+    char err[1024] = "";
+    tm_config c;
+    T_INTEQ(parse(&c, RA "# c\nUser nobody\n", err, sizeof err), 0, "errorf: parses");
+    T_INTEQ(tm_config_errorf(&c, TM_K_USER, err, sizeof err, "unknown user '%s'", c.user), 1,
+            "errorf: counts one");
+    T_INTEQ(tm_config_errorf(&c, TM_K_SOCKET, err, sizeof err, "no directory"), 1,
+            "errorf: default counts one");
+    T_STREQ(err, "t.conf:3: unknown user 'nobody'\n"
+            "t.conf: no directory (Socket: the default)\n", "errorf: FILE:LINE and default");
+    T_STREQ(tm_config_key_name(TM_K_KEY_PREFIX), "KeyPrefix", "errorf: key name");
+    T_CHECK(tm_config_key_name(TM_K_COUNT) == NULL, "errorf: no name out of range");
+    tm_config_free(&c);
+}
+
+/* Print the effective configuration of text into a malloc'd string. */
+static char *printed(const char *text, int *nerr)
+{
+    char err[4096], *buf = NULL;
+    size_t len = 0;
+    tm_config c;
+    *nerr = parse(&c, text, err, sizeof err);
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        tm_config_print(f, &c);
+        fclose(f);
+    }
+    tm_config_free(&c);
+    return buf;
+}
+
+/* -n -v output: every key, defaults included, and it parses back to the same output. */
+static void test_print(void)
+{
+    int n1 = -1, n2 = -1;
+    char *p1 = printed(RA, &n1);
+    T_INTEQ(n1, 0, "print: defaults parse");
+    T_CHECK(p1 && strstr(p1, "Socket unix:/run/tlsrpt-milter/tlsrpt-milter.sock\n"), "print: Socket");
+    T_CHECK(p1 && strstr(p1, "\nCounterTTL 400d\nDedupTTL 90d\n"), "print: TTLs in days");
+    T_CHECK(p1 && strstr(p1, "\nMaxMessageBytes 16M\n"), "print: size in M");
+    T_CHECK(p1 && strstr(p1, "\nMaxHeaderBytes 64k\n"), "print: size in k");
+    T_CHECK(p1 && strstr(p1, "\nRecipientDelimiter\nAction discard\n"), "print: empty value bare");
+    T_CHECK(p1 && strstr(p1, "\nUMask 007\n"), "print: umask octal");
+    T_CHECK(p1 && strstr(p1, "\nLogTarget syslog\nLogFormat text\n"), "print: log defaults");
+    int keys = 0;
+    for (const char *q = p1; q && *q; q = strchr(q, '\n') ? strchr(q, '\n') + 1 : "")
+        keys += *q != '#';
+    T_INTEQ(keys, TM_K_COUNT, "print: one line per key");
+    char *p2 = p1 ? printed(p1, &n2) : NULL;
+    T_INTEQ(n2, 0, "print: output parses");
+    T_STREQ(p2, p1, "print: output round-trips");
+    free(p1);
+    free(p2);
+    const char *many = RA "ReportAddress @x.example\nPolicyDomains a.example b.example\n"
+                       "CounterTTL 90m\nDedupTTL 61\nMaxMessageBytes 1000\nAction tag\n"
+                       "LogFormat json\nPidFile /run/p.pid\nGroup mail\n";
+    p1 = printed(many, &n1);
+    p2 = p1 ? printed(p1, &n2) : NULL;
+    T_CHECK(n1 == 0 && n2 == 0, "print: lists parse");
+    T_CHECK(p1 && strstr(p1, "ReportAddress a@b.example\nReportAddress @x.example\n"),
+            "print: one line per address");
+    T_CHECK(p1 && strstr(p1, "CounterTTL 90m\nDedupTTL 61\n"), "print: minutes, seconds");
+    T_STREQ(p2, p1, "print: lists round-trip");
+    free(p1);
+    free(p2);
+}
+
 int main(void)
 {
     test_defaults();
@@ -254,5 +346,7 @@ int main(void)
     test_errors();
     test_many_errors();
     test_load();
+    test_errorf();
+    test_print();
     T_MAIN_END();
 }

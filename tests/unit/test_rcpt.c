@@ -1,8 +1,9 @@
 /*
- * test_rcpt.c - recipient matching of tlsrpt-milter (milter/rcpt.c):
+ * test_rcpt.c - recipient matching of tlsrpt-milter (config/rcpt.c):
  * angle brackets, case, recipient delimiter, @domain entries, odd input.
  */
-#include "../../milter/rcpt.c"
+#include "rcpt.h"
+#include "config.h"
 #include "tlib.h"
 
 static char *list[] = { "tlsrpt@example.com", "@reports.example.net", "tls+rpt@example.org" };

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <libmemcached/memcached.h>
 #include "stats.h"
+#include "config.h"
 
 /* Command-line settings. */
 typedef struct opts {
@@ -34,7 +35,7 @@ static void usage(FILE *f)
     fputs("usage: tlsrpt-stats [-c FILE] [--servers LIST] [--prefix P] [--days N]\n"
           "                    [--today YYYY-MM-DD] [--format text|json|prometheus|html]\n"
           "                    [-o FILE] [-v] [DOMAIN...]\n"
-          "  -c, --config FILE   read MemcachedServers and KeyPrefix from FILE\n"
+          "  -c, --config FILE   MemcachedServers and KeyPrefix of the milter's FILE\n"
           "  -s, --servers LIST  memcached servers host:port[,host:port] (127.0.0.1:11211)\n"
           "  -p, --prefix P      key prefix (tlsrpt:)\n"
           "  -d, --days N        window length in days, 1-366 (30)\n"
@@ -44,6 +45,32 @@ static void usage(FILE *f)
           "  -v, --verbose       print keys read and round trips to standard error\n"
           "exit: 0 ok, 1 usage/config, 2 memcached unreachable, 3 no data,\n"
           "      4 malformed counter value, 5 internal/output error\n", f);
+}
+
+/* Read the milter configuration with the milter's own reader (config/): a file the
+   milter refuses is refused here with the same "FILE:LINE: ..." lines on stderr.
+   Takes MemcachedServers and KeyPrefix from it. Returns TS_EXIT_OK or TS_EXIT_USAGE. */
+static int read_config(const char *path, opts *o)
+{
+    char err[8192];
+    tm_config cfg;
+    if (tm_config_init(&cfg) != 0) {
+        fputs("tlsrpt-stats: out of memory\n", stderr);
+        return TS_EXIT_USAGE;
+    }
+    int nerr = tm_config_load(&cfg, path, err, sizeof err);
+    if (nerr) {
+        fputs(err, stderr);
+        fprintf(stderr, "tlsrpt-stats: %d error(s) in %s (check it with tlsrpt-milter -n -c)\n",
+                nerr, path);
+    } else {
+        free(o->servers);
+        free(o->prefix);
+        o->servers = ts_xstrdup(cfg.memcached_servers);
+        o->prefix = ts_xstrdup(cfg.key_prefix);
+    }
+    tm_config_free(&cfg);
+    return nerr ? TS_EXIT_USAGE : TS_EXIT_OK;
 }
 
 /* Fail with a usage error. */
@@ -65,15 +92,14 @@ static int parse_opts(int argc, char **argv, opts *o)
         { "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 }
     };
     char *servers = NULL, *prefix = NULL, *end;
-    ts_err e;
     int c;
     long n;
 
     while ((c = getopt_long(argc, argv, "c:s:p:d:t:f:o:vhV", lo, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (ts_conf_read(optarg, &o->servers, &o->prefix, &e) < 0)
-                return usage_error(e.msg, NULL);
+            if (read_config(optarg, o) != TS_EXIT_OK)
+                return TS_EXIT_USAGE;
             break;
         case 's': servers = optarg; break;
         case 'p': prefix = optarg; break;

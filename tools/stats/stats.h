@@ -168,9 +168,6 @@ int ts_report_add_domain(ts_report *r, const char *enc, const char *name, int re
                          ts_err *e);
 void ts_report_free(ts_report *r);
 
-/* conf.c */
-int ts_conf_read(const char *path, char **servers, char **prefix, ts_err *e);
-
 /* fetch.c */
 int ts_fetch(void *memc, ts_report *r, int all_domains, ts_err *e);
 

@@ -7,13 +7,15 @@
  *
  * Limits: a line is at most TM_CONF_LINE_MAX bytes, the file at most
  * TM_CONF_FILE_MAX bytes, at most TM_CONF_MAX_ADDRS report addresses and
- * TM_CONF_MAX_DOMAINS policy domains. This file does not use libmilter,
- * so that unit tests can link it alone.
+ * TM_CONF_MAX_DOMAINS policy domains. No libmilter: config/ is the one
+ * reader of the file, linked by tlsrpt-milter, tlsrpt-parse and tlsrpt-stats
+ * (and the unit tests); it never includes anything from milter/.
  */
 #ifndef TM_CONFIG_H
 #define TM_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "tlsrpt.h"
 #include "store.h"
@@ -27,6 +29,19 @@
 
 enum tm_action { TM_ACTION_DISCARD = 0, TM_ACTION_TAG };
 enum tm_on_store_error { TM_STORE_ERR_DELIVER = 0, TM_STORE_ERR_TEMPFAIL };
+enum tm_log_target { TM_LOG_SYSLOG = 0, TM_LOG_STDERR };
+enum tm_log_format { TM_LOG_TEXT = 0, TM_LOG_JSON };
+
+/* Every key, in the order tlsrpt-milter -n -v prints them (index of tm_config.line). */
+enum tm_key {
+    TM_K_SOCKET, TM_K_REPORT_ADDRESS, TM_K_RCPT_DELIM, TM_K_ACTION, TM_K_ON_STORE_ERROR,
+    TM_K_MEMCACHED_SERVERS, TM_K_KEY_PREFIX, TM_K_COUNTER_TTL, TM_K_DEDUP_TTL,
+    TM_K_POLICY_DOMAINS, TM_K_MAX_MESSAGE, TM_K_MAX_REPORT, TM_K_MAX_HEADER,
+    TM_K_MAX_JSON_DEPTH, TM_K_MAX_MIME_DEPTH, TM_K_MAX_MIME_PARTS, TM_K_USER, TM_K_GROUP,
+    TM_K_UMASK, TM_K_PIDFILE, TM_K_LOG_LEVEL, TM_K_LOG_TARGET, TM_K_LOG_FORMAT,
+    TM_K_STORE_TIMEOUT,
+    TM_K_COUNT
+};
 
 /* The whole configuration. Strings are owned by the struct (tm_config_free). */
 typedef struct tm_config {
@@ -48,7 +63,11 @@ typedef struct tm_config {
     mode_t umask;
     char *pidfile;                  /* "" = none */
     int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
+    int log_target;                 /* enum tm_log_target */
+    int log_format;                 /* enum tm_log_format */
     int store_timeout_ms;
+    char *source;                   /* file name of the last parse, for messages ("" before) */
+    unsigned line[TM_K_COUNT];      /* line where each key was last set, 0 = default */
 } tm_config;
 
 /* Fill cfg with the built-in defaults (allocates; free with tm_config_free). 0 or -1 on no memory. */
@@ -64,8 +83,22 @@ int tm_config_parse(tm_config *cfg, const char *text, size_t len, const char *fn
 /* Read and parse a file (at most TM_CONF_FILE_MAX bytes). Returns the number of errors. */
 int tm_config_load(tm_config *cfg, const char *path, char *err, size_t errlen);
 
+/* Append "FILE:LINE: message" for a whole-file check about key (the line where it was
+   last set; "FILE: message (KEY: the default)" when it was not set) to err, like the
+   parser's own errors. Returns 1 (one error) so callers can add it to a count. */
+int tm_config_errorf(const tm_config *cfg, int key, char *err, size_t errlen,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Name of a key ("KeyPrefix"), NULL when key is out of range. */
+const char *tm_config_key_name(int key);
+/* Print every key with its effective value (defaults included) as config lines that
+   parse back to the same configuration. Returns -1 on a write error. */
+int tm_config_print(FILE *f, const tm_config *cfg);
+
 /* Fill a store configuration from cfg (pointers into cfg); pool_size connections. */
 void tm_config_store_conf(const tm_config *cfg, int pool_size, tlsrpt_store_conf *sc);
+
+/* The file system path of a unix:/path, local:/path or /path Socket, else NULL. */
+const char *tm_socket_path(const char *spec);
 
 /* Name of a log level ("info"), or "?" */
 const char *tm_log_level_name(int level);

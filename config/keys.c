@@ -1,28 +1,27 @@
 /*
- * config.c - read and check tlsrpt-milter.conf (see config.h, tlsrpt-milter.conf(5)).
+ * keys.c - every key of tlsrpt-milter.conf: its default, its setter (value
+ * check, with the message the user sees after "FILE:LINE: ") and its
+ * printer (the effective value as a config line, for tlsrpt-milter -n -v).
+ * The grammar of the file itself (lines, comments, errors) is in config.c.
  *
- * One "Key value" per line; keys case-insensitive; '#' at the start of a
- * line (after blanks) makes a comment. Scalar keys: the last one wins;
- * ReportAddress and PolicyDomains add to their list. Errors do not stop
- * parsing: every bad line is reported as "FILE:LINE: message" into the
- * caller's buffer (truncated when full), and the count is returned.
- * Limits: see config.h. No libmilter here (unit tests include this file).
+ * Values are taken verbatim (no quotes, no comment after a value). Numbers
+ * are plain decimal with an optional one-letter unit; everything is checked
+ * against overflow and the documented range. MemcachedServers and KeyPrefix
+ * are checked by the store module itself (tlsrpt_store_new, which does not
+ * connect), so a value the milter would refuse at start is refused on its
+ * line, by every program that reads the file.
+ * Ownership: strings and lists belong to the tm_config (tm_config_free).
  */
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
-#include "config.h"
+#include <sys/un.h>
+#include "keydefs.h"
 #include "rcpt.h"
-
-#define TM_MSG_MAX 512
-
-typedef int (*tm_setter)(tm_config *cfg, const char *val, char *msg);
 
 /* Replace *dst by a copy of val. */
 static int set_str(char **dst, const char *val, char *msg)
@@ -168,16 +167,22 @@ static int set_policy_domains(tm_config *cfg, const char *val, char *msg)
     return 0;
 }
 
+/* The file system path of a unix:/local:/bare-path socket spec, else NULL. */
+const char *tm_socket_path(const char *spec)
+{
+    if (!strncasecmp(spec, "unix:", 5))
+        return spec + 5;
+    if (!strncasecmp(spec, "local:", 6))
+        return spec + 6;
+    return spec[0] == '/' ? spec : NULL;
+}
+
 /* Socket: unix:/path, local:/path, /path, inet:port[@host], inet6:port[@host]. */
 static int set_socket(tm_config *cfg, const char *val, char *msg)
 {
-    const char *p = NULL;
-    int ok = 0;
-    if (!strncasecmp(val, "unix:", 5) || !strncasecmp(val, "local:", 6))
-        ok = strchr(val, ':')[1] == '/';
-    else if (val[0] == '/')
-        ok = 1;
-    else if (!strncasecmp(val, "inet:", 5))
+    const char *p = NULL, *path = tm_socket_path(val);
+    int ok = path && path[0] == '/';
+    if (!strncasecmp(val, "inet:", 5))
         p = val + 5;
     else if (!strncasecmp(val, "inet6:", 6))
         p = val + 6;
@@ -191,37 +196,51 @@ static int set_socket(tm_config *cfg, const char *val, char *msg)
                  "local:/path, inet:port@host or inet6:port@host)", val);
         return -1;
     }
+    if (path && strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path) {
+        snprintf(msg, TM_MSG_MAX, "bad value for Socket: the path is %zu bytes, a UNIX socket "
+                 "path holds at most %zu", strlen(path),
+                 sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+        return -1;
+    }
     return set_str(&cfg->socket, val, msg);
 }
 
-/* Action: discard | tag. */
-static int set_action(tm_config *cfg, const char *val, char *msg)
+/* Name of value v in a NULL-terminated name list indexed by value, or "?". */
+static const char *enum_name(const char *const *names, int v)
 {
-    if (!strcasecmp(val, "discard"))
-        cfg->action = TM_ACTION_DISCARD;
-    else if (!strcasecmp(val, "tag"))
-        cfg->action = TM_ACTION_TAG;
-    else {
-        snprintf(msg, TM_MSG_MAX, "bad value for Action: '%.200s' (expected discard or tag)", val);
-        return -1;
-    }
-    return 0;
+    for (int i = 0; names[i]; i++)
+        if (i == v)
+            return names[i];
+    return "?";
 }
 
-/* OnStoreError: deliver | tempfail. */
-static int set_on_store_error(tm_config *cfg, const char *val, char *msg)
+/* Set *out to the index of val in names (without case), or explain what was expected. */
+static int set_enum(const char *key, const char *const *names, const char *val, int *out,
+                    char *msg)
 {
-    if (!strcasecmp(val, "deliver"))
-        cfg->on_store_error = TM_STORE_ERR_DELIVER;
-    else if (!strcasecmp(val, "tempfail"))
-        cfg->on_store_error = TM_STORE_ERR_TEMPFAIL;
-    else {
-        snprintf(msg, TM_MSG_MAX, "bad value for OnStoreError: '%.200s' "
-                 "(expected deliver or tempfail)", val);
-        return -1;
-    }
-    return 0;
+    for (int i = 0; names[i]; i++)
+        if (!strcasecmp(val, names[i])) {
+            *out = i;
+            return 0;
+        }
+    snprintf(msg, TM_MSG_MAX, "bad value for %s: '%.200s' (expected %s or %s)", key, val,
+             names[0], names[1]);
+    return -1;
 }
+
+static const char *const action_names[] = { "discard", "tag", NULL };
+static const char *const store_err_names[] = { "deliver", "tempfail", NULL };
+static const char *const target_names[] = { "syslog", "stderr", NULL };
+static const char *const format_names[] = { "text", "json", NULL };
+
+static int set_action(tm_config *c, const char *v, char *m)
+{ return set_enum("Action", action_names, v, &c->action, m); }
+static int set_on_store_error(tm_config *c, const char *v, char *m)
+{ return set_enum("OnStoreError", store_err_names, v, &c->on_store_error, m); }
+static int set_log_target(tm_config *c, const char *v, char *m)
+{ return set_enum("LogTarget", target_names, v, &c->log_target, m); }
+static int set_log_format(tm_config *c, const char *v, char *m)
+{ return set_enum("LogFormat", format_names, v, &c->log_format, m); }
 
 static const struct { const char *name; int prio; } log_levels[] = {
     { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
@@ -264,6 +283,40 @@ static int set_umask(tm_config *cfg, const char *val, char *msg)
     return 0;
 }
 
+/* Ask the store whether it takes these servers and this prefix (it does not connect). */
+static int store_accepts(const char *key, const char *servers, const char *prefix, char *msg)
+{
+    char err[256];
+    tlsrpt_store_conf sc;
+    memset(&sc, 0, sizeof sc);
+    sc.servers = servers;
+    sc.prefix = prefix;
+    sc.pool_size = 1;
+    tlsrpt_store *st = tlsrpt_store_new(&sc, err, sizeof err);
+    if (st) {
+        tlsrpt_store_free(st);
+        return 0;
+    }
+    snprintf(msg, TM_MSG_MAX, "bad value for %s: %s", key, err);
+    return -1;
+}
+
+/* MemcachedServers: host:port list, as the store parses it. */
+static int set_servers(tm_config *c, const char *v, char *m)
+{
+    if (store_accepts("MemcachedServers", v, c->key_prefix, m) != 0)
+        return -1;
+    return set_str(&c->memcached_servers, v, m);
+}
+
+/* KeyPrefix: printable, no spaces, short enough (the store's rule). */
+static int set_prefix(tm_config *c, const char *v, char *m)
+{
+    if (store_accepts("KeyPrefix", c->memcached_servers, v, m) != 0)
+        return -1;
+    return set_str(&c->key_prefix, v, m);
+}
+
 /* Report a bad value of a numeric key. */
 static int bad_number(const char *key, const char *val, const char *expect, char *msg)
 {
@@ -299,8 +352,6 @@ static int set_store_timeout(tm_config *c, const char *v, char *m)
 { return parse_int(v, 1, 600000, &c->store_timeout_ms)
          ? bad_number("StoreTimeout", v, "milliseconds 1..600000", m) : 0; }
 static int set_delim(tm_config *c, const char *v, char *m) { return set_str(&c->rcpt_delim, v, m); }
-static int set_servers(tm_config *c, const char *v, char *m) { return set_str(&c->memcached_servers, v, m); }
-static int set_prefix(tm_config *c, const char *v, char *m) { return set_str(&c->key_prefix, v, m); }
 static int set_user(tm_config *c, const char *v, char *m) { return set_str(&c->user, v, m); }
 static int set_group(tm_config *c, const char *v, char *m) { return set_str(&c->group, v, m); }
 static int set_pidfile(tm_config *c, const char *v, char *m)
@@ -312,23 +363,98 @@ static int set_pidfile(tm_config *c, const char *v, char *m)
     return set_str(&c->pidfile, v, m);
 }
 
-/* The keys; allow_empty: an empty value is meaningful ("none"). */
-static const struct tm_key {
-    const char *name;
-    tm_setter set;
-    int allow_empty;
-} keys[] = {
-    { "Socket", set_socket, 0 }, { "ReportAddress", set_report_address, 0 },
-    { "RecipientDelimiter", set_delim, 1 }, { "Action", set_action, 0 },
-    { "OnStoreError", set_on_store_error, 0 }, { "MemcachedServers", set_servers, 0 },
-    { "KeyPrefix", set_prefix, 0 }, { "CounterTTL", set_counter_ttl, 0 },
-    { "DedupTTL", set_dedup_ttl, 0 }, { "PolicyDomains", set_policy_domains, 1 },
-    { "MaxMessageBytes", set_max_message, 0 }, { "MaxReportBytes", set_max_report, 0 },
-    { "MaxHeaderBytes", set_max_header, 0 }, { "MaxJsonDepth", set_json_depth, 0 },
-    { "MaxMimeDepth", set_mime_depth, 0 }, { "MaxMimeParts", set_mime_parts, 0 },
-    { "User", set_user, 1 }, { "Group", set_group, 1 }, { "UMask", set_umask, 0 },
-    { "PidFile", set_pidfile, 1 }, { "LogLevel", set_log_level, 0 },
-    { "StoreTimeout", set_store_timeout, 0 },
+/* "Name value", or "Name" alone for an empty value (which parses back as empty). */
+static void put(FILE *f, const char *name, const char *val)
+{
+    if (*val)
+        fprintf(f, "%s %s\n", name, val);
+    else
+        fprintf(f, "%s\n", name);
+}
+
+/* A list: one line per entry; an empty list prints the bare key (allowed empty) or a comment. */
+static void put_list(FILE *f, const char *name, char *const *list, size_t n, int allow_empty)
+{
+    for (size_t i = 0; i < n; i++)
+        put(f, name, list[i]);
+    if (n == 0)
+        fprintf(f, allow_empty ? "%s\n" : "#%s (none)\n", name);
+}
+
+/* Seconds in the largest unit that divides them exactly. */
+static void put_duration(FILE *f, const char *name, long s)
+{
+    static const struct { long mult; char unit; } u[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' } };
+    for (size_t i = 0; s > 0 && i < sizeof u / sizeof u[0]; i++)
+        if (s % u[i].mult == 0) {
+            fprintf(f, "%s %ld%c\n", name, s / u[i].mult, u[i].unit);
+            return;
+        }
+    fprintf(f, "%s %ld\n", name, s);
+}
+
+/* Bytes in M or k when they divide exactly. */
+static void put_size(FILE *f, const char *name, size_t v)
+{
+    if (v % (1024 * 1024) == 0)
+        fprintf(f, "%s %zuM\n", name, v / (1024 * 1024));
+    else if (v % 1024 == 0)
+        fprintf(f, "%s %zuk\n", name, v / 1024);
+    else
+        fprintf(f, "%s %zu\n", name, v);
+}
+
+#define PRINTER(fn, body) static void fn(FILE *f, const char *n, const tm_config *c) { body; }
+PRINTER(pr_socket, put(f, n, c->socket))
+PRINTER(pr_addrs, put_list(f, n, c->report_addrs, c->n_report_addrs, 0))
+PRINTER(pr_delim, put(f, n, c->rcpt_delim))
+PRINTER(pr_action, put(f, n, enum_name(action_names, c->action)))
+PRINTER(pr_store_err, put(f, n, enum_name(store_err_names, c->on_store_error)))
+PRINTER(pr_servers, put(f, n, c->memcached_servers))
+PRINTER(pr_prefix, put(f, n, c->key_prefix))
+PRINTER(pr_counter_ttl, put_duration(f, n, c->counter_ttl))
+PRINTER(pr_dedup_ttl, put_duration(f, n, c->dedup_ttl))
+PRINTER(pr_domains, put_list(f, n, c->policy_domains, c->n_policy_domains, 1))
+PRINTER(pr_max_message, put_size(f, n, c->limits.max_message_bytes))
+PRINTER(pr_max_report, put_size(f, n, c->limits.max_report_bytes))
+PRINTER(pr_max_header, put_size(f, n, c->limits.max_header_bytes))
+PRINTER(pr_json_depth, fprintf(f, "%s %d\n", n, c->limits.max_json_depth))
+PRINTER(pr_mime_depth, fprintf(f, "%s %d\n", n, c->limits.max_mime_depth))
+PRINTER(pr_mime_parts, fprintf(f, "%s %d\n", n, c->limits.max_mime_parts))
+PRINTER(pr_user, put(f, n, c->user))
+PRINTER(pr_group, put(f, n, c->group))
+PRINTER(pr_umask, fprintf(f, "%s %03o\n", n, (unsigned)c->umask))
+PRINTER(pr_pidfile, put(f, n, c->pidfile))
+PRINTER(pr_log_level, put(f, n, tm_log_level_name(c->log_level)))
+PRINTER(pr_log_target, put(f, n, enum_name(target_names, c->log_target)))
+PRINTER(pr_log_format, put(f, n, enum_name(format_names, c->log_format)))
+PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
+
+const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
+    [TM_K_SOCKET] = { "Socket", set_socket, pr_socket, 0 },
+    [TM_K_REPORT_ADDRESS] = { "ReportAddress", set_report_address, pr_addrs, 0 },
+    [TM_K_RCPT_DELIM] = { "RecipientDelimiter", set_delim, pr_delim, 1 },
+    [TM_K_ACTION] = { "Action", set_action, pr_action, 0 },
+    [TM_K_ON_STORE_ERROR] = { "OnStoreError", set_on_store_error, pr_store_err, 0 },
+    [TM_K_MEMCACHED_SERVERS] = { "MemcachedServers", set_servers, pr_servers, 0 },
+    [TM_K_KEY_PREFIX] = { "KeyPrefix", set_prefix, pr_prefix, 0 },
+    [TM_K_COUNTER_TTL] = { "CounterTTL", set_counter_ttl, pr_counter_ttl, 0 },
+    [TM_K_DEDUP_TTL] = { "DedupTTL", set_dedup_ttl, pr_dedup_ttl, 0 },
+    [TM_K_POLICY_DOMAINS] = { "PolicyDomains", set_policy_domains, pr_domains, 1 },
+    [TM_K_MAX_MESSAGE] = { "MaxMessageBytes", set_max_message, pr_max_message, 0 },
+    [TM_K_MAX_REPORT] = { "MaxReportBytes", set_max_report, pr_max_report, 0 },
+    [TM_K_MAX_HEADER] = { "MaxHeaderBytes", set_max_header, pr_max_header, 0 },
+    [TM_K_MAX_JSON_DEPTH] = { "MaxJsonDepth", set_json_depth, pr_json_depth, 0 },
+    [TM_K_MAX_MIME_DEPTH] = { "MaxMimeDepth", set_mime_depth, pr_mime_depth, 0 },
+    [TM_K_MAX_MIME_PARTS] = { "MaxMimeParts", set_mime_parts, pr_mime_parts, 0 },
+    [TM_K_USER] = { "User", set_user, pr_user, 1 },
+    [TM_K_GROUP] = { "Group", set_group, pr_group, 1 },
+    [TM_K_UMASK] = { "UMask", set_umask, pr_umask, 0 },
+    [TM_K_PIDFILE] = { "PidFile", set_pidfile, pr_pidfile, 1 },
+    [TM_K_LOG_LEVEL] = { "LogLevel", set_log_level, pr_log_level, 0 },
+    [TM_K_LOG_TARGET] = { "LogTarget", set_log_target, pr_log_target, 0 },
+    [TM_K_LOG_FORMAT] = { "LogFormat", set_log_format, pr_log_format, 0 },
+    [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
 };
 
 /* Set the built-in defaults. */
@@ -342,6 +468,7 @@ int tm_config_init(tm_config *cfg)
     cfg->user = strdup("tlsrpt-milter");
     cfg->group = strdup("");
     cfg->pidfile = strdup("");
+    cfg->source = strdup("");
     cfg->action = TM_ACTION_DISCARD;
     cfg->on_store_error = TM_STORE_ERR_DELIVER;
     cfg->counter_ttl = 34560000;
@@ -349,9 +476,11 @@ int tm_config_init(tm_config *cfg)
     tlsrpt_limits_default(&cfg->limits);
     cfg->umask = 007;
     cfg->log_level = LOG_INFO;
+    cfg->log_target = TM_LOG_SYSLOG;
+    cfg->log_format = TM_LOG_TEXT;
     cfg->store_timeout_ms = 1000;
     if (!cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
-        || !cfg->user || !cfg->group || !cfg->pidfile) {
+        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
         tm_config_free(cfg);
         return -1;
     }
@@ -378,137 +507,6 @@ void tm_config_free(tm_config *cfg)
     free(cfg->user);
     free(cfg->group);
     free(cfg->pidfile);
+    free(cfg->source);
     memset(cfg, 0, sizeof *cfg);
-}
-
-/* Append one "FILE:LINE: msg" (LINE omitted when 0) to the error buffer. */
-static void add_error(char *err, size_t errlen, const char *fname, unsigned line, const char *msg)
-{
-    size_t used = err ? strnlen(err, errlen) : 0;
-    if (!err || used + 1 >= errlen)
-        return;
-    if (line)
-        snprintf(err + used, errlen - used, "%s:%u: %s\n", fname, line, msg);
-    else
-        snprintf(err + used, errlen - used, "%s: %s\n", fname, msg);
-}
-
-/* Handle one line (NUL-terminated, no newline); fills msg and returns -1 on an error. */
-static int parse_line(tm_config *cfg, char *s, char *msg)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    if (!*s || *s == '#')
-        return 0;
-    size_t klen = strcspn(s, " \t");
-    char *val = s + klen;
-    if (*val)
-        *val++ = 0;
-    while (isspace((unsigned char)*val))
-        val++;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (strcasecmp(s, keys[i].name) != 0)
-            continue;
-        if (!*val && !keys[i].allow_empty) {
-            snprintf(msg, TM_MSG_MAX, "missing value for %s", keys[i].name);
-            return -1;
-        }
-        return keys[i].set(cfg, val, msg);
-    }
-    snprintf(msg, TM_MSG_MAX, "unknown key '%.200s'", s);
-    return -1;
-}
-
-/* Whole-file checks after parsing. Returns the number of errors. */
-static int config_check(const tm_config *cfg, const char *fname, char *err, size_t errlen)
-{
-    int nerr = 0;
-    if (cfg->n_report_addrs == 0) {
-        add_error(err, errlen, fname, 0, "no ReportAddress configured (at least one is required)");
-        nerr++;
-    }
-    return nerr;
-}
-
-/* Parse config text line by line (see config.h). */
-int tm_config_parse(tm_config *cfg, const char *text, size_t len, const char *fname,
-                    char *err, size_t errlen)
-{
-    char line[TM_CONF_LINE_MAX + 1], msg[TM_MSG_MAX];
-    int nerr = 0;
-    unsigned lineno = 0;
-    size_t pos = 0;
-    if (err && errlen)
-        err[0] = 0;
-    while (pos < len) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        lineno++;
-        if (n > TM_CONF_LINE_MAX || memchr(text + pos, 0, n)) {
-            if (n > TM_CONF_LINE_MAX)
-                snprintf(msg, sizeof msg, "line too long (at most %d bytes)", TM_CONF_LINE_MAX);
-            else
-                snprintf(msg, sizeof msg, "NUL byte in line");
-            add_error(err, errlen, fname, lineno, msg);
-            nerr++;
-        } else {
-            memcpy(line, text + pos, n);
-            line[n] = 0;
-            if (parse_line(cfg, line, msg) != 0) {
-                add_error(err, errlen, fname, lineno, msg);
-                nerr++;
-            }
-        }
-        pos += n + 1;
-    }
-    return nerr + config_check(cfg, fname, err, errlen);
-}
-
-/* Read the whole file (bounded) and parse it. */
-int tm_config_load(tm_config *cfg, const char *path, char *err, size_t errlen)
-{
-    char msg[TM_MSG_MAX];
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno));
-        if (err && errlen)
-            err[0] = 0;
-        add_error(err, errlen, path, 0, msg);
-        return 1;
-    }
-    char *buf = malloc(TM_CONF_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, TM_CONF_FILE_MAX + 1, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf || rerr || n > TM_CONF_FILE_MAX) {
-        if (buf && !rerr)
-            snprintf(msg, sizeof msg, "file too large (at most %d bytes)", TM_CONF_FILE_MAX);
-        else
-            snprintf(msg, sizeof msg, "%s", buf ? "read error" : "out of memory");
-        free(buf);
-        if (err && errlen)
-            err[0] = 0;
-        add_error(err, errlen, path, 0, msg);
-        return 1;
-    }
-    int nerr = tm_config_parse(cfg, buf, n, path, err, errlen);
-    free(buf);
-    return nerr;
-}
-
-/* Fill a store configuration from cfg (shared by the milter and tlsrpt-parse --push). */
-void tm_config_store_conf(const tm_config *cfg, int pool_size, tlsrpt_store_conf *sc)
-{
-    memset(sc, 0, sizeof *sc);
-    sc->servers = cfg->memcached_servers;
-    sc->prefix = cfg->key_prefix;
-    sc->counter_ttl = cfg->counter_ttl;
-    sc->dedup_ttl = cfg->dedup_ttl;
-    sc->policy_domains = (const char *const *)cfg->policy_domains;
-    sc->n_policy_domains = cfg->n_policy_domains;
-    sc->timeout_ms = cfg->store_timeout_ms;
-    sc->pool_size = pool_size;
 }
