@@ -5,8 +5,9 @@
  * Counts every fed byte against max_message_bytes. In AUTO mode the first
  * non-whitespace bytes decide: '{' '[', a UTF-8 BOM, a gzip magic, a zlib header
  * or a zip local header ("PK\3\4") means a bare report, anything else a message. Hard errors (limits,
- * memory, API misuse) are sticky and stop all decoding; a candidate part's
- * errors are soft and reported only when no report was found at all.
+ * memory, API misuse) are sticky and stop all decoding; a report part's
+ * errors are soft: kept in the part list (results.c), and returned by
+ * tlsrpt_finish only when no report part decoded at all.
  */
 #include "decoder_int.h"
 #include <stdarg.h>
@@ -179,7 +180,8 @@ int tlsrpt_feed_body(tlsrpt_decoder *d, const void *buf, size_t len)
     return mime_body(d, buf, len);
 }
 
-/* End of input: finish the open part and pick the outcome. */
+/* End of input: finish the open part; OK when any report part decoded, else the
+   first report part's error, else no-report. */
 int tlsrpt_finish(tlsrpt_decoder *d)
 {
     if (d->finished || d->err != TLSRPT_OK)
@@ -193,26 +195,11 @@ int tlsrpt_finish(tlsrpt_decoder *d)
     d->finished = 1;
     if (d->err != TLSRPT_OK)
         return d->err;
-    if (d->result)
-        return TLSRPT_OK;
-    if (d->soft_err != TLSRPT_OK)
-        return dec_fail(d, d->soft_err, "%s", d->soft_msg);
+    if (d->nreports > 0)
+        return TLSRPT_OK;                       /* failed parts stay in the part list */
+    if (d->nrparts > 0)
+        return dec_fail(d, d->rparts[0].err, "%s", d->rparts[0].msg);
     return dec_fail(d, TLSRPT_ERR_NO_REPORT, "no report found");
-}
-
-/* The report after a successful finish. */
-const tlsrpt_report *tlsrpt_result(const tlsrpt_decoder *d)
-{
-    return d->finished && d->err == TLSRPT_OK ? d->result : NULL;
-}
-
-/* Take ownership of the report. */
-tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d)
-{
-    tlsrpt_report *r = (tlsrpt_report *)tlsrpt_result(d);
-    if (r)
-        d->result = NULL;
-    return r;
 }
 
 /* Current error code. */
@@ -239,7 +226,7 @@ size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d)
 
 /* Estimated memory now (see tlsrpt.h): fixed buffers, the candidate being decoded
    (json-c's tree from the value count, plus the arena mapping it will add) and the
-   report kept. */
+   reports kept with their part records. */
 size_t tlsrpt_memory_estimate(const tlsrpt_decoder *d)
 {
     size_t n = sizeof *d + (size_t)d->lim.max_mime_depth * sizeof *d->stack + d->hcap;
@@ -251,9 +238,7 @@ size_t tlsrpt_memory_estimate(const tlsrpt_decoder *d)
         n += TOKENER_BYTES(d->lim.max_json_depth) + (c->pl.zinit ? ZLIB_BYTES : 0);
         n += json_count_memory(jc) + json_count_arena(jc);
     }
-    if (d->result)
-        n += arena_size(d->result->arena);
-    return n;
+    return n + results_memory(d);
 }
 
 /* Free the decoder and what it owns. */
@@ -264,7 +249,7 @@ void tlsrpt_decoder_free(tlsrpt_decoder *d)
     if (d->cand.active)
         payload_free(&d->cand.pl);
     free(d->cand.stage);
-    tlsrpt_report_free(d->result);
+    results_free(d);
     mime_free(d);
     free(d);
 }

@@ -104,6 +104,18 @@ static int label_mismatch(payload *p, char *err)
     return TLSRPT_ERR_GZIP;
 }
 
+/* The report-size error (see stages.h). */
+int payload_size_error(const payload *p, char *err)
+{
+    if (p->mail_capped)
+        snprintf(err, TLSRPT_ERRLEN, "the reports of this mail decode to more than the mail's "
+                 "budget (the larger of MaxMessageBytes and MaxReportBytes); %zu bytes were left",
+                 p->max_bytes);
+    else
+        snprintf(err, TLSRPT_ERRLEN, "decoded report exceeds the limit of %zu bytes", p->max_bytes);
+    return TLSRPT_ERR_REPORT_SIZE;
+}
+
 /* Pass decoded report bytes to the JSON stage, enforcing the cap and sniffing. */
 int payload_emit(payload *p, const unsigned char *buf, size_t len, char *err)
 {
@@ -130,10 +142,8 @@ int payload_emit(payload *p, const unsigned char *buf, size_t len, char *err)
             }
         }
     }
-    if (len > p->max_bytes - p->out_bytes) {
-        snprintf(err, TLSRPT_ERRLEN, "decoded report exceeds the limit of %zu bytes", p->max_bytes);
-        return TLSRPT_ERR_REPORT_SIZE;
-    }
+    if (len > p->max_bytes - p->out_bytes)
+        return payload_size_error(p, err);
     p->out_bytes += len;
     return json_stage_feed(&p->js, (const char *)buf, len, err);
 }
@@ -203,17 +213,27 @@ static int kind_feed(payload *p, const unsigned char *buf, size_t len, char *err
     return inflate_feed(p, buf, len, err);
 }
 
-/* Decide from the held bytes and pass them on. */
+/* Decide from the held bytes and pass them on; a kind this sniffing does not take
+   is not a report (rejected quietly). */
 static int decide_and_flush(payload *p, char *err)
 {
     int rc = decide(p, err);
-    return rc != TLSRPT_OK ? rc : kind_feed(p, p->magic, (size_t)p->nmagic, err);
+    if (rc != TLSRPT_OK)
+        return rc;
+    if ((p->sniff == SNIFF_COMPRESSED && p->kind != K_GZIP && p->kind != K_ZIP) ||
+        (p->sniff == SNIFF_ZIP && p->kind != K_ZIP)) {
+        p->rejected = 1;
+        return TLSRPT_OK;
+    }
+    return kind_feed(p, p->magic, (size_t)p->nmagic, err);
 }
 
 /* Feed transfer-decoded bytes. */
 int payload_feed(payload *p, const unsigned char *buf, size_t len, char *err)
 {
     int rc;
+    if (p->rejected)
+        return TLSRPT_OK;
     if (p->kind == K_UNDECIDED) {
         while (len > 0 && p->nmagic < PAYLOAD_MAGIC) {
             p->magic[p->nmagic++] = *buf++;
@@ -221,7 +241,7 @@ int payload_feed(payload *p, const unsigned char *buf, size_t len, char *err)
         }
         if (p->nmagic < PAYLOAD_MAGIC)
             return TLSRPT_OK;
-        if ((rc = decide_and_flush(p, err)) != TLSRPT_OK)
+        if ((rc = decide_and_flush(p, err)) != TLSRPT_OK || p->rejected)
             return rc;
     }
     return kind_feed(p, buf, len, err);

@@ -126,6 +126,12 @@ typedef struct zip_state {
     size_t out;             /* bytes of the entry decoded (all count against the cap) */
 } zip_state;
 
+/* Content sniffing of a part (payload.sniff): which contents are a report. */
+enum { SNIFF_NONE = 0,      /* whatever it is: decoded, errors are errors */
+       SNIFF_JSON,          /* JSON, or gzip/zlib/zip of it */
+       SNIFF_COMPRESSED,    /* gzip or zip of JSON only */
+       SNIFF_ZIP };         /* zip of one .json entry only */
+
 /* What a part's media type or file name says it holds (payload.label). */
 enum { LABEL_NONE = 0, LABEL_JSON, LABEL_GZIP, LABEL_ZIP };
 
@@ -143,7 +149,8 @@ typedef struct payload {
     size_t out_bytes;       /* decoded report bytes so far */
     size_t max_bytes;
     json_stage js;
-    int sniff;              /* 1: give up quietly if not JSON/gzip (content sniffing) */
+    int sniff;              /* SNIFF_*: what content is a report; else give up quietly */
+    int mail_capped;        /* max_bytes is what is left of the mail's budget for reports */
     int rejected;           /* sniff decided: not a report */
     int started;            /* first non-whitespace decoded JSON byte seen */
     int nbom;               /* bytes of a leading UTF-8 BOM skipped */
@@ -156,6 +163,8 @@ int payload_finish(payload *p, char *err);
 void payload_free(payload *p);
 /* Pass decoded report bytes on to the JSON stage (cap, BOM, sniffing); zip.c uses it. */
 int payload_emit(payload *p, const unsigned char *buf, size_t len, char *err);
+/* The report-size error: the report's cap or the mail's budget (TLSRPT_ERR_REPORT_SIZE). */
+int payload_size_error(const payload *p, char *err);
 /* Describe what the first n bytes look like ("plain text", "a PDF document", ...). */
 const char *payload_describe(const unsigned char *b, size_t n);
 /* zip.c: feed archive bytes / end of part (TLSRPT_OK, _GZIP, _UNSUPPORTED_ARCHIVE, ...). */

@@ -16,7 +16,9 @@
  *
  * Errors are sticky: after the first error every call returns that error
  * and the decoder holds no more input. Memory per decoder is bounded by the
- * limits (see tlsrpt_limits_default) whatever the input.
+ * limits (see tlsrpt_limits_default) whatever the input. A mail may hold
+ * several reports: tlsrpt_result_count / tlsrpt_result_at give them all,
+ * tlsrpt_part_count / tlsrpt_part_at every report part's outcome.
  *
  * Depends only on libc, zlib and json-c.
  */
@@ -159,10 +161,36 @@ int tlsrpt_feed_body(tlsrpt_decoder *d, const void *buf, size_t len);
 /* End of input: decode what is pending, map and validate. TLSRPT_OK or an error. */
 int tlsrpt_finish(tlsrpt_decoder *d);
 
-/* The report after a successful finish (owned by the decoder), else NULL. */
+/* A mail may hold several reports: every report part is decoded on its own (README
+   "Which parts are reports"), in mail order. tlsrpt_finish is TLSRPT_OK when at least
+   one report part decoded; when none did it returns the first report part's error
+   (no-report when there was none). */
+
+/* Reports after a successful finish (0 otherwise), and the i-th (owned by the decoder). */
+size_t tlsrpt_result_count(const tlsrpt_decoder *d);
+const tlsrpt_report *tlsrpt_result_at(const tlsrpt_decoder *d, size_t i);
+/* The first report after a successful finish (owned by the decoder), else NULL. */
 const tlsrpt_report *tlsrpt_result(const tlsrpt_decoder *d);
-/* Take ownership of the report (caller frees with tlsrpt_report_free). */
+/* Take the first report out of the list (caller frees with tlsrpt_report_free); the
+   next one becomes the first. */
 tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d);
+
+/* One report part of the mail: decoded, or failed while others may have decoded. */
+typedef struct tlsrpt_part {
+    int part;                       /* leaf body number in the message, 1-based */
+    int err;                        /* TLSRPT_OK, or why this part gave no report */
+    const char *msg;                /* "" or the error message (UTF-8, no control chars) */
+    const tlsrpt_report *report;    /* err == TLSRPT_OK: its report (NULL once taken) */
+} tlsrpt_part;
+/* Report parts, in mail order, once finished (whatever finish returned; after a
+   hard error of the whole message only the parts before it). Pointers are the
+   decoder's. */
+size_t tlsrpt_part_count(const tlsrpt_decoder *d);
+/* Part i into *out; returns its error (TLSRPT_OK when it decoded), or
+   TLSRPT_ERR_USAGE when there is no part i. */
+int tlsrpt_part_at(const tlsrpt_decoder *d, size_t i, tlsrpt_part *out);
+/* The error of report part i (TLSRPT_OK when it decoded); *msg gets its message. */
+int tlsrpt_part_error(const tlsrpt_decoder *d, size_t i, const char **msg);
 
 /* Current error code (TLSRPT_OK when none). */
 int tlsrpt_error(const tlsrpt_decoder *d);

@@ -111,10 +111,8 @@ static int entry_start(payload *p, char *err)
 static int entry_out(payload *p, const unsigned char *b, size_t n, char *err)
 {
     zip_state *z = &p->zip;
-    if (n > p->max_bytes - z->out) {
-        snprintf(err, TLSRPT_ERRLEN, "decoded report exceeds the limit of %zu bytes", p->max_bytes);
-        return TLSRPT_ERR_REPORT_SIZE;
-    }
+    if (n > p->max_bytes - z->out)
+        return payload_size_error(p, err);
     z->out += n;
     z->crc_calc = (uint32_t)crc32(z->crc_calc, b, (uInt)n);
     return payload_emit(p, b, n, err);

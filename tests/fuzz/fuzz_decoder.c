@@ -10,7 +10,8 @@
  *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits; JSON
  *                    values 16..128, so the value counter's limit is hit)
  * After finish it checks the invariants: finish repeats its result; a
- * report XOR an error; an error has a non-empty message and reason token
+ * report XOR an error; the report list and the report-part list agree (order,
+ * decoded parts = reports, failed parts have a message); an error has a non-empty message and reason token
  * and equals tlsrpt_error(); every string of a report and the error message
  * are readable, well-formed UTF-8; counts
  * are in [0, MaxSessionCount]; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
@@ -78,6 +79,35 @@ static void check_report(const tlsrpt_report *r)
         }
     }
     (void)n;
+}
+
+/* The report list and the part list agree (several reports per mail). */
+static void check_lists(tlsrpt_decoder *d, int fin)
+{
+    size_t nr = tlsrpt_result_count(d), np = tlsrpt_part_count(d), ok = 0;
+    int last = 0;
+    if ((fin == TLSRPT_OK) != (nr > 0) || np < nr)
+        die("result count does not match finish / the part list");
+    if (nr && tlsrpt_result(d) != tlsrpt_result_at(d, 0))
+        die("tlsrpt_result is not the first report");
+    for (size_t i = 0; i < nr; i++)
+        check_report(tlsrpt_result_at(d, i));
+    for (size_t i = 0; i < np; i++) {
+        tlsrpt_part p;
+        int rc = tlsrpt_part_at(d, i, &p);
+        if (rc != p.err || p.part <= last)
+            die("part list out of order or inconsistent");
+        last = p.part;
+        if (rc == TLSRPT_OK) {
+            if (fin == TLSRPT_OK && p.report != tlsrpt_result_at(d, ok))
+                die("a decoded part's report is not the next report");
+            ok++;
+        } else if (!*p.msg || !utf8_valid(p.msg, strlen(p.msg)) || !*tlsrpt_reason(rc)) {
+            die("a failed part without a well-formed message or reason");
+        }
+    }
+    if (fin == TLSRPT_OK && ok != nr)
+        die("decoded parts and reports differ in number");
 }
 
 /* Feed len bytes through fn in the chosen chunking. */
@@ -186,13 +216,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("error message is not well-formed UTF-8");
         if (!tlsrpt_reason(fin) || !*tlsrpt_reason(fin))
             die("error without a reason token");
-    } else {
-        check_report(r);
+    }
+    check_lists(d, fin);
+    for (size_t n = tlsrpt_result_count(d); n > 0; n--) {
         tlsrpt_report *own = tlsrpt_take_result(d);
-        if (!own || tlsrpt_result(d) != NULL)
-            die("take_result did not hand over the report");
+        if (!own || tlsrpt_result_count(d) != n - 1)
+            die("take_result did not hand over the first report");
         tlsrpt_report_free(own);
     }
+    if (tlsrpt_result(d) != NULL)
+        die("a report left after taking them all");
     tlsrpt_decoder_free(d);
     return 0;
 }
