@@ -222,7 +222,21 @@ static void test_archives(void)
     strcpy(longname + 300, ".txt\x01");
     zcase("zip long non-.json name: refused, name shown sanitized", &(zspec){ .method = 8, .name = longname },
           JSON, cap, 0, 0, TLSRPT_ERR_UNSUPPORTED_ARCHIVE, 0, "nnnn.txt?\")");
+    zcase("zip over the cap -> report-too-large", &(zspec){ .method = 8 }, JSON, 20, 0, 0,
+          TLSRPT_ERR_REPORT_SIZE, 0, NULL);
+    char padded[512];
+    snprintf(padded, sizeof padded, "%s%300s", JSON, "");
+    zcase("zip: bytes after the JSON value count against the cap", &(zspec){ .method = 8 }, padded,
+          strlen(JSON) + 100, 0, 0, TLSRPT_ERR_REPORT_SIZE, 0, NULL);
+    zcase("zip: exactly at the cap", &(zspec){ .method = 8 }, padded, strlen(padded), 0, 0, TLSRPT_OK, 0,
+          NULL);
 
+}
+
+/* The ways an archive is refused (unsupported-archive) or broken (corrupt). */
+static void test_refused(void)
+{
+    size_t cap = 1 << 20;
     zcase("zip zip64 extra -> unsupported-archive", &(zspec){ .method = 8, .zip64_extra = 1 }, JSON, cap,
           0, 0, TLSRPT_ERR_UNSUPPORTED_ARCHIVE, 0, "zip64");
     zcase("zip encrypted -> unsupported-archive", &(zspec){ .method = 8, .flags = 1 }, JSON, cap, 0, 0,
@@ -247,14 +261,6 @@ static void test_archives(void)
           JSON, cap, 0, 0, TLSRPT_ERR_GZIP, 0, "CRC mismatch");
     zcase("zip empty stored entry -> corrupt-json", &(zspec){ .method = 0 }, "", cap, 0, 0, TLSRPT_ERR_JSON,
           0, NULL);
-    zcase("zip over the cap -> report-too-large", &(zspec){ .method = 8 }, JSON, 20, 0, 0,
-          TLSRPT_ERR_REPORT_SIZE, 0, NULL);
-    char padded[512];
-    snprintf(padded, sizeof padded, "%s%300s", JSON, "");
-    zcase("zip: bytes after the JSON value count against the cap", &(zspec){ .method = 8 }, padded,
-          strlen(JSON) + 100, 0, 0, TLSRPT_ERR_REPORT_SIZE, 0, NULL);
-    zcase("zip: exactly at the cap", &(zspec){ .method = 8 }, padded, strlen(padded), 0, 0, TLSRPT_OK, 0,
-          NULL);
 
     buf whole = make_zip(&(zspec){ .method = 8, .descriptor = 1 }, JSON);
     static const char *where[] = { "local file header", "entry's data", "data descriptor" };
@@ -323,30 +329,10 @@ static long peak_mb(void)
     return ru.ru_maxrss / 1024;
 }
 
-/* Other zips in a mail are not reports; a zip bomb stops at the cap with bounded memory. */
-static void test_mails(void)
+/* A zip of one deflated entry: a JSON string of nsp spaces (deflated streaming, wrapped by hand). */
+static void zip_bomb(buf *bomb, size_t nsp)
 {
-    static const char *rep = "{\"organization-name\":\"Z\",\"policies\":[]}";
-    buf docx = make_zip(&(zspec){ .method = 8, .name = "[Content_Types].xml" }, "<Types/>");
-    buf good = make_zip(&(zspec){ .method = 8, .name = "r.json" }, rep);
-    const char *office = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
-    char err[512];
-    int rc;
-    buf m = zmail(office, &docx, NULL, NULL);
-    tlsrpt_report *r = tlib_decode(m.p, m.n, NULL, TLSRPT_MODE_AUTO, &rc, err, sizeof err);
-    T_INTEQ(rc, TLSRPT_ERR_NO_REPORT, "an office document (a zip) is not a report: no-report");
-    tlsrpt_report_free(r);
-    free(m.p);
-    m = zmail(office, &docx, "application/octet-stream", &good);
-    r = tlib_decode(m.p, m.n, NULL, TLSRPT_MODE_AUTO, &rc, err, sizeof err);
-    T_CHECK(rc == TLSRPT_OK && r && r->organization_name && strcmp(r->organization_name, "Z") == 0,
-            "office document, then a zipped report by magic: the report");
-    tlsrpt_report_free(r);
-    free(m.p);
-
-    buf bomb = { 0 }, sp = { 0 };
-    size_t nsp = (size_t)300 << 20;
-    /* 300 MB of spaces inside a JSON string: deflated streaming, then wrapped by hand */
+    buf sp = { 0 };
     z_stream z;
     static unsigned char o[65536], spaces[65536];
     memset(spaces, ' ', sizeof spaces);
@@ -375,12 +361,38 @@ static void test_mails(void)
         }
     }
     deflateEnd(&z);
-    put32(&bomb, 0x04034b50u);
-    put16(&bomb, 20); put16(&bomb, 0); put16(&bomb, 8); put32(&bomb, 0);
-    put32(&bomb, crc); put32(&bomb, (uint32_t)sp.n); put32(&bomb, (uint32_t)(nsp + 38));
-    put16(&bomb, 11); put16(&bomb, 0);
-    put(&bomb, "report.json", 11);
-    put(&bomb, sp.p, sp.n);
+    put32(bomb, 0x04034b50u);
+    put16(bomb, 20); put16(bomb, 0); put16(bomb, 8); put32(bomb, 0);
+    put32(bomb, crc); put32(bomb, (uint32_t)sp.n); put32(bomb, (uint32_t)(nsp + 38));
+    put16(bomb, 11); put16(bomb, 0);
+    put(bomb, "report.json", 11);
+    put(bomb, sp.p, sp.n);
+    free(sp.p);
+}
+
+/* Other zips in a mail are not reports; a zip bomb stops at the cap with bounded memory. */
+static void test_mails(void)
+{
+    static const char *rep = "{\"organization-name\":\"Z\",\"policies\":[]}";
+    buf docx = make_zip(&(zspec){ .method = 8, .name = "[Content_Types].xml" }, "<Types/>");
+    buf good = make_zip(&(zspec){ .method = 8, .name = "r.json" }, rep);
+    const char *office = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    char err[512];
+    int rc;
+    buf m = zmail(office, &docx, NULL, NULL);
+    tlsrpt_report *r = tlib_decode(m.p, m.n, NULL, TLSRPT_MODE_AUTO, &rc, err, sizeof err);
+    T_INTEQ(rc, TLSRPT_ERR_NO_REPORT, "an office document (a zip) is not a report: no-report");
+    tlsrpt_report_free(r);
+    free(m.p);
+    m = zmail(office, &docx, "application/octet-stream", &good);
+    r = tlib_decode(m.p, m.n, NULL, TLSRPT_MODE_AUTO, &rc, err, sizeof err);
+    T_CHECK(rc == TLSRPT_OK && r && r->organization_name && strcmp(r->organization_name, "Z") == 0,
+            "office document, then a zipped report by magic: the report");
+    tlsrpt_report_free(r);
+    free(m.p);
+
+    buf bomb = { 0 };
+    zip_bomb(&bomb, (size_t)300 << 20);
     T_CHECK(bomb.n < 1024 * 1024, "zip bomb: 300 MB deflated to < 1 MB");
     m = zmail("application/zip", &bomb, NULL, NULL);
     long before = peak_mb();
@@ -395,13 +407,14 @@ static void test_mails(void)
     char name[128];
     snprintf(name, sizeof name, "zip bomb: peak RSS grew %ld MB (< %d MB)", grew, RSS_BUDGET_MB);
     T_CHECK(grew < RSS_BUDGET_MB, name);
-    free(m.p); free(bomb.p); free(sp.p); free(docx.p); free(good.p);
+    free(m.p); free(bomb.p); free(docx.p); free(good.p);
 }
 
 /* Run the zip tests. */
 int main(void)
 {
     test_archives();
+    test_refused();
     test_mails();
     T_MAIN_END();
 }
