@@ -22,6 +22,7 @@ struct arena_block {
 
 struct tlsrpt_arena {
     struct arena_block *head;
+    size_t bytes;               /* malloc'd for blocks, headers included */
 };
 
 /* A new, empty arena. */
@@ -45,10 +46,17 @@ void *arena_alloc(tlsrpt_arena *a, size_t n)
         b->used = 0;
         b->next = a->head;
         a->head = b;
+        a->bytes += sizeof *b + size;
     }
     void *p = b->data + b->used;
     b->used += n;
     return memset(p, 0, n);
+}
+
+/* Bytes the arena holds (NULL: 0). */
+size_t arena_size(const tlsrpt_arena *a)
+{
+    return a ? sizeof *a + a->bytes : 0;
 }
 
 /* Free every block and the arena. */

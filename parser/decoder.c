@@ -3,10 +3,11 @@
  * milter-style header/body, or bare report), finish, result, free.
  *
  * Counts every fed byte against max_message_bytes. In AUTO mode the first
- * non-whitespace bytes decide: '{' '[', a UTF-8 BOM, a gzip magic or a zlib header
- * means a bare report, anything else a message. Hard errors (limits,
- * memory, API misuse) are sticky and stop all decoding; a candidate part's
- * errors are soft and reported only when no report was found at all.
+ * non-whitespace bytes decide: '{' '[', a UTF-8 BOM, a gzip magic, a zlib header
+ * or a zip local header ("PK\3\4") means a bare report, anything else a message. Hard errors (limits,
+ * memory, API misuse) are sticky and stop all decoding; a report part's
+ * errors are soft: kept in the part list (results.c), and returned by
+ * tlsrpt_finish only when no report part decoded at all.
  */
 #include "decoder_int.h"
 #include <stdarg.h>
@@ -22,6 +23,7 @@ int dec_fail(tlsrpt_decoder *d, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->errmsg, sizeof d->errmsg, fmt, ap);
     va_end(ap);
+    utf8_sanitize(d->errmsg);                   /* may quote the input; goes to logs */
     d->err = code;
     if (d->cand.active) {
         payload_free(&d->cand.pl);
@@ -44,6 +46,8 @@ tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mo
         if (lim->max_json_depth > 0) d->lim.max_json_depth = lim->max_json_depth;
         if (lim->max_mime_depth > 0) d->lim.max_mime_depth = lim->max_mime_depth;
         if (lim->max_mime_parts > 0) d->lim.max_mime_parts = lim->max_mime_parts;
+        if (lim->max_json_values) d->lim.max_json_values = lim->max_json_values;
+        if (lim->max_session_count > 0) d->lim.max_session_count = lim->max_session_count;
     }
     d->mode = mode;
     d->cte = CTE_IDENTITY;
@@ -69,7 +73,7 @@ static int count_bytes(tlsrpt_decoder *d, size_t n)
     return TLSRPT_OK;
 }
 
-/* AUTO mode: a bare report starts with '{', '[', a gzip magic or a zlib header. */
+/* AUTO mode: a bare report starts with '{', '[', a gzip magic, a zlib header or "PK\3\4". */
 static int looks_raw(const unsigned char *b, size_t n)
 {
     if (b[0] == '{' || b[0] == '[')
@@ -78,19 +82,30 @@ static int looks_raw(const unsigned char *b, size_t n)
         return 0;
     if ((b[0] == 0x1f && b[1] == 0x8b) || (b[0] == 0xEF && b[1] == 0xBB))
         return 1;                               /* gzip, or JSON after a UTF-8 BOM */
+    if (n >= 4 && memcmp(b, "PK\3\4", 4) == 0)
+        return 1;                               /* a zip archive */
     return (b[0] & 0x0f) == 8 && (b[0] >> 4) <= 7 && ((b[0] << 8) | b[1]) % 31 == 0;
 }
 
-/* AUTO mode: decide from the first two significant bytes; feeds them on. */
+/* AUTO mode: bytes needed to decide (4 for a possible "PK\3\4", else 2). */
+static int auto_need(const tlsrpt_decoder *d)
+{
+    if (d->nauto > 0 && (d->autobuf[0] == '{' || d->autobuf[0] == '['))
+        return 1;
+    return d->nauto > 0 && d->autobuf[0] == 'P' && (d->nauto < 2 || d->autobuf[1] == 'K') ? 4 : 2;
+}
+
+/* AUTO mode: decide from the first significant bytes; feeds them on. At end of
+   input (p NULL) it decides with what it has. */
 static int decide_mode(tlsrpt_decoder *d, const char **p, size_t *len)
 {
-    while (*len > 0 && d->nauto < 2) {
+    while (*len > 0 && d->nauto < auto_need(d)) {
         d->autobuf[d->nauto++] = **p;
         (*p)++;
         (*len)--;
     }
-    if (d->nauto < 2 && d->autobuf[0] != '{' && d->autobuf[0] != '[')
-        return 0;                               /* need one more byte */
+    if (p && d->nauto < auto_need(d))
+        return 0;                               /* need more bytes */
     d->mode = looks_raw((const unsigned char *)d->autobuf, (size_t)d->nauto)
               ? TLSRPT_MODE_RAW : TLSRPT_MODE_MESSAGE;
     if (d->mode == TLSRPT_MODE_RAW) {
@@ -165,13 +180,14 @@ int tlsrpt_feed_body(tlsrpt_decoder *d, const void *buf, size_t len)
     return mime_body(d, buf, len);
 }
 
-/* End of input: finish the open part and pick the outcome. */
+/* End of input: finish the open part; OK when any report part decoded, else the
+   first report part's error, else no-report. */
 int tlsrpt_finish(tlsrpt_decoder *d)
 {
     if (d->finished || d->err != TLSRPT_OK)
         return d->err;
-    if (d->mode == TLSRPT_MODE_AUTO && d->nauto == 1)
-        decide_mode(d, NULL, &(size_t){ 0 });   /* a one-byte input */
+    if (d->mode == TLSRPT_MODE_AUTO && d->nauto > 0)
+        decide_mode(d, NULL, &(size_t){ 0 });   /* an input shorter than the magic */
     if (d->mode == TLSRPT_MODE_RAW)
         part_end(d);
     else if (d->mode == TLSRPT_MODE_MESSAGE)
@@ -179,26 +195,11 @@ int tlsrpt_finish(tlsrpt_decoder *d)
     d->finished = 1;
     if (d->err != TLSRPT_OK)
         return d->err;
-    if (d->result)
-        return TLSRPT_OK;
-    if (d->soft_err != TLSRPT_OK)
-        return dec_fail(d, d->soft_err, "%s", d->soft_msg);
+    if (d->nreports > 0)
+        return TLSRPT_OK;                       /* failed parts stay in the part list */
+    if (d->nrparts > 0)
+        return dec_fail(d, d->rparts[0].err, "%s", d->rparts[0].msg);
     return dec_fail(d, TLSRPT_ERR_NO_REPORT, "no report found");
-}
-
-/* The report after a successful finish. */
-const tlsrpt_report *tlsrpt_result(const tlsrpt_decoder *d)
-{
-    return d->finished && d->err == TLSRPT_OK ? d->result : NULL;
-}
-
-/* Take ownership of the report. */
-tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d)
-{
-    tlsrpt_report *r = (tlsrpt_report *)tlsrpt_result(d);
-    if (r)
-        d->result = NULL;
-    return r;
 }
 
 /* Current error code. */
@@ -219,6 +220,27 @@ size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d)
     return d->fed;
 }
 
+/* zlib's inflate state and 32 KiB window, json-c's tokener with its depth stack. */
+#define ZLIB_BYTES (7200 + 32768)
+#define TOKENER_BYTES(depth) (256 + (size_t)(depth) * 48)
+
+/* Estimated memory now (see tlsrpt.h): fixed buffers, the candidate being decoded
+   (json-c's tree from the value count, plus the arena mapping it will add) and the
+   reports kept with their part records. */
+size_t tlsrpt_memory_estimate(const tlsrpt_decoder *d)
+{
+    size_t n = sizeof *d + (size_t)d->lim.max_mime_depth * sizeof *d->stack + d->hcap;
+    const candidate *c = &d->cand;
+    if (c->stage)
+        n += PART_STAGE;
+    if (c->active) {
+        const json_count *jc = &c->pl.js.count;
+        n += TOKENER_BYTES(d->lim.max_json_depth) + (c->pl.zinit ? ZLIB_BYTES : 0);
+        n += json_count_memory(jc) + json_count_arena(jc);
+    }
+    return n + results_memory(d);
+}
+
 /* Free the decoder and what it owns. */
 void tlsrpt_decoder_free(tlsrpt_decoder *d)
 {
@@ -227,7 +249,7 @@ void tlsrpt_decoder_free(tlsrpt_decoder *d)
     if (d->cand.active)
         payload_free(&d->cand.pl);
     free(d->cand.stage);
-    tlsrpt_report_free(d->result);
+    results_free(d);
     mime_free(d);
     free(d);
 }

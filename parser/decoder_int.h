@@ -3,8 +3,9 @@
  * message framing, limits) and mime.c (MIME structure, part selection).
  *
  * Ownership: the decoder owns everything here; cand.pl is live only while
- * a candidate part is being decoded (cand.active); result is owned until
- * tlsrpt_take_result or tlsrpt_decoder_free.
+ * a candidate part is being decoded (cand.active); each report in reports[]
+ * (and rparts[].report) is owned until tlsrpt_take_result or
+ * tlsrpt_decoder_free.
  */
 #ifndef TLSRPT_DECODER_INT_H
 #define TLSRPT_DECODER_INT_H
@@ -13,6 +14,14 @@
 
 #define MIME_PEEK 320           /* bytes of a body line kept to test for a boundary */
 #define PART_STAGE 16384        /* body bytes gathered per decoding step */
+
+/* One report part's outcome (results.c). */
+typedef struct part_rec {
+    int leaf;                   /* leaf number in the message, 1-based */
+    int err;                    /* TLSRPT_OK: decoded into report (NULL once taken) */
+    tlsrpt_report *report;
+    char msg[TLSRPT_ERRLEN];
+} part_rec;
 
 /* One open multipart (or message/rfc822 nesting, boundary ""). */
 typedef struct mime_level {
@@ -30,7 +39,7 @@ enum mstate {
 /* The part being decoded as a report candidate. */
 typedef struct candidate {
     int active;
-    int rank;                   /* 1 media type, 2 file name, 3 sniffing */
+    int leaf;                   /* its leaf number in the message, 1-based */
     int cte;
     b64_state b64;
     qp_state qp;
@@ -49,7 +58,7 @@ struct tlsrpt_decoder {
     int in_body;                /* message headers done */
     int milter_way;             /* headers came through tlsrpt_feed_header */
     int fed_raw;                /* raw-mode bytes were fed */
-    char autobuf[2];            /* AUTO mode: first significant bytes */
+    char autobuf[4];            /* AUTO mode: first significant bytes */
     int nauto;
 
     /* header accumulation (message and part headers) */
@@ -69,11 +78,14 @@ struct tlsrpt_decoder {
     char report_domain[256];    /* TLS-Report-Domain */
 
     candidate cand;
-    tlsrpt_report *result;
-    int result_rank;            /* 0 = none */
-    int soft_err;               /* best candidate error so far */
-    int soft_rank;
-    char soft_msg[TLSRPT_ERRLEN];
+    int leaves;                 /* leaf bodies seen */
+
+    /* results.c: every report part's outcome in mail order, and the reports */
+    part_rec *rparts;
+    size_t nrparts, caprparts;
+    tlsrpt_report **reports;    /* the decoded ones, in mail order */
+    size_t nreports, capreports;
+    size_t kept_bytes;          /* decoded JSON bytes of the reports kept */
 };
 
 /* decoder.c */
@@ -86,6 +98,12 @@ int mime_body(tlsrpt_decoder *d, const char *buf, size_t len);
 int mime_finish(tlsrpt_decoder *d);
 void mime_free(tlsrpt_decoder *d);
 int mime_line_header(tlsrpt_decoder *d, const char *buf, size_t len);
+
+/* results.c: record a report part's outcome (report on success, else err and msg);
+   TLSRPT_OK, or a hard TLSRPT_ERR_NOMEM (then r is freed). */
+int results_add(tlsrpt_decoder *d, int leaf, int err, const char *msg, tlsrpt_report *r);
+size_t results_memory(const tlsrpt_decoder *d);
+void results_free(tlsrpt_decoder *d);
 
 /* part.c: candidate decoding */
 void part_begin(tlsrpt_decoder *d);

@@ -1,11 +1,13 @@
 /*
  * json.c - the JSON stage: json-c's incremental tokener fed as decoded
- * report bytes arrive, with a nesting-depth limit.
+ * report bytes arrive, with a nesting-depth limit and a value-count limit.
  *
  * The first complete top-level value ends the stage; bytes after it are
- * ignored. Memory is json-c's object tree for at most max_report_bytes of
- * input (the payload stage enforces that cap). Errors: TLSRPT_ERR_JSON
- * (syntax, or input ended inside the value), TLSRPT_ERR_JSON_DEPTH,
+ * ignored. Each chunk is counted (jcount.c) before json-c sees it, so
+ * json-c's object tree never holds more than count.max_values weighted
+ * values, for at most max_report_bytes of input (the payload stage
+ * enforces that cap). Errors: TLSRPT_ERR_JSON (syntax, or input ended
+ * inside the value), TLSRPT_ERR_JSON_DEPTH, TLSRPT_ERR_JSON_VALUES,
  * TLSRPT_ERR_NOMEM.
  */
 #include "stages.h"
@@ -22,6 +24,11 @@ int json_stage_init(json_stage *s, int max_depth)
 /* Feed bytes; json-c keeps its own partial-token state between calls. */
 int json_stage_feed(json_stage *s, const char *buf, size_t len, char *err)
 {
+    if (!s->done && len > 0 && json_count_feed(&s->count, buf, len) != 0) {
+        snprintf(err, TLSRPT_ERRLEN, "JSON report holds more values than the limit of %zu "
+                 "(MaxJsonValues; an object counts 12, an array 2)", s->count.max_values);
+        return TLSRPT_ERR_JSON_VALUES;
+    }
     while (len > 0 && !s->done) {
         int n = len > (size_t)1 << 30 ? 1 << 30 : (int)len;
         struct json_object *o = json_tokener_parse_ex(s->tok, buf, n);

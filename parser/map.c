@@ -5,35 +5,41 @@
  * Lenient on absence: every field but "policies" (an array, possibly
  * empty) may be missing (NULL / has_* = 0), a null is read as missing, unknown keys are ignored, unknown result-types
  * and policy-types are kept verbatim. Strict on counts: a count that is
- * negative, not an integer, or beyond a signed 64-bit value makes the whole
+ * negative, not an integer, beyond a signed 64-bit value or above
+ * max_session_count (MaxSessionCount, default 2^40: RFC 8460 counts are
+ * sessions per day, and nothing is counted from such a report) makes the whole
  * report invalid (TLSRPT_ERR_INVALID), as does a value of the wrong JSON
  * type for an object or array field. mx-host may be a string or an array.
  * A policy without policy-domain takes report_domain (TLS-Report-Domain).
+ * Every string is copied as well-formed UTF-8: json-c passes invalid bytes
+ * inside JSON strings through (its UTF-8 check is off by default, and on it
+ * would reject the whole report), so NUL bytes and ill-formed sequences
+ * become U+FFFD here (utf8.c) before any string reaches a counter key,
+ * --json, a log line or tlsrpt-stats. A repaired string takes at most 3
+ * times its bytes of arena.
  */
 #include "stages.h"
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Copy a JSON string into the arena, replacing embedded NUL bytes by U+FFFD. */
+/* Copy n bytes into the arena as well-formed UTF-8: NUL bytes and ill-formed
+   sequences become U+FFFD (utf8.c); a second pass only for a string that needs it. */
+static char *dup_utf8(tlsrpt_arena *a, const char *s, size_t n)
+{
+    if (utf8_valid(s, n)) {
+        char *r = arena_alloc(a, n + 1);
+        return r ? memcpy(r, s, n) : NULL;      /* arena memory is zeroed: NUL-terminated */
+    }
+    char *r = arena_alloc(a, utf8_repair(s, n, NULL) + 1);
+    if (r)
+        utf8_repair(s, n, r);
+    return r;
+}
+
+/* Copy a JSON string (or a scalar's text) into the arena, repaired. */
 static char *dup_str(tlsrpt_arena *a, struct json_object *o)
 {
-    const char *s = json_object_get_string(o);
-    size_t n = (size_t)json_object_get_string_len(o), extra = 0;
-    if (memchr(s, 0, n))
-        for (size_t i = 0; i < n; i++)
-            extra += s[i] == 0 ? 2 : 0;
-    char *r = arena_alloc(a, n + extra + 1), *w = r;
-    if (!r || !extra)
-        return r ? memcpy(r, s, n) : NULL;      /* arena memory is zeroed: NUL-terminated */
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == 0) {
-            memcpy(w, "\xEF\xBF\xBD", 3);
-            w += 3;
-        } else {
-            *w++ = s[i];
-        }
-    }
-    return r;
+    return dup_utf8(a, json_object_get_string(o), (size_t)json_object_get_string_len(o));
 }
 
 /* Read optional string member `key`; scalars are converted to text. 0 ok, -1 error. */
@@ -56,8 +62,8 @@ static int get_str(tlsrpt_arena *a, struct json_object *obj, const char *key, ch
     return 0;
 }
 
-/* Read optional count member `key` into *out; 1 if present, 0 absent, -1 invalid. */
-static int get_count(struct json_object *obj, const char *key, int64_t *out, char *err)
+/* Read optional count member `key` (at most max) into *out; 1 if present, 0 absent, -1 invalid. */
+static int get_count(struct json_object *obj, const char *key, int64_t max, int64_t *out, char *err)
 {
     struct json_object *v;
     *out = 0;
@@ -75,6 +81,11 @@ static int get_count(struct json_object *obj, const char *key, int64_t *out, cha
     }
     if (i < 0) {
         snprintf(err, TLSRPT_ERRLEN, "\"%s\" is negative: %lld", key, (long long)i);
+        return -1;
+    }
+    if (i > max) {
+        snprintf(err, TLSRPT_ERRLEN, "\"%s\" is %lld, above the limit of %lld sessions "
+                 "(MaxSessionCount)", key, (long long)i, (long long)max);
         return -1;
     }
     *out = i;
@@ -133,7 +144,8 @@ nomem:
 }
 
 /* Map one failure-details entry. */
-static int map_failure(tlsrpt_arena *a, struct json_object *o, tlsrpt_failure *f, char *err)
+static int map_failure(tlsrpt_arena *a, struct json_object *o, int64_t max, tlsrpt_failure *f,
+                       char *err)
 {
     if (!json_object_is_type(o, json_type_object)) {
         snprintf(err, TLSRPT_ERRLEN, "a failure-details entry is not an object");
@@ -148,7 +160,7 @@ static int map_failure(tlsrpt_arena *a, struct json_object *o, tlsrpt_failure *f
         get_str(a, o, "additional-information", &f->additional_information, err) ||
         get_str(a, o, "failure-reason-code", &f->failure_reason_code, err))
         return -1;
-    if ((c = get_count(o, "failed-session-count", &f->failed_session_count, err)) < 0)
+    if ((c = get_count(o, "failed-session-count", max, &f->failed_session_count, err)) < 0)
         return -1;
     f->has_failed_session_count = c;
     return 0;
@@ -167,8 +179,7 @@ static int map_policy_obj(tlsrpt_arena *a, struct json_object *po, tlsrpt_policy
 
 /* Map one policies[] entry (policy, summary, failure-details). */
 static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
-                      const char *report_domain,
-                      char *err)
+                      const char *report_domain, int64_t max, char *err)
 {
     int bad = 0, c;
     if (!json_object_is_type(o, json_type_object)) {
@@ -181,19 +192,17 @@ static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
     if (bad || (po && map_policy_obj(a, po, p, err)))
         return -1;
     if ((!p->policy_domain || !*p->policy_domain) && report_domain && *report_domain) {
-        size_t dl = strlen(report_domain) + 1;
-        if (!(p->policy_domain = arena_alloc(a, dl))) {
+        if (!(p->policy_domain = dup_utf8(a, report_domain, strlen(report_domain)))) {
             snprintf(err, TLSRPT_ERRLEN, "out of memory");
             return -1;
         }
-        memcpy(p->policy_domain, report_domain, dl);
         p->policy_domain_from_header = 1;
     }
     if (so) {
-        if ((c = get_count(so, "total-successful-session-count", &p->total_successful, err)) < 0)
+        if ((c = get_count(so, "total-successful-session-count", max, &p->total_successful, err)) < 0)
             return -1;
         p->has_total_successful = c;
-        if ((c = get_count(so, "total-failure-session-count", &p->total_failure, err)) < 0)
+        if ((c = get_count(so, "total-failure-session-count", max, &p->total_failure, err)) < 0)
             return -1;
         p->has_total_failure = c;
     }
@@ -203,7 +212,7 @@ static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
         return -1;
     }
     for (size_t i = 0; i < n; i++)                  /* count first: freed on error too */
-        if (p->n_failures++, map_failure(a, json_object_array_get_idx(fa, i), &p->failures[i], err))
+        if (p->n_failures++, map_failure(a, json_object_array_get_idx(fa, i), max, &p->failures[i], err))
             return -1;
     return 0;
 }
@@ -232,8 +241,8 @@ static int map_dates(struct json_object *obj, tlsrpt_report *r, char *err)
 }
 
 /* Map the top-level report (see file comment). */
-static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_report *r,
-                   char *err)
+static int map_top(struct json_object *obj, const char *report_domain, int64_t max,
+                   tlsrpt_report *r, char *err)
 {
     tlsrpt_arena *a = r->arena;
     int bad = 0;
@@ -259,14 +268,21 @@ static int map_top(struct json_object *obj, const char *report_domain, tlsrpt_re
     }
     for (size_t i = 0; i < n; i++)                  /* count first: freed on error too */
         if (r->n_policies++, map_policy(a, json_object_array_get_idx(pa, i), &r->policies[i],
-                                        report_domain, err))
+                                        report_domain, max, err))
             return -1;
     return 0;
 }
 
-/* Map obj to a new report in *out (see stages.h). */
+/* Map obj to a new report in *out with the default MaxSessionCount (see stages.h). */
 int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
                       tlsrpt_report **out, char *err)
+{
+    return tlsrpt_map_report_max(obj, report_domain, TLSRPT_DEF_MAX_SESSION_COUNT, out, err);
+}
+
+/* Map obj to a new report in *out, every session count at most max_count. */
+int tlsrpt_map_report_max(struct json_object *obj, const char *report_domain, int64_t max_count,
+                          tlsrpt_report **out, char *err)
 {
     tlsrpt_arena *a = arena_new();
     tlsrpt_report *r = a ? arena_alloc(a, sizeof *r) : NULL;
@@ -277,7 +293,7 @@ int tlsrpt_map_report(struct json_object *obj, const char *report_domain,
         return TLSRPT_ERR_NOMEM;
     }
     r->arena = a;
-    if (map_top(obj, report_domain, r, err)) {
+    if (map_top(obj, report_domain, max_count, r, err)) {
         tlsrpt_report_free(r);
         return TLSRPT_ERR_INVALID;
     }

@@ -27,6 +27,8 @@ static const char *const reasons[TLSRPT_ERR__COUNT] = {
     [TLSRPT_ERR_INVALID] = "invalid-report",
     [TLSRPT_ERR_NOMEM] = "out-of-memory",
     [TLSRPT_ERR_USAGE] = "usage",
+    [TLSRPT_ERR_UNSUPPORTED_ARCHIVE] = "unsupported-archive",
+    [TLSRPT_ERR_JSON_VALUES] = "json-too-many-values",
 };
 
 /* Stable short token for an error code. */
@@ -46,6 +48,8 @@ void tlsrpt_limits_default(tlsrpt_limits *lim)
     lim->max_json_depth = TLSRPT_DEF_MAX_JSON_DEPTH;
     lim->max_mime_depth = TLSRPT_DEF_MAX_MIME_DEPTH;
     lim->max_mime_parts = TLSRPT_DEF_MAX_MIME_PARTS;
+    lim->max_json_values = TLSRPT_DEF_MAX_JSON_VALUES;
+    lim->max_session_count = TLSRPT_DEF_MAX_SESSION_COUNT;
 }
 
 /* Free a report made by the decoder: all of it lives in its arena. */
@@ -117,7 +121,8 @@ int tlsrpt_parse_datetime(const char *s, time_t *out)
     return 0;
 }
 
-/* Lower-case a domain and drop one trailing dot; truncates to outlen-1. */
+/* Lower-case a domain and drop one trailing dot; truncates to outlen-1, never inside
+   a UTF-8 sequence. */
 void tlsrpt_normalize_domain(const char *in, char *out, size_t outlen)
 {
     size_t n = 0;
@@ -126,7 +131,13 @@ void tlsrpt_normalize_domain(const char *in, char *out, size_t outlen)
     while (in && *in && isspace((unsigned char)*in))
         in++;
     for (; in && *in && n + 1 < outlen; in++)
-        out[n++] = (char)tolower((unsigned char)*in);
+        out[n++] = (char)(*in >= 'A' && *in <= 'Z' ? *in - 'A' + 'a' : *in);
+    if (in && ((unsigned char)*in & 0xC0) == 0x80) {    /* cut inside a UTF-8 sequence */
+        while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+            n--;
+        if (n > 0 && (unsigned char)out[n - 1] >= 0xC0)
+            n--;                                        /* and its lead byte */
+    }
     while (n > 0 && isspace((unsigned char)out[n - 1]))
         n--;
     if (n > 0 && out[n - 1] == '.')

@@ -2,7 +2,8 @@
  * tlsrpt.h - streaming decoder for TLS-RPT (RFC 8460) report mails and files.
  *
  * The decoder turns a report mail (RFC 5322 headers + MIME body) or a bare
- * .json / .json.gz report into a tlsrpt_report, fed in chunks of any size:
+ * .json / .json.gz / .zip report into a tlsrpt_report, fed in chunks of any size
+ * (a zip holds one .json entry, stored or deflated):
  *
  *     tlsrpt_decoder *d = tlsrpt_decoder_new(&limits, TLSRPT_MODE_AUTO);
  *     while (...) tlsrpt_feed(d, buf, len);       // whole message bytes
@@ -15,7 +16,9 @@
  *
  * Errors are sticky: after the first error every call returns that error
  * and the decoder holds no more input. Memory per decoder is bounded by the
- * limits (see tlsrpt_limits_default) whatever the input.
+ * limits (see tlsrpt_limits_default) whatever the input. A mail may hold
+ * several reports: tlsrpt_result_count / tlsrpt_result_at give them all,
+ * tlsrpt_part_count / tlsrpt_part_at every report part's outcome.
  *
  * Depends only on libc, zlib and json-c.
  */
@@ -39,11 +42,16 @@ enum tlsrpt_err {
     TLSRPT_ERR_MIME_PARTS,      /* "mime-too-many-parts" max_mime_parts */
     TLSRPT_ERR_HEADER_SIZE,     /* "header-too-long"    max_header_bytes */
     TLSRPT_ERR_BASE64,          /* "corrupt-base64" */
-    TLSRPT_ERR_GZIP,            /* "corrupt-gzip"  (also truncated) */
+    TLSRPT_ERR_GZIP,            /* "corrupt-gzip"  gzip/zlib/zip data (also truncated), or a
+                                   gzip/zip label on bytes that are not compressed */
     TLSRPT_ERR_JSON,            /* "corrupt-json"  (also truncated) */
-    TLSRPT_ERR_INVALID,         /* "invalid-report" JSON fine, not a valid report */
+    TLSRPT_ERR_INVALID,         /* "invalid-report" JSON fine, not a valid report (also a
+                                   session count above max_session_count) */
     TLSRPT_ERR_NOMEM,           /* "out-of-memory" */
     TLSRPT_ERR_USAGE,           /* "usage" API called out of order */
+    TLSRPT_ERR_UNSUPPORTED_ARCHIVE, /* "unsupported-archive" zip that is not one .json entry,
+                                       stored or deflated (encrypted, several entries, zip64) */
+    TLSRPT_ERR_JSON_VALUES,     /* "json-too-many-values" max_json_values */
     TLSRPT_ERR__COUNT
 };
 
@@ -55,6 +63,11 @@ typedef struct tlsrpt_limits {
     int max_json_depth;         /* JSON nesting depth */
     int max_mime_depth;         /* nested multiparts */
     int max_mime_parts;         /* MIME parts in the whole message */
+    size_t max_json_values;     /* JSON values in one report, weighted by what json-c's tree
+                                   costs: an object counts 12, an array 2, a member name 1,
+                                   any other value 1 (see TLSRPT_DEF_MAX_JSON_VALUES) */
+    int64_t max_session_count;  /* largest session count (summary totals, failed-session-count);
+                                   above it the report is invalid; <= 0 means the default */
 } tlsrpt_limits;
 
 #define TLSRPT_DEF_MAX_MESSAGE_BYTES (16u * 1024 * 1024)
@@ -63,12 +76,18 @@ typedef struct tlsrpt_limits {
 #define TLSRPT_DEF_MAX_JSON_DEPTH    32
 #define TLSRPT_DEF_MAX_MIME_DEPTH    8
 #define TLSRPT_DEF_MAX_MIME_PARTS    100
+/* 500,000 weighted values: json-c's tree for one report stays under 45 MB (measured worst
+   shape: 90 bytes per weighted value), and a whole report's decoding under 64 MB at the
+   default max_report_bytes (README "Decoder limits"). */
+#define TLSRPT_DEF_MAX_JSON_VALUES   1000000
+/* 2^40: RFC 8460 counts are sessions per day; a larger one is a broken or hostile report. */
+#define TLSRPT_DEF_MAX_SESSION_COUNT ((int64_t)1 << 40)
 
 /* How fed bytes are read. */
 enum tlsrpt_mode {
-    TLSRPT_MODE_AUTO = 0,   /* bare JSON if first byte is '{'/ws or gzip/zlib magic, else message */
+    TLSRPT_MODE_AUTO = 0,   /* bare report if first byte is '{'/ws or gzip/zlib/zip magic, else message */
     TLSRPT_MODE_MESSAGE,    /* RFC 5322 message */
-    TLSRPT_MODE_RAW         /* bare JSON, gzip'd or zlib'd JSON */
+    TLSRPT_MODE_RAW         /* bare JSON, gzip'd, zlib'd or zipped JSON */
 };
 
 /* One failure-details[] entry. Strings are NULL when absent or null. */
@@ -101,7 +120,8 @@ typedef struct tlsrpt_policy {
     size_t n_failures;
 } tlsrpt_policy;
 
-/* A decoded report. Strings are NUL-terminated; an embedded NUL is replaced by U+FFFD.
+/* A decoded report. Strings are NUL-terminated, well-formed UTF-8: an embedded NUL and
+   each ill-formed sequence (overlong, surrogate, > U+10FFFF, truncated) became U+FFFD.
    All of its memory belongs to the decoder's arena: free it only with tlsrpt_report_free. */
 typedef struct tlsrpt_arena tlsrpt_arena;
 typedef struct tlsrpt_report {
@@ -141,17 +161,49 @@ int tlsrpt_feed_body(tlsrpt_decoder *d, const void *buf, size_t len);
 /* End of input: decode what is pending, map and validate. TLSRPT_OK or an error. */
 int tlsrpt_finish(tlsrpt_decoder *d);
 
-/* The report after a successful finish (owned by the decoder), else NULL. */
+/* A mail may hold several reports: every report part is decoded on its own (README
+   "Which parts are reports"), in mail order. tlsrpt_finish is TLSRPT_OK when at least
+   one report part decoded; when none did it returns the first report part's error
+   (no-report when there was none). */
+
+/* Reports after a successful finish (0 otherwise), and the i-th (owned by the decoder). */
+size_t tlsrpt_result_count(const tlsrpt_decoder *d);
+const tlsrpt_report *tlsrpt_result_at(const tlsrpt_decoder *d, size_t i);
+/* The first report after a successful finish (owned by the decoder), else NULL. */
 const tlsrpt_report *tlsrpt_result(const tlsrpt_decoder *d);
-/* Take ownership of the report (caller frees with tlsrpt_report_free). */
+/* Take the first report out of the list (caller frees with tlsrpt_report_free); the
+   next one becomes the first. */
 tlsrpt_report *tlsrpt_take_result(tlsrpt_decoder *d);
+
+/* One report part of the mail: decoded, or failed while others may have decoded. */
+typedef struct tlsrpt_part {
+    int part;                       /* leaf body number in the message, 1-based */
+    int err;                        /* TLSRPT_OK, or why this part gave no report */
+    const char *msg;                /* "" or the error message (UTF-8, no control chars) */
+    const tlsrpt_report *report;    /* err == TLSRPT_OK: its report (NULL once taken) */
+} tlsrpt_part;
+/* Report parts, in mail order, once finished (whatever finish returned; after a
+   hard error of the whole message only the parts before it). Pointers are the
+   decoder's. */
+size_t tlsrpt_part_count(const tlsrpt_decoder *d);
+/* Part i into *out; returns its error (TLSRPT_OK when it decoded), or
+   TLSRPT_ERR_USAGE when there is no part i. */
+int tlsrpt_part_at(const tlsrpt_decoder *d, size_t i, tlsrpt_part *out);
+/* The error of report part i (TLSRPT_OK when it decoded); *msg gets its message. */
+int tlsrpt_part_error(const tlsrpt_decoder *d, size_t i, const char **msg);
 
 /* Current error code (TLSRPT_OK when none). */
 int tlsrpt_error(const tlsrpt_decoder *d);
-/* Human message for the current error ("" when none); owned by the decoder. */
+/* Human message for the current error ("" when none; well-formed UTF-8 without control
+   characters); owned by the decoder. */
 const char *tlsrpt_errstr(const tlsrpt_decoder *d);
 /* Total bytes fed so far. */
 size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d);
+/* Estimated bytes of memory the decoder holds now, its report(s) included: buffers,
+   zlib, json-c's tree estimated from the weighted value count (jcount.c) with room for
+   the report being mapped from it. Meant for a budget across concurrent decoders; how
+   close it is to real RSS is measured in README "Decoder limits". */
+size_t tlsrpt_memory_estimate(const tlsrpt_decoder *d);
 
 void tlsrpt_decoder_free(tlsrpt_decoder *d);
 

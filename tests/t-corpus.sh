@@ -159,4 +159,21 @@ PY
 else
     echo "SKIP: --json check (no python3)"
 fi
+# every fixture's --json line is strict UTF-8 and JSON: invalid UTF-8 in a report's
+# strings is repaired to U+FFFD, never passed on (issue 12.5)
+"$PARSE" --json "$FIX" >"$tmp/all.json" 2>/dev/null
+if command -v python3 >/dev/null 2>&1; then
+    if out=$(python3 - "$tmp/all.json" <<'PY'
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+lines = [json.loads(l) for l in raw.decode("utf-8", "strict").splitlines() if l.strip()]
+bad = [o for o in lines if o.get("file") == "invalid-utf8-strings.json"]
+assert len(bad) == 1 and "\ufffd" in bad[0]["organization-name"], bad
+assert "validation\ufffd\ufffd\ufffdfailure" == bad[0]["policies"][0]["failure-details"][0]["result-type"], bad
+print(len(lines))
+PY
+    ); then pass "--json over every fixture ($out lines): strict UTF-8, valid JSON, invalid bytes as U+FFFD"
+    else fail "--json over the fixtures is not strict UTF-8 JSON"
+    fi
+fi
 exit 0

@@ -7,14 +7,18 @@
  *                    (header name/value pairs, end_headers, body chunks)
  *   (byte0 >> 2) & 7 chunk size 1, 2, 3, 7, 64, 4096, 65535, or varying
  *                    (sizes 1..256 drawn from a PRNG seeded by byte 1)
- *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits)
+ *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits; JSON
+ *                    values 16..128, so the value counter's limit is hit)
  * After finish it checks the invariants: finish repeats its result; a
- * report XOR an error; an error has a non-empty message and reason token
- * and equals tlsrpt_error(); every string of a report is readable; counts
- * are >= 0; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
+ * report XOR an error; the report list and the report-part list agree (order,
+ * decoded parts = reports, failed parts have a message); an error has a non-empty message and reason token
+ * and equals tlsrpt_error(); every string of a report and the error message
+ * are readable, well-formed UTF-8; counts
+ * are in [0, MaxSessionCount]; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
  * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined.
  */
 #include "tlsrpt.h"
+#include "stages.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +35,14 @@ static void die(const char *why)
     abort();
 }
 
-/* Touch every byte of a string so ASan sees a bad pointer or a missing NUL. */
+/* Touch every byte of a string so ASan sees a bad pointer or a missing NUL; it must
+   be well-formed UTF-8 (the decoder repairs what the input had). */
 static size_t touch(const char *s)
 {
-    return s ? strlen(s) : 0;
+    size_t n = s ? strlen(s) : 0;
+    if (s && !utf8_valid(s, n))
+        die("a report string is not well-formed UTF-8");
+    return n;
 }
 
 /* Check a decoded report's structure. */
@@ -57,6 +65,8 @@ static void check_report(const tlsrpt_report *r)
             n += touch(p->mx_host[k]);
         if (p->total_successful < 0 || p->total_failure < 0)
             die("negative summary count");
+        if (p->total_successful > TLSRPT_DEF_MAX_SESSION_COUNT || p->total_failure > TLSRPT_DEF_MAX_SESSION_COUNT)
+            die("summary count above MaxSessionCount");
         if (p->policy_domain_from_header && !p->policy_domain)
             die("domain from header but NULL");
         for (size_t k = 0; k < p->n_failures; k++) {
@@ -64,11 +74,40 @@ static void check_report(const tlsrpt_report *r)
             n += touch(f->result_type) + touch(f->sending_mta_ip) + touch(f->receiving_mx_hostname) +
                  touch(f->receiving_mx_helo) + touch(f->receiving_ip) +
                  touch(f->additional_information) + touch(f->failure_reason_code);
-            if (f->failed_session_count < 0)
-                die("negative failed-session-count");
+            if (f->failed_session_count < 0 || f->failed_session_count > TLSRPT_DEF_MAX_SESSION_COUNT)
+                die("failed-session-count negative or above MaxSessionCount");
         }
     }
     (void)n;
+}
+
+/* The report list and the part list agree (several reports per mail). */
+static void check_lists(tlsrpt_decoder *d, int fin)
+{
+    size_t nr = tlsrpt_result_count(d), np = tlsrpt_part_count(d), ok = 0;
+    int last = 0;
+    if ((fin == TLSRPT_OK) != (nr > 0) || np < nr)
+        die("result count does not match finish / the part list");
+    if (nr && tlsrpt_result(d) != tlsrpt_result_at(d, 0))
+        die("tlsrpt_result is not the first report");
+    for (size_t i = 0; i < nr; i++)
+        check_report(tlsrpt_result_at(d, i));
+    for (size_t i = 0; i < np; i++) {
+        tlsrpt_part p;
+        int rc = tlsrpt_part_at(d, i, &p);
+        if (rc != p.err || p.part <= last)
+            die("part list out of order or inconsistent");
+        last = p.part;
+        if (rc == TLSRPT_OK) {
+            if (fin == TLSRPT_OK && p.report != tlsrpt_result_at(d, ok))
+                die("a decoded part's report is not the next report");
+            ok++;
+        } else if (!*p.msg || !utf8_valid(p.msg, strlen(p.msg)) || !*tlsrpt_reason(rc)) {
+            die("a failed part without a well-formed message or reason");
+        }
+    }
+    if (fin == TLSRPT_OK && ok != nr)
+        die("decoded parts and reports differ in number");
 }
 
 /* Feed len bytes through fn in the chosen chunking. */
@@ -87,6 +126,8 @@ static int feed(tlsrpt_decoder *d, int (*fn)(tlsrpt_decoder *, const void *, siz
         rc = fn(d, p, n);
         p += n;
         len -= n;
+        if (tlsrpt_memory_estimate(d) > (size_t)1 << 31)
+            die("memory estimate beyond 2 GB for a fuzz input");
     }
     return rc;
 }
@@ -144,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lim.max_report_bytes = 4096;
         lim.max_json_depth = 8;
         lim.max_message_bytes = 1 << 16;
+        lim.max_json_values = 16u << ((data[1] >> 4) & 3);
         limp = &lim;
     }
     data += 2;
@@ -170,15 +212,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fin != TLSRPT_OK) {
         if (!tlsrpt_errstr(d) || !*tlsrpt_errstr(d))
             die("error without a message");
+        if (!utf8_valid(tlsrpt_errstr(d), strlen(tlsrpt_errstr(d))))
+            die("error message is not well-formed UTF-8");
         if (!tlsrpt_reason(fin) || !*tlsrpt_reason(fin))
             die("error without a reason token");
-    } else {
-        check_report(r);
+    }
+    check_lists(d, fin);
+    for (size_t n = tlsrpt_result_count(d); n > 0; n--) {
         tlsrpt_report *own = tlsrpt_take_result(d);
-        if (!own || tlsrpt_result(d) != NULL)
-            die("take_result did not hand over the report");
+        if (!own || tlsrpt_result_count(d) != n - 1)
+            die("take_result did not hand over the first report");
         tlsrpt_report_free(own);
     }
+    if (tlsrpt_result(d) != NULL)
+        die("a report left after taking them all");
     tlsrpt_decoder_free(d);
     return 0;
 }

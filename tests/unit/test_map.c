@@ -3,8 +3,9 @@
  * (parser/stages.h: json_stage_*, tlsrpt_map_report) and the date and
  * domain helpers of tlsrpt.h: every RFC 8460 field, mx-host as string or
  * array, null contact-info, TLS-Report-Domain fallback, invalid counts
- * (negative, fractional, string, beyond int64), unknown result-types kept
- * verbatim, dates with and without Z and with offsets -> UTC and day.
+ * (negative, fractional, string, beyond int64, above MaxSessionCount), unknown result-types kept
+ * verbatim, dates with and without Z and with offsets -> UTC and day;
+ * UTF-8 repair (overlong, surrogates, > U+10FFFF, truncated, NUL).
  */
 #include "tlib.h"
 #include "stages.h"
@@ -175,11 +176,13 @@ static void test_counts(void)
             tlsrpt_report_free(r);
         }
     }
-    int rc = map_text("{\"policies\":[{\"summary\":{\"total-successful-session-count\":"
-                      "9223372036854775807,\"total-failure-session-count\":0}}]}", NULL, &r, err);
+    struct json_object *o = json_tokener_parse("{\"policies\":[{\"summary\":{\"total-successful-"
+        "session-count\":9223372036854775807,\"total-failure-session-count\":0}}]}");
+    int rc = tlsrpt_map_report_max(o, NULL, INT64_MAX, &r, err);
+    json_object_put(o);
     T_CHECK(rc == TLSRPT_OK && r && r->policies[0].total_successful == INT64_MAX &&
             r->policies[0].has_total_failure && r->policies[0].total_failure == 0,
-            "count 2^63-1 and 0 are valid");
+            "count 2^63-1 and 0 are valid when MaxSessionCount allows them");
     tlsrpt_report_free(r);
     static const char *empty[] = { "{}", "{\"foo\":1}", "{\"organization-name\":\"x\"}" };
     for (size_t i = 0; i < 3; i++) {
@@ -194,6 +197,56 @@ static void test_counts(void)
     T_INTEQ(rc, TLSRPT_ERR_INVALID, "policies not an array -> invalid-report");
     rc = map_text("{\"policies\":[{\"failure-details\":[1]}]}", NULL, &r, err);
     T_INTEQ(rc, TLSRPT_ERR_INVALID, "failure-details entry not an object -> invalid-report");
+}
+
+/* MaxSessionCount: 2^40 by default, each count field at the limit and one above. */
+static void test_session_limit(void)
+{
+    static const char *fmt[] = {
+        "{\"policies\":[{\"summary\":{\"total-successful-session-count\":%s}}]}",
+        "{\"policies\":[{\"summary\":{\"total-failure-session-count\":%s}}]}",
+        "{\"policies\":[{\"failure-details\":[{\"result-type\":\"y\",\"failed-session-count\":%s}]}]}" };
+    static const char *field[] = { "total-successful-session-count", "total-failure-session-count",
+                                   "failed-session-count" };
+    char json[512], name[256], err[TLSRPT_ERRLEN], want[160];
+    tlsrpt_report *r;
+    T_INTEQ(TLSRPT_DEF_MAX_SESSION_COUNT, 1099511627776LL, "default MaxSessionCount is 2^40");
+    for (int where = 0; where < 3; where++) {
+        snprintf(json, sizeof json, fmt[where], "1099511627776");
+        int rc = map_text(json, NULL, &r, err);
+        int64_t got = !r ? -1 : where == 0 ? r->policies[0].total_successful
+                    : where == 1 ? r->policies[0].total_failure : r->policies[0].failures[0].failed_session_count;
+        snprintf(name, sizeof name, "%s 2^40 is valid (default limit)", field[where]);
+        T_CHECK(rc == TLSRPT_OK && got == 1099511627776LL, name);
+        tlsrpt_report_free(r);
+        snprintf(json, sizeof json, fmt[where], "1099511627777");
+        rc = map_text(json, NULL, &r, err);
+        snprintf(name, sizeof name, "%s 2^40+1 -> invalid-report naming the field and value", field[where]);
+        snprintf(want, sizeof want, "\"%s\" is 1099511627777, above the limit of 1099511627776", field[where]);
+        T_CHECK(rc == TLSRPT_ERR_INVALID && !r && strstr(err, want) && strstr(err, "MaxSessionCount"), name);
+        if (!strstr(err, want))
+            printf("    message: %s\n", err);
+        tlsrpt_report_free(r);
+    }
+    /* through the decoder, with a configured limit; 0 and negative mean the default */
+    static const char *rep = "{\"policies\":[{\"summary\":{\"total-successful-session-count\":%lld}}]}";
+    struct { int64_t lim, count; int want; const char *what; } c[] = {
+        { 100, 100, TLSRPT_OK, "limits.max_session_count 100: 100 decodes" },
+        { 100, 101, TLSRPT_ERR_INVALID, "limits.max_session_count 100: 101 -> invalid-report" },
+        { 0, 1099511627776LL, TLSRPT_OK, "limits.max_session_count 0 = default: 2^40 decodes" },
+        { 0, 1099511627777LL, TLSRPT_ERR_INVALID, "limits.max_session_count 0 = default: 2^40+1 invalid" },
+        { -5, 1099511627777LL, TLSRPT_ERR_INVALID, "limits.max_session_count < 0 = default" },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        tlsrpt_limits l = { .max_session_count = c[i].lim };
+        snprintf(json, sizeof json, rep, (long long)c[i].count);
+        int rc = tlsrpt_decode_buffer(json, strlen(json), &l, TLSRPT_MODE_RAW, &r, err, sizeof err);
+        T_INTEQ(rc, c[i].want, c[i].what);
+        tlsrpt_report_free(r);
+    }
+    tlsrpt_limits l;
+    tlsrpt_limits_default(&l);
+    T_INTEQ(l.max_session_count, TLSRPT_DEF_MAX_SESSION_COUNT, "limits_default sets max_session_count");
 }
 
 /* Dates: Z, none, offsets, fractions; day of start in UTC. */
@@ -300,13 +353,86 @@ static void test_json_stage(void)
     json_stage_free(&s);
 }
 
+/* UTF-8 repair: each case maps input bytes to the repaired string (U+FFFD = "~" here). */
+static void test_utf8(void)
+{
+    static const struct { const char *in; size_t n; const char *want; const char *what; } c[] = {
+        { "plain ascii", 11, "plain ascii", "ASCII unchanged" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+          "valid 2-, 3- and 4-byte sequences unchanged" },
+        { "a\0b", 3, "a~b", "NUL -> U+FFFD" },
+        { "\xc0\xaf", 2, "~~", "overlong 2-byte '/' -> two U+FFFD" },
+        { "\xe0\x80\xaf", 3, "~~~", "overlong 3-byte -> three U+FFFD" },
+        { "\xf0\x80\x80\xaf", 4, "~~~~", "overlong 4-byte -> four U+FFFD" },
+        { "\xed\xa0\x80", 3, "~~~", "surrogate U+D800 -> three U+FFFD" },
+        { "\xed\x9f\xbf", 3, "\xed\x9f\xbf", "U+D7FF (below the surrogates) kept" },
+        { "\xf4\x90\x80\x80", 4, "~~~~", "U+110000 -> four U+FFFD" },
+        { "\xf4\x8f\xbf\xbf", 4, "\xf4\x8f\xbf\xbf", "U+10FFFF kept" },
+        { "\xf5\x80", 2, "~~", "lead byte F5 -> U+FFFD each" },
+        { "x\xe2\x82", 3, "x~", "sequence truncated at the end -> one U+FFFD" },
+        { "\xe2\x82x", 3, "~x", "sequence truncated before ASCII -> one U+FFFD" },
+        { "\xf0\x9f\x98\xe2\x82\xac", 6, "~\xe2\x82\xac", "truncated 4-byte then a valid one" },
+        { "\x80\xbf", 2, "~~", "lone continuation bytes" },
+        { "\xff\xfe\xc3(", 4, "~~~(", "FF FE C3 '(' -> three U+FFFD" },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        char out[64], want[64], name[128];
+        size_t w = 0;
+        for (const char *p = c[i].want; *p; p++) {
+            if (*p == '~') {
+                memcpy(want + w, "\xEF\xBF\xBD", 3);
+                w += 3;
+            } else {
+                want[w++] = *p;
+            }
+        }
+        want[w] = 0;
+        size_t n = utf8_repair(c[i].in, c[i].n, NULL);
+        size_t m = utf8_repair(c[i].in, c[i].n, out);
+        out[m] = 0;
+        snprintf(name, sizeof name, "utf8: %s", c[i].what);
+        T_CHECK(n == m && m == w && memcmp(out, want, w) == 0 && utf8_valid(out, m) &&
+                utf8_valid(c[i].in, c[i].n) == (strcmp(c[i].in, c[i].want) == 0 && c[i].n == strlen(c[i].in)),
+                name);
+    }
+    char msg[] = "bad \xff\xc3 name\x01\xe2\x82\xac!";
+    utf8_sanitize(msg);
+    T_STREQ(msg, "bad ?? name?\xe2\x82\xac!", "utf8: messages: ill-formed bytes and controls -> '?'");
+
+    static const char *rep = "{\"organization-name\":\"Bad \xc0\xaf Org\",\"report-id\":\"id\xed\xa0\x80\","
+        "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"mx-host\":[\"mx\xf4\x90\x80\x80\"]},"
+        "\"failure-details\":[{\"result-type\":\"x\xe2\x82\",\"receiving-mx-helo\":\"\\ud800\"}]}]}";
+    char err[TLSRPT_ERRLEN];
+    tlsrpt_report *r;
+    int rc = map_text(rep, "hdr\xff.example", &r, err);
+    T_INTEQ(rc, TLSRPT_OK, "utf8: a report with invalid UTF-8 strings maps");
+    if (!r)
+        return;
+    T_STREQ(r->organization_name, "Bad \xEF\xBF\xBD\xEF\xBF\xBD Org", "utf8: organization-name repaired");
+    T_STREQ(r->report_id, "id\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", "utf8: report-id repaired");
+    T_STREQ(r->policies[0].mx_host[0], "mx\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD",
+            "utf8: mx-host repaired");
+    T_STREQ(r->policies[0].failures[0].result_type, "x\xEF\xBF\xBD", "utf8: result-type repaired");
+    T_STREQ(r->policies[0].failures[0].receiving_mx_helo, "\xEF\xBF\xBD",
+            "utf8: escaped lone surrogate -> U+FFFD (json-c)");
+    T_STREQ(r->policies[0].policy_domain, "hdr\xEF\xBF\xBD.example", "utf8: TLS-Report-Domain repaired");
+    tlsrpt_report_free(r);
+
+    char dom[300], nd[8];
+    snprintf(dom, sizeof dom, "ab\xc3\xa9\xc3\xa9");
+    tlsrpt_normalize_domain(dom, nd, 6);
+    T_STREQ(nd, "ab\xc3\xa9", "normalize_domain: truncation never cuts a UTF-8 sequence");
+}
+
 /* Run the mapping tests. */
 int main(void)
 {
     test_rfc_example();
     test_shapes();
     test_counts();
+    test_session_limit();
     test_dates();
     test_json_stage();
+    test_utf8();
     T_MAIN_END();
 }

@@ -5,8 +5,8 @@
  * at every byte position, and in chunks of 1, 2, 3, 7, 64, 4096 and
  * 65535 bytes; by tlsrpt_feed and, for mails, the milter way (header
  * name/value pairs, end of headers, body chunks). Results are compared
- * as a canonical rendering of the whole report struct (tlib_report.c),
- * or the error code when rejected. Fixtures are also checked against
+ * as a canonical rendering of every report of the mail and every failed
+ * report part (tlib_report.c), or the error code when rejected. Fixtures are also checked against
  * their hand-written golden line (NAME.expected, oracle --tsv format).
  * Only regular files are inputs (subdirectories belong to other tests).
  * Limits: files over SPLIT_EVERY_MAX bytes are split at a stride.

@@ -175,7 +175,33 @@ static int feed_cut(tlsrpt_decoder *d, int (*fn)(tlsrpt_decoder *, const void *,
     return rc;
 }
 
-/* Finish d and turn the outcome into the canonical string. */
+/* Append every report after the first and every failed report part to s. */
+static char *more_outcome(tlsrpt_decoder *d, char *s)
+{
+    char *t;
+    for (size_t i = 1; i < tlsrpt_result_count(d); i++) {
+        char *body = tlib_render(tlsrpt_result_at(d, i));
+        if (asprintf(&t, "%s=== report %zu\n%s", s, i, body) < 0)
+            abort();
+        free(body);
+        free(s);
+        s = t;
+    }
+    for (size_t i = 0; i < tlsrpt_part_count(d); i++) {
+        tlsrpt_part p;
+        if (tlsrpt_part_at(d, i, &p) == TLSRPT_OK)
+            continue;
+        if (asprintf(&t, "%s\n=== part %d: %s%s", s, p.part, tlsrpt_reason(p.err),
+                     *p.msg ? "" : " (empty part message)") < 0)
+            abort();
+        free(s);
+        s = t;
+    }
+    return s;
+}
+
+/* Finish d and turn the outcome into the canonical string: the first report (or the
+   error), then the other reports and the failed report parts. */
 static char *outcome(tlsrpt_decoder *d, int rc, int *rcp)
 {
     char *s = NULL;
@@ -188,6 +214,7 @@ static char *outcome(tlsrpt_decoder *d, int rc, int *rcp)
         if (asprintf(&s, "OK\n%s", body) < 0)
             abort();
         free(body);
+        s = more_outcome(d, s);
     } else if (asprintf(&s, "ERR %s%s", tlsrpt_reason(rc),
                         rc == TLSRPT_OK ? " (OK without a result)" :
                         !*tlsrpt_errstr(d) ? " (empty error string)" :

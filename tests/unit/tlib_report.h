@@ -24,7 +24,9 @@ typedef struct tlib_cut {
     size_t chunk;      /* otherwise chunks of this many bytes (0: one chunk) */
 } tlib_cut;
 
-/* Decode buf by tlsrpt_feed; returns "OK\n<render>" or "ERR <reason>". *rc gets the code. */
+/* Decode buf by tlsrpt_feed; returns "OK\n<render>" (then "=== report i\n<render>" for
+   every further report and "\n=== part N: <reason>" for every failed report part) or
+   "ERR <reason>". *rc gets the code. */
 char *tlib_decode_feed(const void *buf, size_t len, const tlsrpt_limits *lim,
                        enum tlsrpt_mode mode, tlib_cut how, int *rc);
 /* Same, the milter way: header name/value pairs, end_headers, body chunks (cut applies to the body). */
