@@ -46,36 +46,30 @@ static int has_member(const char *v, const char *member)
 }
 
 /* Marker key of (set, member). */
-static int marker_key(const tlsrpt_store *st, const st_member *m, char *out, size_t outlen)
+static int marker_key(const tlsrpt_store *st, const st_plan *p, const st_member *m, char *out,
+                      size_t outlen)
 {
     tlsrpt_sha256_ctx c;
     unsigned char d[TLSRPT_SHA256_LEN];
     char hex[33];
+    const char *set = p->set[m->set].key;
     tlsrpt_sha256_init(&c);
-    tlsrpt_sha256_update(&c, m->set, strlen(m->set) + 1);
+    tlsrpt_sha256_update(&c, set, strlen(set) + 1);
     tlsrpt_sha256_update(&c, m->member, strlen(m->member));
     tlsrpt_sha256_final(&c, d);
     tlsrpt_hex(hex, d, 16);
     return tlsrpt_key_build(out, outlen, st->prefix, (const char *const[]){ "ix", hex }, 2);
 }
 
-/* qsort: set states by key. */
-static int cmp_state(const void *a, const void *b)
-{
-    return strcmp(((const st_set_state *)a)->key, ((const st_set_state *)b)->key);
-}
-
-/* The distinct set keys of the plan, sorted; 0 or -1 on out of memory. */
+/* One state per set of the plan (same order); 0 or -1 on out of memory. */
 int st_sets_init(st_sets *ss, const st_plan *p)
 {
-    ss->n = 0;
-    ss->s = calloc(p->n_mem ? p->n_mem : 1, sizeof *ss->s);
+    ss->n = p->n_set;
+    ss->s = calloc(p->n_set ? p->n_set : 1, sizeof *ss->s);
     if (!ss->s)
         return -1;
-    for (size_t i = 0; i < p->n_mem; i++)
-        if (ss->n == 0 || strcmp(ss->s[ss->n - 1].key, p->mem[i].set) != 0)
-            ss->s[ss->n++].key = p->mem[i].set;
-    qsort(ss->s, ss->n, sizeof *ss->s, cmp_state);
+    for (size_t i = 0; i < p->n_set; i++)
+        ss->s[i].key = p->set[i].key;
     return 0;
 }
 
@@ -101,23 +95,6 @@ void st_sets_free(st_sets *ss)
     free(ss->s);
     ss->s = NULL;
     ss->n = 0;
-}
-
-/* Find the state of a set key (sorted by key). */
-static st_set_state *find_set(st_sets *ss, const char *key)
-{
-    size_t lo = 0, hi = ss->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(ss->s[mid].key, key);
-        if (c == 0)
-            return &ss->s[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }
 
 /* The first failed answer of an index burst. */
@@ -183,8 +160,8 @@ static int take_markers(st_call *c, const st_plan *p, size_t *need, size_t *nn)
     if (!mk || !reqs || !m.lost)
         rc = st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     for (size_t k = 0; k < *nn && rc == TLSRPT_COUNTED; k++) {
-        if (marker_key(c->st, &p->mem[need[k]], mk[k], sizeof mk[k]) < 0)
-            rc = st_fail(c, "build-key", p->mem[need[k]].set, MEMCACHED_FAILURE);
+        if (marker_key(c->st, p, &p->mem[need[k]], mk[k], sizeof mk[k]) < 0)
+            rc = st_fail(c, "build-key", p->set[p->mem[need[k]].set].key, MEMCACHED_FAILURE);
         reqs[k] = (st_req){ .opcode = ST_OP_ADDQ, .key = mk[k], .extlen = 8, .val = "1", .vlen = 1 };
         put_exp(reqs[k].extras + 4, st_expiry(mttl));
     }
@@ -223,11 +200,12 @@ static int build_jobs(const st_plan *p, st_sets *ss, const size_t *won, size_t n
     if (!len)
         return -1;
     for (size_t k = 0; k < nw; k++)
-        len[find_set(ss, p->mem[won[k]].set) - ss->s] += 1 + strlen(p->mem[won[k]].member);
+        len[p->mem[won[k]].set] += 1 + strlen(p->mem[won[k]].member);
     for (size_t j = 0; j < ss->n; j++) {
         jobs[j].s = &ss->s[j];
         jobs[j].add = !ss->s[j].exists;
         jobs[j].done = len[j] == 0;
+        jobs[j].long_lived = p->set[j].long_lived;
         if (len[j] && !(jobs[j].val = malloc(len[j] + 1))) {
             free(len);
             return -1;
@@ -236,12 +214,11 @@ static int build_jobs(const st_plan *p, st_sets *ss, const size_t *won, size_t n
     free(len);
     for (size_t k = 0; k < nw; k++) {
         const st_member *m = &p->mem[won[k]];
-        ix_job *j = &jobs[find_set(ss, m->set) - ss->s];
+        ix_job *j = &jobs[m->set];
         size_t ml = strlen(m->member);
         j->val[j->vlen] = ' ';
         memcpy(j->val + j->vlen + 1, m->member, ml + 1);
         j->vlen += 1 + ml;
-        j->long_lived |= m->long_lived;
     }
     return 0;
 }
@@ -346,11 +323,9 @@ int st_index_write(st_call *c, const st_plan *p, st_sets *ss)
     int rc = TLSRPT_COUNTED;
     if (!need)
         return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    for (size_t i = 0; i < p->n_mem && rc == TLSRPT_COUNTED; i++) {
-        st_set_state *s = find_set(ss, p->mem[i].set);
-        if (!s)
-            rc = st_fail(c, "index", p->mem[i].set, MEMCACHED_FAILURE);
-        else if (!(s->value && has_member(s->value, p->mem[i].member)))
+    for (size_t i = 0; i < p->n_mem; i++) {
+        const st_set_state *s = &ss->s[p->mem[i].set];
+        if (!(s->value && has_member(s->value, p->mem[i].member)))
             need[nn++] = i;
     }
     if (rc == TLSRPT_COUNTED && nn > 0)

@@ -142,6 +142,8 @@ int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrp
         return rc;
     info->ok = p.ok;
     info->fail = p.fail;
+    memcpy(info->pt_ok, p.pt_ok, sizeof info->pt_ok);
+    memcpy(info->pt_fail, p.pt_fail, sizeof info->pt_fail);
     info->n_domains = p.n_domains;
     memcpy(info->domains, p.domains, sizeof info->domains);
 

@@ -53,8 +53,15 @@ enum tlsrpt_count_status {
     TLSRPT_STORE_FAILED     /* memcached error: see errbuf */
 };
 
+/* Policy type classes (rule 12): index of tlsrpt_count_info.pt_ok / pt_fail. */
+enum { TLSRPT_PT_STS, TLSRPT_PT_TLSA, TLSRPT_PT_NONE /* no-policy-found */, TLSRPT_PT_OTHER,
+       TLSRPT_PT_N };
+
 typedef struct tlsrpt_count_info {
-    int64_t ok, fail;               /* summed over the counted policies */
+    int64_t ok, fail;               /* summed over the counted domains (rule 12: per domain the
+                                       larger of sts / tlsa, plus no-policy-found and others) */
+    int64_t pt_ok[TLSRPT_PT_N];     /* sessions per policy type, summed over the counted domains */
+    int64_t pt_fail[TLSRPT_PT_N];
     size_t n_domains;               /* distinct domains counted */
     char domains[512];              /* comma-separated counted domains (truncated) */
     char reason[64];                /* reason token when not counted:

@@ -26,6 +26,9 @@
 #define ST_DEFAULT_PREFIX "tlsrpt:"
 #define ST_PREFIX_MAX 64
 
+/* Policy type classes of rule 12 (index of pt_* arrays; TLSRPT_PT_* in store.h). */
+#define ST_PT_N TLSRPT_PT_N
+
 /* One counter increment. */
 typedef struct st_counter {
     char key[TLSRPT_KEY_MAX + 1];
@@ -33,28 +36,60 @@ typedef struct st_counter {
     int keep_zero;              /* write even when delta is 0 (ok/fail keys) */
 } st_counter;
 
+/* One index set the plan touches (its key is read in phase 1). */
+typedef struct st_pset {
+    char key[TLSRPT_KEY_MAX + 1];
+    int long_lived;             /* refresh the set's TTL when it grows */
+} st_pset;
+
 /* One index-set member to make sure of. */
 typedef struct st_member {
-    char set[TLSRPT_KEY_MAX + 1];   /* full key of the set */
+    size_t set;                     /* index in st_plan.set */
     char member[ST_DOMAIN_ENC_MAX]; /* canonical component (domains: plain encoding) */
-    int long_lived;                 /* refresh the set's TTL when it grows */
 } st_member;
+
+/* Failed sessions of one receiving MX (canonical name). */
+typedef struct st_mx {
+    char name[ST_COMP_MAX + 1];
+    uint64_t cnt;
+} st_mx;
+
+/* What one report holds for one counted domain (plan.c), before any key is built. */
+typedef struct st_dom {
+    char name[256];             /* normalized domain */
+    char D[ST_DOMAIN_ENC_MAX];  /* its key component (full encoding) */
+    uint64_t ok, fail;          /* rule 12: the larger of sts / tlsa, plus the others */
+    uint64_t pt_ok[ST_PT_N], pt_fail[ST_PT_N];
+    unsigned char pt_has[ST_PT_N];
+    const char *mode;           /* "enforce", "testing", "none" */
+    uint64_t type[12];          /* failed sessions per result type (ST_N_TYPES + other) */
+    st_mx *mx;                  /* per-MX sums, the first ST_MAX_MX by name */
+    size_t n_mx;
+} st_dom;
 
 /* Everything one report will write. Owned by the caller of st_plan_build. */
 typedef struct st_plan {
+    st_dom *dom;                /* counted domains, in name order */
+    size_t n_dom;
+    char Y[ST_COMP_MAX + 1];    /* report day component */
     st_counter *ctr;
     size_t n_ctr, cap_ctr;
     st_member *mem;
     size_t n_mem, cap_mem;
+    st_pset *set;               /* set 0 = P domains */
+    size_t n_set, cap_set;
     char seen_key[TLSRPT_KEY_MAX + 1];
     char org[ST_COMP_MAX + 1];      /* ORG component: org_key, else organization-name */
     char label_key[TLSRPT_KEY_MAX + 1]; /* P org:ORG:name, "" without org_key */
     char *label_val;                /* encoded organization-name (malloc'd), or NULL */
     size_t label_len;
     int64_t ok, fail;
+    int64_t pt_ok[ST_PT_N], pt_fail[ST_PT_N];
     size_t n_domains;
     char domains[512];
 } st_plan;
+
+#define ST_N_TYPES 11            /* RFC 8460 result types; index 11 = "other" */
 
 /* The store handle (opaque in store.h). */
 struct tlsrpt_store {
@@ -74,11 +109,18 @@ int st_canon(char *out, size_t outlen, const char *raw);
 /* keys.c: "~" + 32 hex of the first 16 bytes of SHA-256 of s[0..len). out >= 34 bytes. */
 void st_hash_comp(char *out, const char *s, size_t len);
 
-/* plan.c: compute the plan for request q (never NULL); returns a tlsrpt_count_status
-   (COUNTED = go on). */
+/* plan.c: compute the plan for request q (never NULL): the domains, then every key
+   (st_emit); returns a tlsrpt_count_status (COUNTED = go on). */
 int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
                   st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen);
 void st_plan_free(st_plan *p);
+/* emit.c: build every counter, set and member of the plan's domains; 0 or -1
+   (out of memory, a key that cannot be built, over ST_MAX_OPS). */
+int st_emit(const tlsrpt_store *st, st_plan *p);
+/* emit.c: the result type name of index t (0..ST_N_TYPES; ST_N_TYPES = "other"). */
+const char *st_type_name(size_t t);
+/* emit.c: the policy type name of class i ("sts", "tlsa", "no-policy-found", "other"). */
+const char *st_ptype_name(size_t i);
 
 /* memc.c: a configured (not yet connected) memcached_st; NULL + errbuf on error. */
 memcached_st *st_memc_create(const char *servers, int timeout_ms, char *errbuf, size_t errlen);
