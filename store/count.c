@@ -8,8 +8,10 @@
  *      burst of markers and one of set writes, however many;
  *   3. before_counters(), then one burst: first, to the marker's server, a
  *      quiet set of the marker to "ENTRYID sent" (with an entry id), then
- *      every counter (quiet increment-with-initial; one that lost a create
- *      race is sent again) and the org's display label.
+ *      every counter as increment-with-initial (one that lost a create race
+ *      is sent again) and the org's display label. Increments saturate: each
+ *      answers its new value, and one above 2^63-1 (or below its delta: it
+ *      wrapped past 2^64) is set back to 2^63-1 in one more burst.
  * The marker rule: added = ours, count; found holding our entry id = an
  * earlier attempt of this entry stopped before its counter burst: ours,
  * count, info->resumed; found "ENTRYID sent" = that attempt's counter burst
@@ -178,7 +180,8 @@ static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char 
     return TLSRPT_COUNTED;
 }
 
-/* Phase 3 answers: the first failed increment, and the ones to send again. */
+/* Phase 3 answers: the first failed increment, the ones to send again and the ones
+   that went past 2^63-1. */
 typedef struct phase3 {
     int failed;
     size_t req;
@@ -187,28 +190,47 @@ typedef struct phase3 {
     size_t *again;              /* requests whose create lost a race (NOT_STORED) */
     size_t n_again, cap_again;
     size_t first_ctr;           /* requests before it are the marker / label sets */
+    const st_plan *p;
+    const size_t *idx;          /* request first_ctr + i is counter idx[i] */
+    size_t *clamp;              /* counters to set back to 2^63-1 */
+    size_t n_clamp;
 } phase3;
 
-/* Burst callback of phase 3: quiet increments answer only on error. An
-   increment-with-initial of a missing key is an add inside memcached: when
-   another client created the key first, it answers NOT_STORED and changed
-   nothing, so it is sent again (the key exists now). */
+/* Big-endian 64-bit value at b. */
+static uint64_t get_u64(const char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)b[i];
+    return v;
+}
+
+/* Burst callback of phase 3: every increment answers with the new value; one above
+   2^63-1, or below its own delta (it wrapped past 2^64), is clamped afterwards. An
+   increment-with-initial of a missing key is an add inside memcached: when another
+   client created the key first, it answers NOT_STORED and changed nothing, so it is
+   sent again (the key exists now). */
 static void on_phase3(void *arg, const st_ans *a)
 {
     phase3 *ph = arg;
-    if (a->status == ST_ST_NOT_STORED && a->req >= ph->first_ctr && ph->n_again < ph->cap_again)
+    if (a->status == 0 && a->req >= ph->first_ctr && a->opcode == ST_OP_INCREMENT && a->vlen == 8) {
+        size_t k = ph->idx[a->req - ph->first_ctr];
+        uint64_t v = get_u64(a->val);
+        if ((v > (uint64_t)INT64_MAX || v < ph->p->ctr[k].delta) && ph->n_clamp < ph->cap_again)
+            ph->clamp[ph->n_clamp++] = k;
+    } else if (a->status == ST_ST_NOT_STORED && a->req >= ph->first_ctr && ph->n_again < ph->cap_again) {
         ph->again[ph->n_again++] = a->req - ph->first_ctr;
-    else if (a->status != 0 && ph->failed++ == 0) {
+    } else if (a->status != 0 && ph->failed++ == 0) {
         ph->req = a->req;
         ph->status = a->status;
         snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
     }
 }
 
-/* INCREMENTQ of counter ctr (delta = initial value) into r. */
+/* INCREMENT of counter ctr (delta = initial value) into r. */
 static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
 {
-    r->opcode = ST_OP_INCREMENTQ;
+    r->opcode = ST_OP_INCREMENT;
     r->key = ctr->key;
     r->extlen = 20;
     for (int b = 0; b < 8; b++) {
@@ -216,6 +238,41 @@ static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
         r->extras[8 + b] = r->extras[b];
     }
     put_u32(r->extras + 16, exp);
+}
+
+/* Answers of the clamp burst (quiet sets: only failures answer). */
+static void on_clamp(void *arg, const st_ans *a)
+{
+    phase3 *ph = arg;
+    if (a->status != 0 && ph->failed++ == 0) {
+        ph->req = a->req;
+        ph->status = a->status;
+        snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    }
+}
+
+/* Set every counter that went past 2^63-1 back to it (one more burst, only then):
+   a set, not a decrement, so two clients clamping the same key at once cannot pull it
+   below the limit. The key's TTL restarts there. 0 or -1 (errbuf set; bad = key). */
+static int clamp_counters(st_call *c, const st_plan *p, phase3 *ph, st_req *reqs,
+                          const char **bad)
+{
+    static const char max[] = "9223372036854775807";
+    uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
+    st_burst_res res;
+    for (size_t i = 0; i < ph->n_clamp; i++) {
+        reqs[i] = (st_req){ .opcode = ST_OP_SETQ, .key = p->ctr[ph->clamp[i]].key, .extlen = 8,
+                            .val = max, .vlen = sizeof max - 1 };
+        put_u32(reqs[i].extras + 4, exp);
+    }
+    ph->failed = 0;
+    ph->first_ctr = 0;
+    if (st_burst_x(c, "set (saturated counters)", reqs, ph->n_clamp, on_clamp, ph, -1, &res) != 0)
+        return -1;
+    if (ph->failed)
+        *bad = reqs[ph->req].key;
+    c->info->saturated = (unsigned)ph->n_clamp;
+    return 0;
 }
 
 /* The quiet sets that open the first counter round: the marker "ENTRYID sent"
@@ -257,12 +314,13 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
     size_t n = p->n_ctr + 2, *idx = malloc(n * sizeof *idx);
     st_req *reqs = calloc(n, sizeof *reqs);
     uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
-    phase3 ph = { .again = malloc(n * sizeof *ph.again), .cap_again = n };
+    phase3 ph = { .again = malloc(n * sizeof *ph.again), .cap_again = n, .p = p, .idx = idx,
+                  .clamp = malloc(n * sizeof *ph.clamp) };
     st_burst_res res;
     int rc = 0, sent_any = 0;
     const char *bad = NULL;
-    if (!reqs || !idx || !ph.again) {
-        free(reqs), free(idx), free(ph.again);
+    if (!reqs || !idx || !ph.again || !ph.clamp) {
+        free(reqs), free(idx), free(ph.again), free(ph.clamp);
         return st_fail(c, "incr", "(counters)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     }
     for (size_t i = 0; i < p->n_ctr; i++)
@@ -284,10 +342,14 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
         n = ph.n_again;
     }
     if (rc == 0 && !bad && n > 0) {
-        ph = (phase3){ .failed = 1, .req = 0, .status = ST_ST_NOT_STORED,
-                       .msg = "Not stored (lost the create race 3 times)" };
+        ph.failed = 1;
+        ph.req = ph.first_ctr;
+        ph.status = ST_ST_NOT_STORED;
+        snprintf(ph.msg, sizeof ph.msg, "Not stored (lost the create race 3 times)");
         bad = p->ctr[idx[0]].key;
     }
+    if (rc == 0 && !bad && ph.n_clamp > 0)
+        rc = clamp_counters(c, p, &ph, reqs, &bad);
     if (rc != 0 || bad)
         rc = counters_failed(c, bad, bad ? &ph : NULL, p->n_ctr, sent_any);
     else
@@ -295,6 +357,7 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
     free(reqs);
     free(idx);
     free(ph.again);
+    free(ph.clamp);
     return rc;
 }
 

@@ -349,6 +349,20 @@ static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
     return rc;
 }
 
+/* Is any session count of the report above the store's limit (or negative)? */
+static int count_too_big(const tlsrpt_store *st, const tlsrpt_report *r)
+{
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const tlsrpt_policy *pol = &r->policies[i];
+        if (nonneg(pol->total_successful) > st->max_count || nonneg(pol->total_failure) > st->max_count)
+            return 1;
+        for (size_t j = 0; j < pol->n_failures; j++)
+            if (nonneg(pol->failures[j].failed_session_count) > st->max_count)
+                return 1;
+    }
+    return 0;
+}
+
 /* Compute the whole plan; TLSRPT_COUNTED when there is something to write. */
 int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
                   st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen)
@@ -358,6 +372,11 @@ int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_c
     if (!r->has_start || !r->day[0]) {
         snprintf(info->reason, sizeof info->reason, "no-date");
         snprintf(errbuf, errlen, "report has no start date");
+        return TLSRPT_NOT_COUNTABLE;
+    }
+    if (count_too_big(st, r)) {
+        snprintf(info->reason, sizeof info->reason, "invalid-report");
+        snprintf(errbuf, errlen, "a session count is above %llu", (unsigned long long)st->max_count);
         return TLSRPT_NOT_COUNTABLE;
     }
     if (plan_identity(st, r, q, p) < 0 || plan_groups(st, r, p, &saw_foreign) < 0

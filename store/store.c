@@ -72,6 +72,8 @@ tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size
     pthread_mutex_init(&st->pipe_mu, NULL);
     st->counter_ttl = conf->counter_ttl;
     st->dedup_ttl = conf->dedup_ttl;
+    st->max_count = (uint64_t)(conf->max_session_count > 0 ? conf->max_session_count
+                                                            : TLSRPT_DEF_MAX_SESSION_COUNT);
     st->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 1000;
     if (set_prefix(st, conf->prefix) != 0) {
         snprintf(errbuf, errlen, "bad key prefix '%.80s': at most %d printable bytes, no spaces",

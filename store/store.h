@@ -41,6 +41,8 @@ typedef struct tlsrpt_store_conf {
     size_t n_policy_domains;
     int timeout_ms;                 /* connect/IO timeout, default 1000 */
     int pool_size;                  /* connections in the pool, default 8 */
+    int64_t max_session_count;      /* a count above it makes a report invalid-report;
+                                       0 = TLSRPT_DEF_MAX_SESSION_COUNT (2^40) */
 } tlsrpt_store_conf;
 
 typedef struct tlsrpt_store tlsrpt_store;
@@ -66,8 +68,10 @@ typedef struct tlsrpt_count_info {
     char domains[512];              /* comma-separated counted domains (truncated) */
     char reason[64];                /* reason token when not counted:
                                        "foreign-domain", "no-policy-domain", "no-date",
-                                       "store-unavailable", "store-partial" */
+                                       "store-unavailable", "store-partial",
+                                       "invalid-report" (a count above max_session_count) */
     unsigned round_trips;           /* memcached round trips this call cost */
+    unsigned saturated;             /* counters that reached 2^63-1 and were clamped there */
     int resumed;                    /* the dedup marker held our own entry_id (an earlier
                                        attempt stopped before its counter burst): counted now */
     int partial;                    /* TLSRPT_STORE_FAILED after (part of) the counter burst
@@ -109,6 +113,11 @@ int tlsrpt_store_count(tlsrpt_store *st, const tlsrpt_report *r, tlsrpt_count_in
    counter burst) is taken as ours: counted now, info->resumed = 1. */
 int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
                            tlsrpt_count_info *info, char *errbuf, size_t errlen);
+
+/* Parse a counter value as memcached returns it: decimal digits, maybe padded with
+   spaces (memcached pads an incr result that got shorter) or ending in CR/LF. Values
+   at or above 2^63-1 read as 2^63-1 (saturated). 0, or -1 when it is not a number. */
+int tlsrpt_store_parse_count(const char *v, size_t len, int64_t *out);
 
 /* Encode one key component (%XX outside [A-Za-z0-9._-]); returns length, or -1 if it does not fit. */
 int tlsrpt_key_component(char *out, size_t outlen, const char *s);

@@ -97,6 +97,7 @@ struct tlsrpt_store {
     memcached_pool_st *pool;
     char prefix[ST_PREFIX_MAX + 1];
     long counter_ttl, dedup_ttl;
+    uint64_t max_count;         /* max_session_count */
     char **allow;               /* normalized allow-list, NULL = all */
     size_t n_allow;
     int timeout_ms;
