@@ -153,10 +153,8 @@ static int set_policy_domains(tm_config *cfg, const char *val, char *msg)
     int toolong;
     const char *p = val;
     while ((p = next_token(p, tok, sizeof tok, &toolong)) != NULL) {
-        if (!toolong)
-            tlsrpt_normalize_domain(tok, norm, sizeof norm);
-        if (toolong || !*norm || strchr(norm, '@')) {
-            snprintf(msg, TM_MSG_MAX, "bad value for PolicyDomains: '%.*s' (expected a domain)",
+        if (toolong || tlsrpt_store_normalize_domain(tok, norm, sizeof norm) != 0) {
+            snprintf(msg, TM_MSG_MAX, "bad value for PolicyDomains: '%.*s' (expected a host name)",
                      200, toolong ? "(too long)" : tok);
             return -1;
         }

@@ -121,10 +121,14 @@ static uint64_t str_hash(const char *s)
 static int failure_mx(const tlsrpt_failure *f, char *out, size_t outlen)
 {
     char mxn[256];
-    if (!f->receiving_mx_hostname || strlen(f->receiving_mx_hostname) > 254)
+    const char *raw = f->receiving_mx_hostname;
+    if (!raw || !raw[0])
         return 0;
-    tlsrpt_normalize_domain(f->receiving_mx_hostname, mxn, sizeof mxn);
-    return mxn[0] && st_canon(out, outlen, mxn) > 0;
+    if (tlsrpt_store_normalize_domain(raw, mxn, sizeof mxn) != 0) {
+        snprintf(out, outlen, "%s", ST_MX_INVALID);     /* not a host name (13) */
+        return 1;
+    }
+    return st_canon(out, outlen, mxn) > 0;
 }
 
 /* qsort: MX sums by name. */
@@ -243,8 +247,7 @@ static int cmp_ref(const void *a, const void *b)
 
 /* Dedup key P seen:H: H = hex SHA-256("dkim" NUL org_key NUL report-id) with a signer,
    else hex SHA-256(organization-name NUL report-id) (schema v1). */
-static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
-                     st_plan *p)
+static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p)
 {
     tlsrpt_sha256_ctx c;
     unsigned char d[TLSRPT_SHA256_LEN];
@@ -252,9 +255,9 @@ static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrp
     const char *org = r->organization_name ? r->organization_name : "";
     const char *rid = r->report_id ? r->report_id : "";
     tlsrpt_sha256_init(&c);
-    if (q->org_key) {
+    if (p->org_key[0]) {
         tlsrpt_sha256_update(&c, "dkim", 5);
-        tlsrpt_sha256_update(&c, q->org_key, strlen(q->org_key) + 1);
+        tlsrpt_sha256_update(&c, p->org_key, strlen(p->org_key) + 1);
     } else {
         tlsrpt_sha256_update(&c, org, strlen(org) + 1);
     }
@@ -273,7 +276,10 @@ static int plan_identity(const tlsrpt_store *st, const tlsrpt_report *r,
     const char *name = r->organization_name;
     if (q->org_key && q->org_key[0]) {
         size_t n = strlen(name ? name : "");
-        if (st_canon(p->org, sizeof p->org, q->org_key) < 0
+        char *norm = p->org_key;
+        if (tlsrpt_store_normalize_domain(q->org_key, norm, sizeof p->org_key) != 0)
+            snprintf(norm, sizeof p->org_key, "%s", q->org_key);   /* not ours to refuse: encoded */
+        if (st_canon(p->org, sizeof p->org, norm) < 0
             || tlsrpt_key_build(p->label_key, sizeof p->label_key, st->prefix,
                                 (const char *const[]){ "org", p->org, "name" }, 3) < 0)
             return -1;
@@ -307,21 +313,22 @@ static int allowed(const tlsrpt_store *st, const char *dom)
 
 /* Group the countable policies by domain and plan each group. */
 static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
-                       int *saw_foreign)
+                       int *saw_foreign, const char **bad_domain)
 {
     pol_ref *refs = r->n_policies ? calloc(r->n_policies, sizeof *refs) : NULL;
-    char enc[ST_DOMAIN_ENC_MAX];
     size_t n = 0;
     int rc = 0;
     if (r->n_policies && !refs)
         return -1;
     for (size_t i = 0; i < r->n_policies; i++) {
         const char *pd = r->policies[i].policy_domain;
-        if (!pd || strlen(pd) > 254)
-            continue;           /* no (or an impossible, over-long) domain */
-        tlsrpt_normalize_domain(pd, refs[n].dom, sizeof refs[n].dom);
-        if (!refs[n].dom[0] || tlsrpt_key_component(enc, sizeof enc, refs[n].dom) < 0)
-            continue;           /* none, or its encoding is longer than any DNS name */
+        if (!pd || !pd[0] || strcmp(pd, ".") == 0)
+            continue;           /* no domain */
+        if (tlsrpt_store_normalize_domain(pd, refs[n].dom, sizeof refs[n].dom) != 0) {
+            if (!*bad_domain)
+                *bad_domain = pd;   /* not a host name: the report is invalid (13) */
+            continue;
+        }
         if (!allowed(st, refs[n].dom)) {
             *saw_foreign = 1;
             continue;
@@ -368,6 +375,7 @@ int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_c
                   st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen)
 {
     int saw_foreign = 0;
+    const char *bad = NULL;
     memset(p, 0, sizeof *p);
     if (!r->has_start || !r->day[0]) {
         snprintf(info->reason, sizeof info->reason, "no-date");
@@ -379,14 +387,24 @@ int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_c
         snprintf(errbuf, errlen, "a session count is above %llu", (unsigned long long)st->max_count);
         return TLSRPT_NOT_COUNTABLE;
     }
-    if (plan_identity(st, r, q, p) < 0 || plan_groups(st, r, p, &saw_foreign) < 0
-        || plan_seen(st, r, q, p) < 0 || st_canon(p->Y, sizeof p->Y, r->day) < 0
-        || (p->n_domains > 0 && st_emit(st, p) < 0)) {
+    if (plan_identity(st, r, q, p) < 0 || plan_groups(st, r, p, &saw_foreign, &bad) < 0
+        || (!bad && plan_seen(st, r, p) < 0) || st_canon(p->Y, sizeof p->Y, r->day) < 0
+        || (!bad && p->n_domains > 0 && st_emit(st, p) < 0)) {
         snprintf(info->reason, sizeof info->reason, "store-unavailable");
         snprintf(errbuf, errlen, "cannot plan counters: out of memory or over %d keys",
                  ST_MAX_OPS);
         st_plan_free(p);
         return TLSRPT_STORE_FAILED;
+    }
+    if (bad) {
+        char cut[41], shown[124];
+        snprintf(cut, sizeof cut, "%s", bad);
+        tlsrpt_key_component(shown, sizeof shown, cut);     /* hostile bytes: %XX */
+        snprintf(info->reason, sizeof info->reason, "invalid-report");
+        snprintf(errbuf, errlen, "policy-domain '%s%s' is not a host name", shown,
+                 strlen(bad) > 40 ? "..." : "");
+        st_plan_free(p);
+        return TLSRPT_NOT_COUNTABLE;
     }
     if (p->n_domains == 0) {
         snprintf(info->reason, sizeof info->reason, "%s",

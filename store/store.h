@@ -119,6 +119,13 @@ int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrp
    at or above 2^63-1 read as 2^63-1 (saturated). 0, or -1 when it is not a number. */
 int tlsrpt_store_parse_count(const char *v, size_t len, int64_t *out);
 
+/* One spelling per host name: drop one trailing dot, U-labels to A-labels (libidn2,
+   IDNA2008 + TR46 non-transitional), lower-case; then labels of 1..63 bytes of
+   [a-z0-9-], not starting or ending with '-', at most 253 bytes in all. 0 (out
+   filled), -1 not a host name (out ""), -2 out too small. Policy domains, MX names,
+   PolicyDomains entries and org_key all go through it. */
+int tlsrpt_store_normalize_domain(const char *in, char *out, size_t outlen);
+
 /* Encode one key component (%XX outside [A-Za-z0-9._-]); returns length, or -1 if it does not fit. */
 int tlsrpt_key_component(char *out, size_t outlen, const char *s);
 /* Decode a component back to the raw string; returns length or -1. */

@@ -22,6 +22,8 @@
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_MAX_DOMAINS 256       /* distinct policy domains counted per report */
 #define ST_MAX_MX 1000           /* distinct MX names counted per report and domain */
+#define ST_MX_INVALID "~invalid" /* MX member of a name that is not a host name */
+#define ST_MX_OTHER "~other"     /* MX / org member the budget folded into */
 #define ST_LABEL_MAX 256          /* bytes of organization-name kept in P org:ORG:name */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
 #define ST_PREFIX_MAX 64
@@ -80,6 +82,7 @@ typedef struct st_plan {
     size_t n_set, cap_set;
     char seen_key[TLSRPT_KEY_MAX + 1];
     char org[ST_COMP_MAX + 1];      /* ORG component: org_key, else organization-name */
+    char org_key[256];              /* the signer, normalized; "" without one */
     char label_key[TLSRPT_KEY_MAX + 1]; /* P org:ORG:name, "" without org_key */
     char *label_val;                /* encoded organization-name (malloc'd), or NULL */
     size_t label_len;

@@ -6,8 +6,8 @@
  * component of 120 encoded bytes kept and of 121 hashed ("~" + 32 hex); 256 policy
  * domains per report counted and the 257th (last by name) not; 1000 MX names per
  * domain counted and the 1001st (last by name, whatever the report's order) not;
- * a policy domain of 253 bytes counted and of 254 not, an MX name of 254 bytes
- * counted per MX and of 255 not; index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
+ * a policy domain of 253 bytes counted and of 254 invalid-report, an MX name of 253
+ * bytes counted per MX and of 254 folded into mx:~invalid; index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
  * memcached servers accepted, 65 refused; counters saturating at 2^63-1 (reports of
  * 2^62, 2^62 and 2^63-1 sessions; a counter at 2^63-2 reaching exactly 2^63-1 and
  * then staying; one already past 2^64 - 1000 that memcached wraps); a session count of
@@ -259,8 +259,8 @@ static void long_name(char *out, size_t n)
     strcpy(out + body, ".example");
 }
 
-/* A policy domain of 253 bytes is counted, of 254 not; an MX name of 254 bytes gets its
-   mx: counter, of 255 not (its failures still count under type:). */
+/* A policy domain of 253 bytes is counted, of 254 is no host name (invalid-report); an
+   MX name of 253 bytes gets its mx: counter, of 254 counts under mx:~invalid. */
 static void test_name_lengths(void)
 {
     tlsrpt_store *st = tlib_mkstore(servers, "nl:", NULL, 0);
@@ -274,20 +274,32 @@ static void test_name_lengths(void)
         tlib_tr_policy(&t, "sts", dom[k], 4, 0);
         int rc = tlsrpt_store_count(st, &t.r, &info, err, sizeof err);
         snprintf(name, sizeof name, "policy domain of %d bytes %s", 253 + k,
-                 k ? "not counted (no-policy-domain)" : "counted");
-        T_CHECK(k ? rc == TLSRPT_NOT_COUNTABLE && strcmp(info.reason, "no-policy-domain") == 0
+                 k ? "not counted (invalid-report)" : "counted");
+        T_CHECK(k ? rc == TLSRPT_NOT_COUNTABLE && strcmp(info.reason, "invalid-report") == 0
                   : rc == TLSRPT_COUNTED, name);
-        long_name(mx[k], 254 + (size_t)k);
+        long_name(mx[k], 253 + (size_t)k);
         tlib_tr_init(&t, "Len Org", k ? "mx-2" : "mx-1", "2026-06-07");
         int p = tlib_tr_policy(&t, "sts", "len.example", 0, 1);
         tlib_tr_fail(&t, p, "validation-failure", mx[k], 1);
         T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED,
-                k ? "report with a 255-byte MX name counted" : "report with a 254-byte MX name counted");
+                k ? "report with a 254-byte MX name counted" : "report with a 253-byte MX name counted");
     }
     tlib_mc_check_num(rd, "nl:d:len.example:2026-06-07:type:validation-failure", 2,
-                      "MX names of 254 and 255 bytes: both failures under type:");
-    T_CHECK(tlib_mc_get_str(rd, "nl:d:len.example:2026-06-07:mxs", v, sizeof v) && strchr(v, '~')
-            && !strchr(v, ' '), "MX name of 254 bytes: one mx: member (hashed); 255 bytes: none");
+                      "MX names of 253 and 254 bytes: both failures under type:");
+    tlib_mc_check_num(rd, "nl:d:len.example:2026-06-07:mx:~invalid:fail", 1,
+                      "MX name of 254 bytes: counted under mx:~invalid");
+    int hashed = 0, invalid = 0, others = 0;
+    if (tlib_mc_get_str(rd, "nl:d:len.example:2026-06-07:mxs", v, sizeof v))
+        for (char *save, *m = strtok_r(v, " ", &save); m; m = strtok_r(NULL, " ", &save)) {
+            if (strcmp(m, "~invalid") == 0)
+                invalid++;
+            else if (strlen(m) == 33 && m[0] == '~' && strspn(m + 1, "0123456789abcdef") == 32)
+                hashed++;
+            else
+                others++;
+        }
+    T_CHECK(hashed == 1 && invalid == 1 && others == 0,
+            "mxs: the 253-byte MX as ~ + 32 hex, and ~invalid");
     tlsrpt_store_free(st);
 }
 
