@@ -81,6 +81,7 @@ typedef struct phase1 {
     int have_val;               /* the get of the marker answered */
     char val[128];              /* its value (cut) */
     size_t vlen;
+    uint64_t rep_count;         /* the reporter's new domains on the arrival day */
     int oom;
 } phase1;
 
@@ -99,6 +100,10 @@ static void on_phase1(void *arg, const st_ans *a)
             memcpy(ph->val, a->val, ph->vlen);
             ph->val[ph->vlen] = 0;
         }
+    } else if (a->req == 2 + ph->ss->n) {
+        int64_t v;
+        if (a->status == 0 && tlsrpt_store_parse_count(a->val, a->vlen, &v) == 0)
+            ph->rep_count = (uint64_t)v;
     } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen) != 0) {
         ph->oom = 1;
     }
@@ -140,11 +145,12 @@ static int judge_marker(st_call *c, const st_plan *p, const phase1 *ph, const ch
     return TLSRPT_DUPLICATE;
 }
 
-/* Phase 1, one round trip: add P seen:H (not when recovering), get it, read every set. */
+/* Phase 1, one round trip: add P seen:H (not when recovering), get it, read every set
+   and the reporter's count of new domains (*rep_count). */
 static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char *mine,
-                          int own_id, int recover)
+                          int own_id, int recover, uint64_t *rep_count)
 {
-    st_req *reqs = calloc(ss->n + 2, sizeof *reqs);
+    st_req *reqs = calloc(ss->n + 3, sizeof *reqs);
     phase1 ph = { .ss = ss };
     int maybe, rc;
     if (!reqs)
@@ -157,12 +163,14 @@ static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char 
     reqs[1] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->seen_key };
     for (size_t i = 0; i < ss->n; i++)
         reqs[i + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = ss->s[i].key };
+    reqs[ss->n + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->rep_key };
     char what[TLSRPT_KEY_MAX + 64];
     snprintf(what, sizeof what, "add %s + get of %zu index sets", p->seen_key, ss->n);
-    rc = st_burst(c, what, reqs, ss->n + 2, on_phase1, &ph, &maybe);
+    rc = st_burst(c, what, reqs, ss->n + 3, on_phase1, &ph, &maybe);
     free(reqs);
     if (rc != 0)
         return TLSRPT_STORE_FAILED;
+    *rep_count = ph.rep_count;
     if (ph.oom)
         return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     if (recover) {
@@ -361,10 +369,81 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
     return rc;
 }
 
+/* The budget's view of phase 1: a member is known when its set's value lists it. */
+static int ss_known(void *arg, size_t set, const char *member)
+{
+    const st_sets *ss = arg;
+    return set < ss->n && ss->s[set].value && st_has_member(ss->s[set].value, member);
+}
+
+/* The budget's view of phase 1: the set exists. */
+static int ss_exists(void *arg, size_t set)
+{
+    const st_sets *ss = arg;
+    return set < ss->n && ss->s[set].exists;
+}
+
+/* The budget's view of phase 1: how many members the set's value lists. */
+static size_t ss_members(void *arg, size_t set)
+{
+    const st_sets *ss = arg;
+    size_t n = 0;
+    for (const char *v = set < ss->n ? ss->s[set].value : NULL; v && *v; v++)
+        n += *v != ' ' && (v == ss->s[set].value || v[-1] == ' ');
+    return n;
+}
+
+/* The report's sums after the budgets into info. */
+static void info_sums(tlsrpt_count_info *info, st_plan *p)
+{
+    st_plan_sums(p);
+    info->ok = p->ok;
+    info->fail = p->fail;
+    memcpy(info->pt_ok, p->pt_ok, sizeof info->pt_ok);
+    memcpy(info->pt_fail, p->pt_fail, sizeof info->pt_fail);
+    info->n_domains = p->n_domains;
+    memcpy(info->domains, p->domains, sizeof info->domains);
+}
+
+/* Nothing left to count after the budgets: remove our marker (the report was not
+   counted, so a resend must not look like a duplicate); NOT_COUNTABLE. */
+static int nothing_left(st_call *c, const st_plan *p)
+{
+    (void)st_store_op(c, 'd', p->seen_key, NULL, 0, 0);
+    snprintf(c->info->reason, sizeof c->info->reason, "too-many-domains");
+    snprintf(c->errbuf, c->errlen, "nothing left to count: %s", c->info->folded.text);
+    return TLSRPT_NOT_COUNTABLE;
+}
+
+/* Budgets and index members (phase 2): TLSRPT_COUNTED when counters are to be sent. */
+static int budget_and_index(st_call *c, st_plan *p, st_sets *ss, uint64_t rep_count)
+{
+    st_view v = { ss_known, ss_exists, ss_members, ss, rep_count };
+    size_t overhead = 2 + (p->label_key[0] != 0);   /* marker, reporter count, label */
+    if (st_budget(c->st, p, &v, overhead, c->info) == 0)
+        return nothing_left(c, p);
+    if (st_budget_folded(p) && st_emit(c->st, p) < 0)
+        return st_fail(c, "plan", "(budget)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    unsigned before = c->info->folded.domains_reporter;
+    st_rep rep = { p->rep_key, p->rep_new, c->st->max_rep_domains, 0, 0 };
+    int rc = st_index_write(c, p, ss, &rep);
+    if (rc != TLSRPT_COUNTED || c->info->folded.domains_reporter == before)
+        return rc;
+    st_fold_describe(c->st, &c->info->folded);     /* the reporter's race cost domains */
+    int left = 0;
+    for (size_t i = 0; i < p->n_dom; i++)
+        left += !p->dom[i].drop;
+    if (!left)
+        return nothing_left(c, p);
+    return st_emit(c->st, p) < 0 ? st_fail(c, "plan", "(budget)", MEMCACHED_MEMORY_ALLOCATION_FAILURE)
+                                 : TLSRPT_COUNTED;
+}
+
 /* Phases 1-3 on one pooled connection. */
-int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q)
+int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q)
 {
     char token[64], sent[128];
+    uint64_t rep_count = 0;
     st_sets ss;
     int rc, own_id = q->entry_id != NULL;
     if (st_sets_init(&ss, p) != 0)
@@ -374,10 +453,12 @@ int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q)
     else
         make_token(token, sizeof token);
     snprintf(sent, sizeof sent, "%s" SENT_SUFFIX, token);
-    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER));
+    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER),
+                        &rep_count);
     if (rc == TLSRPT_COUNTED)
-        rc = st_index_write(c, p, &ss);
+        rc = budget_and_index(c, p, &ss, rep_count);
     st_sets_free(&ss);
+    info_sums(c->info, p);
     if (rc == TLSRPT_STORE_FAILED && !own_id && !c->info->partial)
         unmark(c, p->seen_key, token);      /* nothing counted yet: allow a replay */
     if (rc != TLSRPT_COUNTED)

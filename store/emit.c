@@ -8,6 +8,9 @@
  * and the index members P domains <- D, P d:D:days <- Y, d:D:Y:orgs <- ORG,
  * d:D:Y:types <- RT, d:D:Y:mxs <- MX. Keys and members are unique by
  * construction (the plan merged every sum first), so nothing is sorted.
+ * The budget's decisions (budget.c) are applied here: a dropped domain gets
+ * no key (its 4 sets are still listed, so set i of a domain stays at
+ * ST_SET_*(i)), a folded org or MX counts under "~other", a dropped one not.
  * Limits: ST_MAX_OPS counters + members per report.
  * Errors: -1 on out of memory, a key that cannot be built, or too many keys.
  */
@@ -80,49 +83,71 @@ static long add_set(const tlsrpt_store *st, st_plan *p, const char *const *comps
     return (long)p->n_set++;
 }
 
-/* Append a member of set index set; -1 when out of memory / too many. */
-static int add_mem(st_plan *p, long set, const char *member)
+/* Append a member of set index set for domain dom; -1 when out of memory / too many. */
+static int add_mem(st_plan *p, long set, const char *member, long dom)
 {
     if (set < 0 || p->n_ctr + p->n_mem >= ST_MAX_OPS || strlen(member) >= ST_DOMAIN_ENC_MAX
         || grow((void **)&p->mem, &p->cap_mem, p->n_mem, sizeof *p->mem, 32) < 0)
         return -1;
     p->mem[p->n_mem].set = (size_t)set;
+    p->mem[p->n_mem].dom = dom;
     strcpy(p->mem[p->n_mem].member, member);
     p->n_mem++;
     return 0;
 }
 
-/* type: and mx: counters of one domain and their members. */
-static int emit_failures(const tlsrpt_store *st, st_plan *p, const st_dom *d, long types, long mxs)
+/* type: and mx: counters of domain i and their members, as the budget decided. */
+static int emit_failures(const tlsrpt_store *st, st_plan *p, size_t i)
 {
+    const st_dom *d = &p->dom[i];
     const char *D = d->D, *Y = p->Y;
+    uint64_t other = 0;
     for (size_t t = 0; t <= ST_N_TYPES; t++)
         if (d->type[t] && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "type", st_type_name(t) },
-                                   5, d->type[t], 0) < 0 || add_mem(p, types, st_type_name(t)) < 0))
+                                   5, d->type[t], 0) < 0
+                           || add_mem(p, ST_SET_TYPES(i), st_type_name(t), (long)i) < 0))
             return -1;
-    for (size_t i = 0; i < d->n_mx; i++)
-        if (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", d->mx[i].name, "fail" }, 6,
-                    d->mx[i].cnt, 0) < 0 || add_mem(p, mxs, d->mx[i].name) < 0)
+    for (size_t j = 0; j < d->n_mx; j++) {
+        if (d->mx[j].fold == ST_OTHER)
+            other += d->mx[j].cnt;
+        if (d->mx[j].fold == ST_KEEP
+            && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", d->mx[j].name, "fail" }, 6,
+                        d->mx[j].cnt, 0) < 0 || add_mem(p, ST_SET_MXS(i), d->mx[j].name, (long)i) < 0))
             return -1;
+    }
+    if (other && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", ST_FOLD_OTHER, "fail" }, 6,
+                          other, 0) < 0 || add_mem(p, ST_SET_MXS(i), ST_FOLD_OTHER, (long)i) < 0))
+        return -1;
     return 0;
 }
 
-/* Every key of one counted domain. */
-static int emit_domain(const tlsrpt_store *st, st_plan *p, const st_dom *d)
+/* The 4 sets of domain i (always, so set indexes stay ST_SET_*(i)). */
+static int emit_sets(const tlsrpt_store *st, st_plan *p, size_t i)
 {
-    const char *D = d->D, *Y = p->Y, *O = p->org;
-    long days = add_set(st, p, (const char *const[]){ "d", D, "days" }, 3, 1);
-    long orgs = add_set(st, p, (const char *const[]){ "d", D, Y, "orgs" }, 4, 0);
-    long types = add_set(st, p, (const char *const[]){ "d", D, Y, "types" }, 4, 0);
-    long mxs = add_set(st, p, (const char *const[]){ "d", D, Y, "mxs" }, 4, 0);
-    if (days < 0 || orgs < 0 || types < 0 || mxs < 0 || emit_failures(st, p, d, types, mxs) < 0
+    const char *D = p->dom[i].D, *Y = p->Y;
+    return add_set(st, p, (const char *const[]){ "d", D, "days" }, 3, 1) < 0
+        || add_set(st, p, (const char *const[]){ "d", D, Y, "orgs" }, 4, 0) < 0
+        || add_set(st, p, (const char *const[]){ "d", D, Y, "types" }, 4, 0) < 0
+        || add_set(st, p, (const char *const[]){ "d", D, Y, "mxs" }, 4, 0) < 0 ? -1 : 0;
+}
+
+/* Every key of counted domain i. */
+static int emit_domain(const tlsrpt_store *st, st_plan *p, size_t i)
+{
+    const st_dom *d = &p->dom[i];
+    const char *D = d->D, *Y = p->Y, *O = d->org_fold == ST_OTHER ? ST_FOLD_OTHER : p->org;
+    long dom = (long)i;
+    if (emit_failures(st, p, i) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "ok" }, 4, d->ok, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "fail" }, 4, d->fail, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "reports" }, 4, 1, 1) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "ok" }, 6, d->ok, 1) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "fail" }, 6, d->fail, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "mode", d->mode }, 5, 1, 1) < 0
-        || add_mem(p, 0, D) < 0 || add_mem(p, days, Y) < 0 || add_mem(p, orgs, O) < 0)
+        || add_mem(p, ST_SET_DOMAINS, D, dom) < 0 || add_mem(p, ST_SET_DAYS(i), Y, dom) < 0)
+        return -1;
+    if (d->org_fold != ST_DROP
+        && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "ok" }, 6, d->ok, 1) < 0
+            || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "fail" }, 6, d->fail, 1) < 0
+            || add_mem(p, ST_SET_ORGS(i), O, dom) < 0))
         return -1;
     for (size_t c = 0; c < ST_PT_N; c++)
         if (d->pt_has[c]
@@ -141,7 +166,10 @@ int st_emit(const tlsrpt_store *st, st_plan *p)
     if (add_set(st, p, (const char *const[]){ "domains" }, 1, 1) != 0)
         return -1;
     for (size_t i = 0; i < p->n_dom; i++)
-        if (emit_domain(st, p, &p->dom[i]) < 0)
+        if (emit_sets(st, p, i) < 0)
+            return -1;
+    for (size_t i = 0; i < p->n_dom; i++)
+        if (!p->dom[i].drop && emit_domain(st, p, i) < 0)
             return -1;
     return 0;
 }

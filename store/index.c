@@ -31,7 +31,7 @@
 #include "sha256.h"
 
 /* Is member one of the space-separated tokens of v? */
-static int has_member(const char *v, const char *member)
+int st_has_member(const char *v, const char *member)
 {
     size_t ml = strlen(member);
     for (const char *p = v; p && *p; ) {
@@ -132,9 +132,12 @@ static void put_exp(unsigned char *p, time_t exp)
         p[i] = (unsigned char)(v >> (24 - 8 * i));
 }
 
-/* Answers of the marker burst: which markers were already there. */
+/* Answers of the marker burst: which markers were already there, and the reporter's
+   new-domain count (request n, when asked). */
 typedef struct ix_marks {
     unsigned char *lost;        /* per request: someone else holds this marker */
+    size_t n;                   /* marker requests */
+    st_rep *rep;
     ix_err err;
 } ix_marks;
 
@@ -142,18 +145,38 @@ typedef struct ix_marks {
 static void on_marks(void *arg, const st_ans *a)
 {
     ix_marks *m = arg;
-    if (a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED)
+    if (a->req == m->n && m->rep) {
+        if (a->status == 0 && a->vlen == 8) {
+            m->rep->answered = 1;
+            for (int i = 0; i < 8; i++)
+                m->rep->total = m->rep->total << 8 | (unsigned char)a->val[i];
+        } else if (a->status != 0) {
+            ix_note(&m->err, a);
+        }
+    } else if (a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED)
         m->lost[a->req] = 1;
     else if (a->status != 0)
         ix_note(&m->err, a);
 }
 
-/* One burst of marker adds for need[0..*nn); keeps in need only the ones we won. */
-static int take_markers(st_call *c, const st_plan *p, size_t *need, size_t *nn)
+/* The reporter's increment (request of the marker burst): +add, created with add. */
+static void rep_req(st_req *r, const st_rep *rep)
 {
-    char (*mk)[TLSRPT_KEY_MAX + 1] = calloc(*nn, sizeof *mk);
-    st_req *reqs = calloc(*nn, sizeof *reqs);
-    ix_marks m = { calloc(*nn, 1), { 0, 0, 0, "" } };
+    *r = (st_req){ .opcode = ST_OP_INCREMENT, .key = rep->key, .extlen = 20 };
+    for (int b = 0; b < 8; b++) {
+        r->extras[b] = (unsigned char)(rep->add >> (56 - 8 * b));
+        r->extras[8 + b] = r->extras[b];
+    }
+    put_exp(r->extras + 16, st_expiry(ST_REP_TTL));
+}
+
+/* One burst of marker adds for need[0..*nn) (and the reporter's increment); keeps in
+   need only the ones we won; mk gets every marker key. */
+static int take_markers(st_call *c, const st_plan *p, size_t *need, size_t *nn, st_rep *rep,
+                        char (*mk)[TLSRPT_KEY_MAX + 1])
+{
+    st_req *reqs = calloc(*nn + 1, sizeof *reqs);
+    ix_marks m = { calloc(*nn, 1), *nn, rep && rep->add ? rep : NULL, { 0, 0, 0, "" } };
     long mttl = c->st->counter_ttl > 0 && c->st->counter_ttl < ST_MARKER_TTL
                     ? c->st->counter_ttl : ST_MARKER_TTL;
     int rc = TLSRPT_COUNTED, maybe;
@@ -165,18 +188,22 @@ static int take_markers(st_call *c, const st_plan *p, size_t *need, size_t *nn)
         reqs[k] = (st_req){ .opcode = ST_OP_ADDQ, .key = mk[k], .extlen = 8, .val = "1", .vlen = 1 };
         put_exp(reqs[k].extras + 4, st_expiry(mttl));
     }
-    if (rc == TLSRPT_COUNTED && st_burst(c, "add (index markers)", reqs, *nn, on_marks, &m, &maybe) != 0)
+    if (m.rep && reqs)
+        rep_req(&reqs[*nn], m.rep);
+    if (rc == TLSRPT_COUNTED && st_burst(c, "add (index markers)", reqs, *nn + (m.rep != NULL),
+                                         on_marks, &m, &maybe) != 0)
         rc = TLSRPT_STORE_FAILED;
     else if (rc == TLSRPT_COUNTED && m.err.failed)
-        rc = ix_fail(c, "add", mk[m.err.req], &m.err, *nn);
+        rc = ix_fail(c, m.err.req == *nn ? "incr" : "add", reqs[m.err.req].key, &m.err, *nn);
     if (rc == TLSRPT_COUNTED) {
         size_t w = 0;
         for (size_t k = 0; k < *nn; k++)
-            if (!m.lost[k])
-                need[w++] = need[k];
+            if (!m.lost[k]) {
+                need[w] = need[k];
+                memmove(mk[w++], mk[k], sizeof mk[k]);
+            }
         *nn = w;
     }
-    free(mk);
     free(reqs);
     free(m.lost);
     return rc;
@@ -228,6 +255,7 @@ typedef struct ix_writes {
     ix_job *jobs;
     size_t *job_of;             /* per request: its job */
     char *kind;                 /* per request: 'a' add, 'p' append, 't' touch */
+    size_t n_job_reqs;          /* requests after these are clean-ups (round 0 only) */
     ix_err err;
 } ix_writes;
 
@@ -235,10 +263,10 @@ typedef struct ix_writes {
 static void on_writes(void *arg, const st_ans *a)
 {
     ix_writes *w = arg;
+    if (a->req >= w->n_job_reqs || a->status == 0)
+        return;                 /* a touch that worked, or a clean-up request (best effort) */
     ix_job *j = &w->jobs[w->job_of[a->req]];
     char k = w->kind[a->req];
-    if (a->status == 0)
-        return;                 /* a touch that worked */
     if (k == 'a' ? a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED
                  : a->status == ST_ST_NOT_FOUND || a->status == ST_ST_NOT_STORED)
         j->again = 1;           /* someone created the set / it is gone: switch */
@@ -276,18 +304,23 @@ static size_t write_reqs(ix_job *jobs, size_t nj, time_t exp, st_req *reqs, ix_w
     return n;
 }
 
-/* Write every job's members: add the set or append to it, one burst per round. */
-static int write_sets(st_call *c, ix_job *jobs, size_t nj)
+/* Write every job's members: add the set or append to it, one burst per round; the
+   first round also carries the n_extra clean-up requests. */
+static int write_sets(st_call *c, ix_job *jobs, size_t nj, const st_req *extra, size_t n_extra)
 {
-    st_req *reqs = calloc(2 * nj, sizeof *reqs);
-    ix_writes w = { jobs, calloc(2 * nj, sizeof *w.job_of), calloc(2 * nj, 1), { 0, 0, 0, "" } };
+    st_req *reqs = calloc(2 * nj + n_extra, sizeof *reqs);
+    ix_writes w = { jobs, calloc(2 * nj, sizeof *w.job_of), calloc(2 * nj, 1), 0, { 0, 0, 0, "" } };
     time_t exp = st_expiry(c->st->counter_ttl);
     int rc = TLSRPT_COUNTED, maybe;
     size_t n = 0;
     if (!reqs || !w.job_of || !w.kind)
         rc = st_fail(c, "append", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     for (int round = 0; round < 4 && rc == TLSRPT_COUNTED; round++) {
-        if ((n = write_reqs(jobs, nj, exp, reqs, &w)) == 0)
+        w.n_job_reqs = n = write_reqs(jobs, nj, exp, reqs, &w);
+        if (round == 0 && n_extra)
+            memcpy(reqs + n, extra, n_extra * sizeof *extra);
+        n += round == 0 ? n_extra : 0;
+        if (n == 0)
             break;
         if (st_burst(c, "add/append (index sets)", reqs, n, on_writes, &w, &maybe) != 0)
             rc = TLSRPT_STORE_FAILED;
@@ -314,31 +347,72 @@ static int write_sets(st_call *c, ix_job *jobs, size_t nj)
     return rc;
 }
 
-/* Make sure every member of the plan is in its set (values already read into ss):
-   one burst for the markers of the new members, one (rarely more) for the sets. */
-int st_index_write(st_call *c, const st_plan *p, st_sets *ss)
+/* After the marker burst: when the reporter's count went past its limit (another
+   report of the same reporter took part of the allowance meanwhile), drop the last new
+   domains (budget.c), take their won members out of need, and fill extra with the
+   deletes of their markers and the decrement of the count; returns how many extras. */
+static size_t rep_overshoot(st_plan *p, st_rep *rep, size_t *need, size_t *nn,
+                            char (*mk)[TLSRPT_KEY_MAX + 1], st_req *extra, tlsrpt_count_info *info)
 {
-    size_t *need = malloc((p->n_mem ? p->n_mem : 1) * sizeof *need), nn = 0;
+    size_t n_extra = 0, w = 0;
+    if (!rep || !rep->answered || rep->total <= rep->limit)
+        return 0;
+    uint64_t over = rep->total - rep->limit;
+    size_t dropped = st_budget_unnew(p, over < rep->add ? (size_t)over : rep->add, info);
+    for (size_t k = 0; k < *nn; k++) {
+        long d = p->mem[need[k]].dom;
+        if (d >= 0 && p->dom[d].drop)
+            extra[n_extra++] = (st_req){ .opcode = ST_OP_DELETEQ, .key = mk[k] };
+        else {
+            need[w] = need[k];
+            memmove(mk[w++], mk[k], sizeof mk[k]);
+        }
+    }
+    *nn = w;
+    if (dropped) {
+        st_req *r = &extra[n_extra++];
+        *r = (st_req){ .opcode = ST_OP_DECREMENTQ, .key = rep->key, .extlen = 20 };
+        for (int b = 0; b < 8; b++)
+            r->extras[b] = (unsigned char)((uint64_t)dropped >> (56 - 8 * b));
+        put_exp(r->extras + 16, st_expiry(ST_REP_TTL));
+    }
+    return n_extra;
+}
+
+/* Make sure every member of the plan is in its set (values already read into ss):
+   one burst for the markers of the new members (with the reporter's increment), one
+   (rarely more) for the sets. */
+int st_index_write(st_call *c, st_plan *p, st_sets *ss, st_rep *rep)
+{
+    size_t *need = malloc((p->n_mem ? p->n_mem : 1) * sizeof *need), nn = 0, n_extra = 0;
+    char (*mk)[TLSRPT_KEY_MAX + 1] = calloc(p->n_mem ? p->n_mem : 1, sizeof *mk);
+    st_req *extra = calloc(p->n_mem + 1, sizeof *extra);
     ix_job *jobs = NULL;
     int rc = TLSRPT_COUNTED;
-    if (!need)
+    if (!need || !mk || !extra) {
+        free(need), free(mk), free(extra);
         return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    }
     for (size_t i = 0; i < p->n_mem; i++) {
         const st_set_state *s = &ss->s[p->mem[i].set];
-        if (!(s->value && has_member(s->value, p->mem[i].member)))
+        if (!(s->value && st_has_member(s->value, p->mem[i].member)))
             need[nn++] = i;
     }
     if (rc == TLSRPT_COUNTED && nn > 0)
-        rc = take_markers(c, p, need, &nn);
-    if (rc == TLSRPT_COUNTED && nn > 0) {
+        rc = take_markers(c, p, need, &nn, rep, mk);
+    if (rc == TLSRPT_COUNTED)
+        n_extra = rep_overshoot(p, rep, need, &nn, mk, extra, c->info);
+    if (rc == TLSRPT_COUNTED && nn + n_extra > 0) {
         if (!(jobs = calloc(ss->n, sizeof *jobs)) || build_jobs(p, ss, need, nn, jobs) != 0)
             rc = st_fail(c, "append", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
         else
-            rc = write_sets(c, jobs, ss->n);
+            rc = write_sets(c, jobs, ss->n, extra, n_extra);
     }
     for (size_t j = 0; jobs && j < ss->n; j++)
         free(jobs[j].val);
     free(jobs);
     free(need);
+    free(mk);
+    free(extra);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include "store_int.h"
 #include "sha256.h"
 
@@ -172,6 +173,7 @@ static int collect_mx(const tlsrpt_report *r, const pol_ref *g, size_t n, st_mx 
                 if (!slot[h]) {
                     memcpy(v[k].name, name, sizeof name);
                     v[k].cnt = 0;
+                    v[k].fold = ST_KEEP;
                     slot[h] = ++k;
                 }
                 last = raw;
@@ -226,6 +228,8 @@ static int analyze_domain(const tlsrpt_report *r, const pol_ref *g, size_t n, st
 /* Add the domain's sums to the plan's (info) sums and domain list. */
 static void sum_domain(st_plan *p, const st_dom *d)
 {
+    if (d->drop)
+        return;
     p->ok = (int64_t)sat_add((uint64_t)p->ok, d->ok);
     p->fail = (int64_t)sat_add((uint64_t)p->fail, d->fail);
     for (size_t c = 0; c < ST_PT_N; c++) {
@@ -268,6 +272,15 @@ static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p)
                             (const char *const[]){ "seen", hex }, 2) < 0 ? -1 : 0;
 }
 
+/* The reporter's key of new domains on the arrival day: P org:ORG:A:newdomains. */
+static int plan_reporter(const tlsrpt_store *st, const tlsrpt_count_req *q, st_plan *p)
+{
+    st_day_of(q->arrival ? q->arrival : time(NULL), p->arr_day);
+    return tlsrpt_key_build(p->rep_key, sizeof p->rep_key, st->prefix,
+                            (const char *const[]){ "org", p->org, p->arr_day, "newdomains" }, 4) < 0
+               ? -1 : 0;
+}
+
 /* The ORG component (signer, else organization-name; "%00" for none) and, with a
    signer, the display label P org:ORG:name = encoded organization-name. */
 static int plan_identity(const tlsrpt_store *st, const tlsrpt_report *r,
@@ -292,13 +305,17 @@ static int plan_identity(const tlsrpt_store *st, const tlsrpt_report *r,
         if (len < 0)
             return -1;
         p->label_len = (size_t)len;
-        return 0;
+        return plan_reporter(st, q, p);
     }
-    if (name && name[0])
-        return st_canon(p->org, sizeof p->org, name) < 0 ? -1 : 0;
-    strcpy(p->org, "%00");      /* never produced by a real name (no NUL in strings) */
-    return 0;
+    if (name && name[0]) {
+        if (st_canon(p->org, sizeof p->org, name) < 0)
+            return -1;
+    } else {
+        strcpy(p->org, "%00");  /* never produced by a real name (no NUL in strings) */
+    }
+    return plan_reporter(st, q, p);
 }
+
 
 /* Is the normalized domain counted under the allow-list? */
 static int allowed(const tlsrpt_store *st, const char *dom)
@@ -354,6 +371,26 @@ static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
     }
     free(refs);
     return rc;
+}
+
+/* The UTC day "YYYY-MM-DD" of t. */
+void st_day_of(time_t t, char *out)
+{
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(out, 11, "%Y-%m-%d", &tm) != 10)
+        strcpy(out, "1970-01-01");
+}
+
+/* The plan's info sums over the domains still counted (after the budgets). */
+void st_plan_sums(st_plan *p)
+{
+    p->ok = p->fail = 0;
+    memset(p->pt_ok, 0, sizeof p->pt_ok);
+    memset(p->pt_fail, 0, sizeof p->pt_fail);
+    p->n_domains = 0;
+    p->domains[0] = 0;
+    for (size_t i = 0; i < p->n_dom; i++)
+        sum_domain(p, &p->dom[i]);
 }
 
 /* Is any session count of the report above the store's limit (or negative)? */

@@ -77,6 +77,9 @@ tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size
     st->dedup_ttl = conf->dedup_ttl;
     st->max_count = (uint64_t)(conf->max_session_count > 0 ? conf->max_session_count
                                                             : TLSRPT_DEF_MAX_SESSION_COUNT);
+    st->max_new_keys = conf->max_new_keys ? conf->max_new_keys : ST_DEF_NEW_KEYS;
+    st->max_rep_domains = conf->max_domains_per_reporter ? conf->max_domains_per_reporter
+                                                         : ST_DEF_REP_DOMAINS;
     st->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 1000;
     if (set_prefix(st, conf->prefix) != 0) {
         snprintf(errbuf, errlen, "bad key prefix '%.80s': at most %d printable bytes, no spaces",

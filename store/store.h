@@ -43,6 +43,10 @@ typedef struct tlsrpt_store_conf {
     int pool_size;                  /* connections in the pool, default 8 */
     int64_t max_session_count;      /* a count above it makes a report invalid-report;
                                        0 = TLSRPT_DEF_MAX_SESSION_COUNT (2^40) */
+    size_t max_new_keys;            /* MaxNewKeysPerReport: memcached items one report may
+                                       create; 0 = 2000 */
+    size_t max_domains_per_reporter;/* MaxDomainsPerReporter: new domains per reporter and
+                                       arrival day; 0 = 1000 */
 } tlsrpt_store_conf;
 
 typedef struct tlsrpt_store tlsrpt_store;
@@ -54,6 +58,18 @@ enum tlsrpt_count_status {
     TLSRPT_NOT_COUNTABLE,   /* no policy left to count (foreign domain / no domain / no date) */
     TLSRPT_STORE_FAILED     /* memcached error: see errbuf */
 };
+
+/* What the budgets left out of one report (for the log line). */
+typedef struct tlsrpt_fold_info {
+    unsigned mx_other;          /* new MX names counted under mx:~other */
+    unsigned mx_dropped;        /* new MX names without an mx: counter (no room for ~other) */
+    unsigned org_other;         /* domains whose new org counted under org:~other */
+    unsigned org_dropped;       /* domains counted without org: counters */
+    unsigned domains_budget;    /* domains not counted: MaxNewKeysPerReport */
+    unsigned domains_reporter;  /* domains not counted: MaxDomainsPerReporter */
+    unsigned new_items;         /* memcached items the report may create (an upper bound) */
+    char text[240];             /* one line saying all of it, "" when nothing was left out */
+} tlsrpt_fold_info;
 
 /* Policy type classes (rule 12): index of tlsrpt_count_info.pt_ok / pt_fail. */
 enum { TLSRPT_PT_STS, TLSRPT_PT_TLSA, TLSRPT_PT_NONE /* no-policy-found */, TLSRPT_PT_OTHER,
@@ -69,9 +85,11 @@ typedef struct tlsrpt_count_info {
     char reason[64];                /* reason token when not counted:
                                        "foreign-domain", "no-policy-domain", "no-date",
                                        "store-unavailable", "store-partial",
-                                       "invalid-report" (a count above max_session_count) */
+                                       "invalid-report" (a count above max_session_count),
+                                       "too-many-domains" (the budgets left nothing) */
     unsigned round_trips;           /* memcached round trips this call cost */
     unsigned saturated;             /* counters that reached 2^63-1 and were clamped there */
+    tlsrpt_fold_info folded;        /* what MaxNewKeysPerReport / MaxDomainsPerReporter left out */
     int resumed;                    /* the dedup marker held our own entry_id (an earlier
                                        attempt stopped before its counter burst): counted now */
     int partial;                    /* TLSRPT_STORE_FAILED after (part of) the counter burst

@@ -21,9 +21,13 @@
 #define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_MAX_DOMAINS 256       /* distinct policy domains counted per report */
+#define ST_DEF_NEW_KEYS 2000     /* MaxNewKeysPerReport */
+#define ST_DEF_REP_DOMAINS 1000  /* MaxDomainsPerReporter */
+#define ST_ORGS_CAP 1000         /* orgs of one domain and day; beyond, new ones are org:~other */
+#define ST_REP_TTL 259200        /* seconds P org:ORG:A:newdomains lives (3 days) */
 #define ST_MAX_MX 1000           /* distinct MX names counted per report and domain */
 #define ST_MX_INVALID "~invalid" /* MX member of a name that is not a host name */
-#define ST_MX_OTHER "~other"     /* MX / org member the budget folded into */
+#define ST_FOLD_OTHER "~other"   /* MX / org member the budget folded into */
 #define ST_LABEL_MAX 256          /* bytes of organization-name kept in P org:ORG:name */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
 #define ST_PREFIX_MAX 64
@@ -47,6 +51,7 @@ typedef struct st_pset {
 /* One index-set member to make sure of. */
 typedef struct st_member {
     size_t set;                     /* index in st_plan.set */
+    long dom;                       /* index in st_plan.dom, -1 for none */
     char member[ST_DOMAIN_ENC_MAX]; /* canonical component (domains: plain encoding) */
 } st_member;
 
@@ -54,7 +59,14 @@ typedef struct st_member {
 typedef struct st_mx {
     char name[ST_COMP_MAX + 1];
     uint64_t cnt;
+    unsigned char fold;         /* budget: ST_KEEP, ST_OTHER (into ~other), ST_DROP (type: only) */
 } st_mx;
+
+#define ST_KEEP 0
+#define ST_OTHER 1
+#define ST_DROP 2
+#define ST_DROP_BUDGET 1         /* st_dom.drop: MaxNewKeysPerReport */
+#define ST_DROP_REPORTER 2       /* st_dom.drop: MaxDomainsPerReporter */
 
 /* What one report holds for one counted domain (plan.c), before any key is built. */
 typedef struct st_dom {
@@ -67,6 +79,10 @@ typedef struct st_dom {
     uint64_t type[12];          /* failed sessions per result type (ST_N_TYPES + other) */
     st_mx *mx;                  /* per-MX sums, the first ST_MAX_MX by name */
     size_t n_mx;
+    /* budget decisions (budget.c; all 0 = count everything) */
+    unsigned char drop;         /* not counted at all: ST_DROP_BUDGET / ST_DROP_REPORTER */
+    unsigned char org_fold;     /* ST_KEEP, ST_OTHER (org:~other), ST_DROP (no org counters) */
+    unsigned char new_domain;   /* D was not in P domains (for MaxDomainsPerReporter) */
 } st_dom;
 
 /* Everything one report will write. Owned by the caller of st_plan_build. */
@@ -90,7 +106,26 @@ typedef struct st_plan {
     int64_t pt_ok[ST_PT_N], pt_fail[ST_PT_N];
     size_t n_domains;
     char domains[512];
+    char arr_day[11];           /* A: the arrival day (UTC) */
+    char rep_key[TLSRPT_KEY_MAX + 1];   /* P org:ORG:A:newdomains */
+    size_t rep_new;             /* new domains this report takes (budget.c) */
 } st_plan;
+
+/* Set indexes of domain i in st_plan.set (emit.c keeps 4 sets per domain, in order). */
+#define ST_SET_DOMAINS 0
+#define ST_SET_DAYS(i) (1 + 4 * (i))
+#define ST_SET_ORGS(i) (2 + 4 * (i))
+#define ST_SET_TYPES(i) (3 + 4 * (i))
+#define ST_SET_MXS(i) (4 + 4 * (i))
+
+/* What phase 1 (or the tally) knows about the index sets, for the budgets. */
+typedef struct st_view {
+    int (*known)(void *arg, size_t set, const char *member);   /* member in set */
+    int (*exists)(void *arg, size_t set);                        /* the set exists */
+    size_t (*members)(void *arg, size_t set);                    /* how many it lists */
+    void *arg;
+    uint64_t rep_count;         /* new domains the reporter made on the arrival day */
+} st_view;
 
 #define ST_N_TYPES 11            /* RFC 8460 result types; index 11 = "other" */
 
@@ -101,6 +136,8 @@ struct tlsrpt_store {
     char prefix[ST_PREFIX_MAX + 1];
     long counter_ttl, dedup_ttl;
     uint64_t max_count;         /* max_session_count */
+    size_t max_new_keys;        /* MaxNewKeysPerReport */
+    size_t max_rep_domains;     /* MaxDomainsPerReporter */
     char **allow;               /* normalized allow-list, NULL = all */
     size_t n_allow;
     int timeout_ms;
@@ -121,6 +158,23 @@ void st_plan_free(st_plan *p);
 /* emit.c: build every counter, set and member of the plan's domains; 0 or -1
    (out of memory, a key that cannot be built, over ST_MAX_OPS). */
 int st_emit(const tlsrpt_store *st, st_plan *p);
+/* budget.c: decide what of the plan fits MaxNewKeysPerReport and MaxDomainsPerReporter,
+   from what view v knows (see budget.c); overhead = items the call makes besides the
+   domains' keys. Fills the st_dom decisions, p->rep_new and info->folded; returns
+   how many domains are left to count. */
+size_t st_budget(const tlsrpt_store *st, st_plan *p, const st_view *v, size_t overhead,
+                 tlsrpt_count_info *info);
+/* budget.c: drop the last n domains that budget took as new for the reporter (they lost
+   the race for the reporter's allowance); returns how many were dropped. */
+size_t st_budget_unnew(st_plan *p, size_t n, tlsrpt_count_info *info);
+/* budget.c: info->folded.text from its counts. */
+void st_fold_describe(const tlsrpt_store *st, tlsrpt_fold_info *f);
+/* budget.c: does any decision differ from "count everything"? */
+int st_budget_folded(const st_plan *p);
+/* plan.c: the UTC day "YYYY-MM-DD" of t into out (11 bytes). */
+void st_day_of(time_t t, char *out);
+/* plan.c: the plan's info sums (ok, fail, pt_*, domains) over the domains still counted. */
+void st_plan_sums(st_plan *p);
 /* emit.c: the result type name of index t (0..ST_N_TYPES; ST_N_TYPES = "other"). */
 const char *st_type_name(size_t t);
 /* emit.c: the policy type name of class i ("sts", "tlsa", "no-policy-found", "other"). */
@@ -221,7 +275,7 @@ int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_an
 /* count.c: is id a usable spool entry id? */
 int st_entry_id_ok(const char *id);
 /* count.c: phases 1-3 of one planned report on c (a pooled handle). */
-int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q);
+int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q);
 /* index.c: the index sets a plan touches, with the values read from memcached. */
 typedef struct st_set_state {
     const char *key;
@@ -235,8 +289,19 @@ typedef struct st_sets {
 int st_sets_init(st_sets *ss, const st_plan *p);
 int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen);
 void st_sets_free(st_sets *ss);
+/* The reporter's allowance of new domains, checked in the marker burst (index.c). */
+typedef struct st_rep {
+    const char *key;            /* P org:ORG:A:newdomains */
+    uint64_t add;               /* new domains this report takes */
+    uint64_t limit;             /* MaxDomainsPerReporter */
+    uint64_t total;             /* the count after our increment */
+    int answered;
+} st_rep;
+/* index.c: is member one of the space-separated tokens of v? */
+int st_has_member(const char *v, const char *member);
 /* index.c: make sure every member of the plan is in its set (two bursts when some
-   are new, none otherwise); TLSRPT_COUNTED or FAILED. */
-int st_index_write(st_call *c, const st_plan *p, st_sets *ss);
+   are new, none otherwise; the reporter's count rises in the first, and the domains
+   that overshoot it are dropped from the plan); TLSRPT_COUNTED or FAILED. */
+int st_index_write(st_call *c, st_plan *p, st_sets *ss, st_rep *rep);
 
 #endif

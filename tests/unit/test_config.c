@@ -199,6 +199,25 @@ static void test_errors(void)
     expect_error(RA "PolicyDomains ok.example bad_name.example\n",
                  "t.conf:2: bad value for PolicyDomains: 'bad_name.example' (expected a host name)",
                  "err domain that is not a host name");
+    expect_error(RA "MaxNewKeysPerReport 0\n", "t.conf:2: bad value for MaxNewKeysPerReport",
+                 "err MaxNewKeysPerReport 0");
+    expect_error(RA "MaxDomainsPerReporter 100001\n", "t.conf:2: bad value for MaxDomainsPerReporter",
+                 "err MaxDomainsPerReporter 100001");
+    {
+        tm_config c;
+        tlsrpt_store_conf sc;
+        char e[512] = "";
+        int n = parse(&c, RA "MaxNewKeysPerReport 50\nMaxDomainsPerReporter 100000\n", e, sizeof e);
+        tm_config_store_conf(&c, 4, &sc);
+        T_CHECK(n == 0 && sc.max_new_keys == 50 && sc.max_domains_per_reporter == 100000,
+                "MaxNewKeysPerReport / MaxDomainsPerReporter reach the store configuration");
+        tm_config_free(&c);
+        n = parse(&c, RA, e, sizeof e);
+        tm_config_store_conf(&c, 4, &sc);
+        T_CHECK(n == 0 && sc.max_new_keys == 2000 && sc.max_domains_per_reporter == 1000,
+                "budget defaults 2000 / 1000");
+        tm_config_free(&c);
+    }
     {
         tm_config c;
         char e[512] = "";

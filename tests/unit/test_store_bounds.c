@@ -181,7 +181,7 @@ static void test_domain_cap(void)
     for (int n = 256; n <= 257; n++) {
         char pfx[16];
         snprintf(pfx, sizeof pfx, "dc%d:", n);
-        tlsrpt_store *s2 = tlib_mkstore(servers, pfx, NULL, 0);
+        tlsrpt_store *s2 = tlib_mkstore_b(servers, pfx, 100000, 0);   /* the cap, not the budget */
         domains_report(&t, pol, names, n, "dom-cap");
         T_INTEQ(s2 ? tlsrpt_store_count(s2, &t.r, &info, err, sizeof err) : -1, TLSRPT_COUNTED,
                 n == 256 ? "report with 256 domains counted" : "report with 257 domains counted");
@@ -213,7 +213,7 @@ static void test_mx_cap_order(void)
     for (int n = 1000; n <= 1001; n++) {
         char pfx[16];
         snprintf(pfx, sizeof pfx, "mc%d:", n);
-        tlsrpt_store *st = tlib_mkstore(servers, pfx, NULL, 0);
+        tlsrpt_store *st = tlib_mkstore_b(servers, pfx, 100000, 0);   /* the cap, not the budget */
         tlib_tr t;
         tlib_tr_init(&t, "Cap", "mx-cap", "2026-06-05");
         int p = tlib_tr_policy(&t, "sts", "mxcap.example", 0, n);
