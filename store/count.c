@@ -104,7 +104,7 @@ static void on_phase1(void *arg, const st_ans *a)
         int64_t v;
         if (a->status == 0 && tlsrpt_store_parse_count(a->val, a->vlen, &v) == 0)
             ph->rep_count = (uint64_t)v;
-    } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen) != 0) {
+    } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen, a->cas) != 0) {
         ph->oom = 1;
     }
 }
@@ -369,28 +369,45 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
     return rc;
 }
 
-/* The budget's view of phase 1: a member is known when its set's value lists it. */
+/* The budget's view of phase 1. */
+typedef struct p1view {
+    const st_sets *ss;
+    const st_plan *p;
+} p1view;
+
+/* A member is known when link 0 lists it, or (chained P domains) its d:D:days exists;
+   in any other chained set it is taken as new (the marker burst decides later). */
 static int ss_known(void *arg, size_t set, const char *member)
 {
-    const st_sets *ss = arg;
-    return set < ss->n && ss->s[set].value && st_has_member(ss->s[set].value, member);
+    const p1view *v = arg;
+    const st_set_state *s = set < v->ss->n ? &v->ss->s[set] : NULL;
+    if (!s)
+        return 0;
+    if (s->value && st_has_member(s->value, member))
+        return 1;
+    if (set != ST_SET_DOMAINS || s->links == 0)
+        return 0;
+    for (size_t i = 0; i < v->p->n_dom; i++)
+        if (strcmp(v->p->dom[i].D, member) == 0)
+            return v->ss->s[ST_SET_DAYS(i)].exists;
+    return 0;
 }
 
 /* The budget's view of phase 1: the set exists. */
 static int ss_exists(void *arg, size_t set)
 {
-    const st_sets *ss = arg;
-    return set < ss->n && ss->s[set].exists;
+    const p1view *v = arg;
+    return set < v->ss->n && v->ss->s[set].exists;
 }
 
-/* The budget's view of phase 1: how many members the set's value lists. */
+/* The budget's view of phase 1: how many members the set lists (link 0's, times the
+   links when chained: an estimate that can only be high). */
 static size_t ss_members(void *arg, size_t set)
 {
-    const st_sets *ss = arg;
-    size_t n = 0;
-    for (const char *v = set < ss->n ? ss->s[set].value : NULL; v && *v; v++)
-        n += *v != ' ' && (v == ss->s[set].value || v[-1] == ' ');
-    return n;
+    const p1view *v = arg;
+    const st_set_state *s = set < v->ss->n ? &v->ss->s[set] : NULL;
+    size_t n = s && s->value ? tlsrpt_set_each(s->value, s->vlen, NULL, NULL) : 0;
+    return s ? n * (s->links + 1) : 0;
 }
 
 /* The report's sums after the budgets into info. */
@@ -418,7 +435,8 @@ static int nothing_left(st_call *c, const st_plan *p)
 /* Budgets and index members (phase 2): TLSRPT_COUNTED when counters are to be sent. */
 static int budget_and_index(st_call *c, st_plan *p, st_sets *ss, uint64_t rep_count)
 {
-    st_view v = { ss_known, ss_exists, ss_members, ss, rep_count };
+    p1view pv = { ss, p };
+    st_view v = { ss_known, ss_exists, ss_members, &pv, rep_count };
     size_t overhead = 2 + (p->label_key[0] != 0);   /* marker, reporter count, label */
     if (st_budget(c->st, p, &v, overhead, c->info) == 0)
         return nothing_left(c, p);

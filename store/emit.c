@@ -83,18 +83,23 @@ static long add_set(const tlsrpt_store *st, st_plan *p, const char *const *comps
     return (long)p->n_set++;
 }
 
-/* Append a member of set index set for domain dom; -1 when out of memory / too many. */
-static int add_mem(st_plan *p, long set, const char *member, long dom)
+/* Append a member of set index set for domain dom, anchored by counter index anchor
+   (or ST_ANCHOR_*); -1 when out of memory / too many. */
+static int add_mem(st_plan *p, long set, const char *member, long dom, long anchor)
 {
     if (set < 0 || p->n_ctr + p->n_mem >= ST_MAX_OPS || strlen(member) >= ST_DOMAIN_ENC_MAX
         || grow((void **)&p->mem, &p->cap_mem, p->n_mem, sizeof *p->mem, 32) < 0)
         return -1;
     p->mem[p->n_mem].set = (size_t)set;
     p->mem[p->n_mem].dom = dom;
+    p->mem[p->n_mem].anchor = anchor;
     strcpy(p->mem[p->n_mem].member, member);
     p->n_mem++;
     return 0;
 }
+
+/* The index of the counter just added: the anchor of the member that follows it. */
+#define LAST(p) ((long)(p)->n_ctr - 1)
 
 /* type: and mx: counters of domain i and their members, as the budget decided. */
 static int emit_failures(const tlsrpt_store *st, st_plan *p, size_t i)
@@ -105,18 +110,19 @@ static int emit_failures(const tlsrpt_store *st, st_plan *p, size_t i)
     for (size_t t = 0; t <= ST_N_TYPES; t++)
         if (d->type[t] && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "type", st_type_name(t) },
                                    5, d->type[t], 0) < 0
-                           || add_mem(p, ST_SET_TYPES(i), st_type_name(t), (long)i) < 0))
+                           || add_mem(p, ST_SET_TYPES(i), st_type_name(t), (long)i, LAST(p)) < 0))
             return -1;
     for (size_t j = 0; j < d->n_mx; j++) {
         if (d->mx[j].fold == ST_OTHER)
             other += d->mx[j].cnt;
         if (d->mx[j].fold == ST_KEEP
             && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", d->mx[j].name, "fail" }, 6,
-                        d->mx[j].cnt, 0) < 0 || add_mem(p, ST_SET_MXS(i), d->mx[j].name, (long)i) < 0))
+                        d->mx[j].cnt, 0) < 0
+                || add_mem(p, ST_SET_MXS(i), d->mx[j].name, (long)i, LAST(p)) < 0))
             return -1;
     }
     if (other && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", ST_FOLD_OTHER, "fail" }, 6,
-                          other, 0) < 0 || add_mem(p, ST_SET_MXS(i), ST_FOLD_OTHER, (long)i) < 0))
+                          other, 0) < 0 || add_mem(p, ST_SET_MXS(i), ST_FOLD_OTHER, (long)i, LAST(p)) < 0))
         return -1;
     return 0;
 }
@@ -141,13 +147,14 @@ static int emit_domain(const tlsrpt_store *st, st_plan *p, size_t i)
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "ok" }, 4, d->ok, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "fail" }, 4, d->fail, 1) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "reports" }, 4, 1, 1) < 0
+        || add_mem(p, ST_SET_DAYS(i), Y, dom, LAST(p)) < 0
         || add_ctr(st, p, (const char *const[]){ "d", D, Y, "mode", d->mode }, 5, 1, 1) < 0
-        || add_mem(p, ST_SET_DOMAINS, D, dom) < 0 || add_mem(p, ST_SET_DAYS(i), Y, dom) < 0)
+        || add_mem(p, ST_SET_DOMAINS, D, dom, ST_ANCHOR_DAYS) < 0)
         return -1;
     if (d->org_fold != ST_DROP
         && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "ok" }, 6, d->ok, 1) < 0
-            || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "fail" }, 6, d->fail, 1) < 0
-            || add_mem(p, ST_SET_ORGS(i), O, dom) < 0))
+            || add_mem(p, ST_SET_ORGS(i), O, dom, LAST(p)) < 0
+            || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "fail" }, 6, d->fail, 1) < 0))
         return -1;
     for (size_t c = 0; c < ST_PT_N; c++)
         if (d->pt_has[c]

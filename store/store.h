@@ -153,6 +153,29 @@ int tlsrpt_key_decode(char *out, size_t outlen, const char *comp);
 int tlsrpt_key_build(char *out, size_t outlen, const char *prefix,
                      const char *const *comps, size_t n);
 
+/* Index sets are chains (store/README.md "Index sets"): link 0 is the set's key; its
+   value lists members and tokens "+N" naming links; a member never starts with '+'.
+   The highest token of a link-0 value (0 = the set is one link): */
+unsigned tlsrpt_set_links(const char *val, size_t len);
+/* Key of link n (>= 1) of set key (prefix = KeyPrefix); length or -1. */
+int tlsrpt_set_link_key(char *out, size_t outlen, const char *prefix, const char *key, unsigned n);
+/* Call fn (may be NULL) for every member of one link's value; returns how many. */
+size_t tlsrpt_set_each(const char *val, size_t len,
+                       void (*fn)(void *arg, const char *m, size_t mlen), void *arg);
+/* A whole set as read by tlsrpt_store_set_read: members in first-seen order, each once. */
+typedef struct tlsrpt_members {
+    char **v;
+    size_t n, cap;
+    int oom;
+    size_t *table, tcap;        /* internal: drops repeated members */
+} tlsrpt_members;
+/* Read a whole set with a memcached_st of tlsrpt_store_memc_new: link 0, then all its
+   links in one more round trip (only for a chained set). 0 (missing = no members) or
+   -1 with errbuf. Free out with tlsrpt_members_free. */
+int tlsrpt_store_set_read(void *memc, const char *prefix, const char *key, tlsrpt_members *out,
+                          char *errbuf, size_t errlen);
+void tlsrpt_members_free(tlsrpt_members *ms);
+
 /* Lower-level access for tlsrpt-stats: a connected memcached_st from the store's
    configuration (caller frees with memcached_free). Declared as void* to keep
    libmemcached out of this header. */

@@ -19,6 +19,8 @@
 #define ST_HASHED_LEN 33         /* "~" + 32 hex digits */
 #define ST_DOMAIN_ENC_MAX 254    /* encoded domain (<= 253 bytes, like a DNS name) + NUL */
 #define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
+#define ST_LINK_SOFT 65536       /* an index-set link grows to about this many bytes */
+#define ST_MAX_LINKS 4096        /* links per set (4096 x 64 KB) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_MAX_DOMAINS 256       /* distinct policy domains counted per report */
 #define ST_DEF_NEW_KEYS 2000     /* MaxNewKeysPerReport */
@@ -52,6 +54,9 @@ typedef struct st_pset {
 typedef struct st_member {
     size_t set;                     /* index in st_plan.set */
     long dom;                       /* index in st_plan.dom, -1 for none */
+    long anchor;                    /* its counter in st_plan.ctr (exists = listed), or
+                                       ST_ANCHOR_DAYS (P domains: d:D:days exists), or
+                                       ST_ANCHOR_NONE (read the set's links) */
     char member[ST_DOMAIN_ENC_MAX]; /* canonical component (domains: plain encoding) */
 } st_member;
 
@@ -110,6 +115,9 @@ typedef struct st_plan {
     char rep_key[TLSRPT_KEY_MAX + 1];   /* P org:ORG:A:newdomains */
     size_t rep_new;             /* new domains this report takes (budget.c) */
 } st_plan;
+
+#define ST_ANCHOR_NONE (-1)
+#define ST_ANCHOR_DAYS (-2)
 
 /* Set indexes of domain i in st_plan.set (emit.c keeps 4 sets per domain, in order). */
 #define ST_SET_DOMAINS 0
@@ -228,6 +236,7 @@ typedef struct st_req {
     unsigned char extlen;
     const char *val;
     size_t vlen;
+    uint64_t cas;                   /* 0, or the CAS a SET must match */
 } st_req;
 /* burst.c: one answer (every answer but the closing NOOP). */
 typedef struct st_ans {
@@ -238,6 +247,7 @@ typedef struct st_ans {
     size_t klen;
     const char *val;                /* value (after extras and key), or error text */
     size_t vlen;
+    uint64_t cas;
 } st_ans;
 typedef void (*st_ans_cb)(void *arg, const st_ans *a);
 #define ST_OP_SET 0x01
@@ -276,18 +286,24 @@ int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_an
 int st_entry_id_ok(const char *id);
 /* count.c: phases 1-3 of one planned report on c (a pooled handle). */
 int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q);
-/* index.c: the index sets a plan touches, with the values read from memcached. */
+/* index.c: the index sets a plan touches, with what phase 1 and the marker burst read. */
 typedef struct st_set_state {
     const char *key;
-    char *value;                /* NUL-terminated copy, NULL when missing */
+    char *value;                /* link 0, NUL-terminated copy, NULL when missing */
+    size_t vlen;
+    uint64_t cas;               /* its CAS as read */
     int exists;
+    unsigned links;             /* its highest "+N" token (0: one link) */
+    size_t tail_len;            /* link `links`, read in the marker burst when > 0 */
+    int tail_exists;
+    char **lv;                  /* links 1..links (sets without anchors), or NULL */
 } st_set_state;
 typedef struct st_sets {
-    st_set_state *s;            /* sorted by key */
+    st_set_state *s;            /* same order as st_plan.set */
     size_t n;
 } st_sets;
 int st_sets_init(st_sets *ss, const st_plan *p);
-int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen);
+int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen, uint64_t cas);
 void st_sets_free(st_sets *ss);
 /* The reporter's allowance of new domains, checked in the marker burst (index.c). */
 typedef struct st_rep {
@@ -299,6 +315,24 @@ typedef struct st_rep {
 } st_rep;
 /* index.c: is member one of the space-separated tokens of v? */
 int st_has_member(const char *v, const char *member);
+/* index.c: is member known from phase 1 alone (in link 0, or the set is chained and
+   its anchor was read in phase 1)? -1 when the marker burst must tell (chained). */
+int st_known1(const st_plan *p, const st_sets *ss, size_t m);
+/* ixwrite.c: write the won members need[0..nn) into their sets' links (splitting
+   past ST_LINK_SOFT, new links announced in link 0, long-lived sets touched); the
+   first round also carries extra[0..n_extra). TLSRPT_COUNTED or FAILED. */
+int st_write_members(st_call *c, const st_plan *p, st_sets *ss, const size_t *need, size_t nn,
+                     const st_req *extra, size_t n_extra);
+/* index.c: error helpers shared with ixwrite.c. */
+typedef struct ix_err {
+    int failed;
+    size_t req;
+    unsigned status;
+    char msg[128];
+} ix_err;
+void st_ix_note(ix_err *e, const st_ans *a);
+int st_ix_fail(st_call *c, const char *op, const char *key, const ix_err *e, size_t n);
+void st_put_exp(unsigned char *p, time_t exp);
 /* index.c: make sure every member of the plan is in its set (two bursts when some
    are new, none otherwise; the reporter's count rises in the first, and the domains
    that overshoot it are dropped from the plan); TLSRPT_COUNTED or FAILED. */
