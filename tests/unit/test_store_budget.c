@@ -278,6 +278,7 @@ static void *race_thread(void *v)
     return NULL;
 }
 
+/* The reporter race: 4 threads, 2 reports of 5 new domains each, an allowance of 15. */
 static void test_reporter_race(void)
 {
     tlsrpt_store *st = tlib_mkstore_b(servers, "rrc:", 0, 15);
@@ -344,6 +345,7 @@ out:
     tlsrpt_store_free(st);
 }
 
+/* The budget tests against one memcached with 4 MB. */
 int main(void)
 {
     static const char *const small[] = { "-m", "4", NULL };

@@ -276,6 +276,7 @@ static void *race_thread(void *v)
     return NULL;
 }
 
+/* 4 threads add overlapping new domains to the chained P domains. */
 static void test_race(void)
 {
     tlsrpt_store *st = tlib_mkstore_b(servers, "ch:", 100000, 100000);
@@ -349,6 +350,7 @@ static void test_reader(void)
     (void)o;
 }
 
+/* The reader helpers offline, then the chains against one memcached with 256 MB. */
 int main(void)
 {
     char err[256];

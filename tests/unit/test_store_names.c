@@ -134,6 +134,7 @@ static void test_allow(void)
     tlsrpt_store_free(st);
 }
 
+/* The normalization table offline, then counting against one memcached. */
 int main(void)
 {
     char err[256];

@@ -324,6 +324,7 @@ static void test_loss(void)
     tlib_mc_stop(&p2);
 }
 
+/* The rebuild and loss tests against one memcached (a second one for the loss check). */
 int main(void)
 {
     char err[256];

@@ -263,6 +263,7 @@ static void kill_victim(void *v)
     tlib_mc_stop(((two_arg *)v)->victim);
 }
 
+/* The two-server case (see above). */
 static void test_two_servers(void)
 {
     pid_t pid2;
@@ -321,6 +322,7 @@ static void test_two_servers(void)
     tlib_mc_stop(&pid2);
 }
 
+/* The request tests against one memcached (a second one for two servers). */
 int main(void)
 {
     char err[256];

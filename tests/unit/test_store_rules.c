@@ -162,6 +162,7 @@ static void test_microsoft(void)
     free(buf);
 }
 
+/* Every case, two domains and the corpus report against one memcached. */
 int main(void)
 {
     char err[256];
