@@ -342,6 +342,22 @@ static int set_max_header(tm_config *c, const char *v, char *m)
 static int set_json_depth(tm_config *c, const char *v, char *m)
 { return parse_int(v, 1, 1000, &c->limits.max_json_depth)
          ? bad_number("MaxJsonDepth", v, "an integer 1..1000", m) : 0; }
+static int set_json_values(tm_config *c, const char *v, char *m)
+{
+    unsigned long n;
+    if (parse_scaled(v, "", NULL, TM_CONF_MAX_JSON_VALUES, &n) != 0 || n == 0)
+        return bad_number("MaxJsonValues", v, "an integer 1..100000000", m);
+    c->limits.max_json_values = n;
+    return 0;
+}
+static int set_session_count(tm_config *c, const char *v, char *m)
+{
+    unsigned long n;
+    if (parse_scaled(v, "", NULL, (unsigned long)TM_CONF_MAX_SESSION_COUNT, &n) != 0 || n == 0)
+        return bad_number("MaxSessionCount", v, "an integer 1..4611686018427387904 (2^62)", m);
+    c->limits.max_session_count = (int64_t)n;
+    return 0;
+}
 static int set_mime_depth(tm_config *c, const char *v, char *m)
 { return parse_int(v, 1, 100, &c->limits.max_mime_depth)
          ? bad_number("MaxMimeDepth", v, "an integer 1..100", m) : 0; }
@@ -419,6 +435,8 @@ PRINTER(pr_max_message, put_size(f, n, c->limits.max_message_bytes))
 PRINTER(pr_max_report, put_size(f, n, c->limits.max_report_bytes))
 PRINTER(pr_max_header, put_size(f, n, c->limits.max_header_bytes))
 PRINTER(pr_json_depth, fprintf(f, "%s %d\n", n, c->limits.max_json_depth))
+PRINTER(pr_json_values, fprintf(f, "%s %zu\n", n, c->limits.max_json_values))
+PRINTER(pr_session_count, fprintf(f, "%s %lld\n", n, (long long)c->limits.max_session_count))
 PRINTER(pr_mime_depth, fprintf(f, "%s %d\n", n, c->limits.max_mime_depth))
 PRINTER(pr_mime_parts, fprintf(f, "%s %d\n", n, c->limits.max_mime_parts))
 PRINTER(pr_user, put(f, n, c->user))
@@ -445,6 +463,8 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_MAX_REPORT] = { "MaxReportBytes", set_max_report, pr_max_report, 0 },
     [TM_K_MAX_HEADER] = { "MaxHeaderBytes", set_max_header, pr_max_header, 0 },
     [TM_K_MAX_JSON_DEPTH] = { "MaxJsonDepth", set_json_depth, pr_json_depth, 0 },
+    [TM_K_MAX_JSON_VALUES] = { "MaxJsonValues", set_json_values, pr_json_values, 0 },
+    [TM_K_MAX_SESSION_COUNT] = { "MaxSessionCount", set_session_count, pr_session_count, 0 },
     [TM_K_MAX_MIME_DEPTH] = { "MaxMimeDepth", set_mime_depth, pr_mime_depth, 0 },
     [TM_K_MAX_MIME_PARTS] = { "MaxMimeParts", set_mime_parts, pr_mime_parts, 0 },
     [TM_K_USER] = { "User", set_user, pr_user, 1 },

@@ -272,6 +272,15 @@ variant "$FIX/report1.json" err-foreign "$W/e.json"
 mk_report_mail "$W/e.json" "$W/foreign-domain.eml" fixture.example
 drive foreign-domain lim4 -r rua@rua.test "$W/foreign-domain.eml"
 expect_error foreign-domain foreign-domain
+mstart lim5 "MaxJsonValues 100" || exit 1
+drive json-too-many-values lim5 -r rua@rua.test "$W/big.eml"
+expect_error json-too-many-values json-too-many-values
+mstart lim6 "MaxSessionCount 2999" || exit 1
+drive session-count lim6 -r rua@rua.test "$W/big.eml"
+expect_error session-count invalid-report
+mstart lim7 "MaxJsonValues 1000000" "MaxSessionCount 3000" "KeyPrefix lim7:" || exit 1
+drive limits-at-value lim7 -r rua@rua.test "$W/big.eml"
+t_grep "MaxSessionCount 3000: a count of exactly 3000 is counted" "$W/limits-at-value.out" '^DISCARD$'
 t_counters "limits: counters unchanged" "$MC" tlsrpt: "$W/sent.tsv"
 
 # ---- D. Action tag ----

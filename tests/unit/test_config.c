@@ -38,6 +38,8 @@ static void test_defaults(void)
     T_INTEQ(c.limits.max_json_depth, TLSRPT_DEF_MAX_JSON_DEPTH, "defaults: json depth");
     T_INTEQ(c.limits.max_mime_depth, TLSRPT_DEF_MAX_MIME_DEPTH, "defaults: mime depth");
     T_INTEQ(c.limits.max_mime_parts, TLSRPT_DEF_MAX_MIME_PARTS, "defaults: mime parts");
+    T_INTEQ(c.limits.max_json_values, TLSRPT_DEF_MAX_JSON_VALUES, "defaults: json values");
+    T_INTEQ(c.limits.max_session_count, TLSRPT_DEF_MAX_SESSION_COUNT, "defaults: session count");
     T_INTEQ(c.umask, 007, "defaults: umask");
     T_INTEQ(c.log_level, LOG_INFO, "defaults: log level info");
     T_INTEQ(c.store_timeout_ms, 1000, "defaults: store timeout");
@@ -93,6 +95,8 @@ static void test_all_keys(void)
         "MaxReportBytes 512k\n"
         "MaxHeaderBytes 1000\n"
         "MaxJsonDepth 10\n"
+        "maxjsonvalues 5000\n"
+        "MaxSessionCount 1000000\n"
         "MaxMimeDepth 3\n"
         "MaxMimeParts 7\n"
         "User nobody\n"
@@ -130,6 +134,8 @@ static void test_all_keys(void)
     T_INTEQ(c.limits.max_json_depth, 10, "keys: MaxJsonDepth");
     T_INTEQ(c.limits.max_mime_depth, 3, "keys: MaxMimeDepth");
     T_INTEQ(c.limits.max_mime_parts, 7, "keys: MaxMimeParts");
+    T_INTEQ(c.limits.max_json_values, 5000, "keys: MaxJsonValues");
+    T_INTEQ(c.limits.max_session_count, 1000000, "keys: MaxSessionCount");
     T_STREQ(c.user, "nobody", "keys: User");
     T_STREQ(c.group, "nogroup", "keys: Group");
     T_INTEQ(c.umask, 027, "keys: UMask octal");
@@ -140,7 +146,8 @@ static void test_all_keys(void)
     T_INTEQ(c.log_format, TM_LOG_JSON, "keys: LogFormat json");
     T_INTEQ(c.line[TM_K_SOCKET], 4, "keys: line of Socket");
     T_INTEQ(c.line[TM_K_REPORT_ADDRESS], 6, "keys: line of the last ReportAddress");
-    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 29, "keys: line of StoreTimeout");
+    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 31, "keys: line of StoreTimeout");
+    T_INTEQ(c.line[TM_K_MAX_JSON_VALUES], 20, "keys: line of MaxJsonValues");
     tm_config_free(&c);
 }
 
@@ -357,6 +364,8 @@ static void expect_value(const char *line, int ok, long long want)
             : !strncmp(k, "MaxJsonDepth", 12) ? c.limits.max_json_depth
             : !strncmp(k, "MaxMimeDepth", 12) ? c.limits.max_mime_depth
             : !strncmp(k, "MaxMimeParts", 12) ? c.limits.max_mime_parts
+            : !strncmp(k, "MaxJsonValues", 13) ? (long long)c.limits.max_json_values
+            : !strncmp(k, "MaxSessionCount", 15) ? (long long)c.limits.max_session_count
             : !strncmp(k, "StoreTimeout", 12) ? c.store_timeout_ms
             : !strncmp(k, "UMask", 5) ? (long long)c.umask
             : !strncmp(k, "CounterTTL", 10) ? c.counter_ttl
@@ -399,6 +408,17 @@ static void test_bounds(void)
     expect_value("MaxMimeParts 100000", 1, 100000);
     expect_value("MaxMimeParts 100001", 0, 0);
     expect_value("MaxMimeParts 0", 0, 0);
+    expect_value("MaxJsonValues 1", 1, 1);
+    expect_value("MaxJsonValues 100000000", 1, 100000000);
+    expect_value("MaxJsonValues 100000001", 0, 0);
+    expect_value("MaxJsonValues 0", 0, 0);
+    expect_value("MaxJsonValues 10k", 0, 0);
+    expect_value("MaxSessionCount 1", 1, 1);
+    expect_value("MaxSessionCount 4611686018427387904", 1, 4611686018427387904LL);
+    expect_value("MaxSessionCount 4611686018427387905", 0, 0);
+    expect_value("MaxSessionCount 18446744073709551616", 0, 0);
+    expect_value("MaxSessionCount 0", 0, 0);
+    expect_value("MaxSessionCount -1", 0, 0);
     expect_value("StoreTimeout 1", 1, 1);
     expect_value("StoreTimeout 600000", 1, 600000);
     expect_value("StoreTimeout 600001", 0, 0);
