@@ -169,40 +169,58 @@ static void burst_fail(st_call *c, int *failed, const char *what, uint32_t s, co
     snprintf(c->info->reason, sizeof c->info->reason, "store-unavailable");
 }
 
-/* Send each server its part (phase 1); sent[s] = 1 when all of it went out. */
+/* Send one server its part; 1 sent, 0 nothing to send, -1 failed (noted). */
+static int send_part(st_call *c, st_pipe *pp, const char *what, const st_req *reqs, size_t n,
+                     const uint32_t *srv, uint32_t s, long long deadline, st_burst_res *res,
+                     int *failed)
+{
+    size_t len, any = 0;
+    for (size_t i = 0; i < n && !any; i++)
+        any = srv[i] == s;
+    if (!any)
+        return 0;
+    unsigned char *b = build(reqs, n, srv, s, &len);
+    int r = b ? send_one(c, pp, s, b, len, deadline) : -3;
+    free(b);
+    if (r == 0) {
+        res->sent_any = 1;
+        return 1;
+    }
+    burst_fail(c, failed, what, s, r == -1 ? "cannot connect (tried twice)"
+                                 : r == -2 ? "connection lost while sending" : "out of memory");
+    if (r == -2)
+        res->maybe = res->sent_any = 1;
+    return -1;
+}
+
+/* Send each server its part; sent[s] = 1 when all of it went out. Server `first` (or
+   none: UINT32_MAX) goes first, and when it fails nothing is sent to the others. */
 static void send_parts(st_call *c, st_pipe *pp, const char *what, const st_req *reqs, size_t n,
-                       const uint32_t *srv, char *sent, int *failed, int *maybe)
+                       const uint32_t *srv, uint32_t first, char *sent, int *failed,
+                       st_burst_res *res)
 {
     long long deadline = st_now_ms() + c->st->timeout_ms;
-    for (uint32_t s = 0; s < pp->n; s++) {
-        size_t len, any = 0;
-        for (size_t i = 0; i < n && !any; i++)
-            any = srv[i] == s;
-        if (!any)
-            continue;
-        unsigned char *b = build(reqs, n, srv, s, &len);
-        int r = b ? send_one(c, pp, s, b, len, deadline) : -3;
-        free(b);
-        if (r == 0)
-            sent[s] = 1;
-        else
-            burst_fail(c, failed, what, s, r == -1 ? "cannot connect (tried twice)"
-                                         : r == -2 ? "connection lost while sending" : "out of memory");
-        if (r == -2)
-            *maybe = 1;
+    if (first < pp->n) {
+        int r = send_part(c, pp, what, reqs, n, srv, first, deadline, res, failed);
+        if (r < 0)
+            return;
+        sent[first] = r == 1;
     }
+    for (uint32_t s = 0; s < pp->n; s++)
+        if (s != first)
+            sent[s] = send_part(c, pp, what, reqs, n, srv, s, deadline, res, failed) == 1;
 }
 
 /* One batch, one round trip over all servers; 0 or -1 with errbuf set. */
-int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
-             void *arg, int *maybe)
+int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
+               void *arg, long first_req, st_burst_res *res)
 {
     size_t nsrv = memcached_server_count(c->mc);
     st_pipe *pp = st_pipe_take(c->st, nsrv);
-    uint32_t *srv = malloc((n ? n : 1) * sizeof *srv);
+    uint32_t *srv = malloc((n ? n : 1) * sizeof *srv), first = UINT32_MAX;
     char *sent = calloc(nsrv ? nsrv : 1, 1);
     int failed = 0;
-    *maybe = 0;
+    res->maybe = res->sent_any = 0;
     if (!pp || !srv || !sent) {
         burst_fail(c, &failed, what, 0, "out of memory");
     } else {
@@ -210,13 +228,15 @@ int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_
             srv[i] = memcached_generate_hash(c->mc, reqs[i].key, strlen(reqs[i].key));
             srv[i] = srv[i] < nsrv ? srv[i] : 0;
         }
+        if (first_req >= 0 && (size_t)first_req < n)
+            first = srv[first_req];
         c->info->round_trips++;
-        send_parts(c, pp, what, reqs, n, srv, sent, &failed, maybe);
+        send_parts(c, pp, what, reqs, n, srv, first, sent, &failed, res);
         long long deadline = st_now_ms() + c->st->timeout_ms;
         for (uint32_t s = 0; s < nsrv; s++)
             if (sent[s] && read_one(pp->fd[s], n, deadline, cb, arg) < 0) {
                 st_pipe_drop(pp, s);
-                *maybe = 1;
+                res->maybe = 1;
                 burst_fail(c, &failed, what, s, "no answer (connection lost or timed out)");
             }
     }
@@ -224,4 +244,14 @@ int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_
     free(srv);
     free(sent);
     return failed ? -1 : 0;
+}
+
+/* st_burst_x with no server order; *maybe as st_burst_res.maybe. */
+int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
+             void *arg, int *maybe)
+{
+    st_burst_res res;
+    int rc = st_burst_x(c, what, reqs, n, cb, arg, -1, &res);
+    *maybe = res.maybe;
+    return rc;
 }

@@ -269,18 +269,13 @@ static int plan_failures(const tlsrpt_store *st, const tlsrpt_report *r, st_plan
 static int plan_domain(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
                        const pol_ref *g, size_t n)
 {
-    char D[ST_DOMAIN_ENC_MAX], Y[ST_COMP_MAX + 1], O[ST_COMP_MAX + 1];
+    char D[ST_DOMAIN_ENC_MAX], Y[ST_COMP_MAX + 1];
+    const char *O = p->org;
     uint64_t ok = 0, fail = 0;
     /* The domain is encoded in full (never "~"-shortened here), so a reader that
        encodes a domain name itself builds the same keys with tlsrpt_key_build. */
     if (tlsrpt_key_component(D, sizeof D, g[0].dom) < 0 || st_canon(Y, sizeof Y, r->day) < 0)
         return -1;
-    if (r->organization_name && r->organization_name[0]) {
-        if (st_canon(O, sizeof O, r->organization_name) < 0)
-            return -1;
-    } else {
-        strcpy(O, "%00");       /* never produced by a real name (no NUL in strings) */
-    }
     for (size_t i = 0; i < n; i++) {
         const tlsrpt_policy *pol = &r->policies[g[i].idx];
         ok = sat_add(ok, nonneg(pol->total_successful));
@@ -351,8 +346,10 @@ static void merge_plan(st_plan *p)
     p->n_mem = o;
 }
 
-/* Dedup key P seen:H, H = hex SHA-256(org NUL report-id). */
-static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p)
+/* Dedup key P seen:H: H = hex SHA-256("dkim" NUL org_key NUL report-id) with a signer,
+   else hex SHA-256(organization-name NUL report-id) (schema v1). */
+static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
+                     st_plan *p)
 {
     tlsrpt_sha256_ctx c;
     unsigned char d[TLSRPT_SHA256_LEN];
@@ -360,12 +357,46 @@ static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p)
     const char *org = r->organization_name ? r->organization_name : "";
     const char *rid = r->report_id ? r->report_id : "";
     tlsrpt_sha256_init(&c);
-    tlsrpt_sha256_update(&c, org, strlen(org) + 1);
+    if (q->org_key) {
+        tlsrpt_sha256_update(&c, "dkim", 5);
+        tlsrpt_sha256_update(&c, q->org_key, strlen(q->org_key) + 1);
+    } else {
+        tlsrpt_sha256_update(&c, org, strlen(org) + 1);
+    }
     tlsrpt_sha256_update(&c, rid, strlen(rid));
     tlsrpt_sha256_final(&c, d);
     tlsrpt_hex(hex, d, sizeof d);
     return tlsrpt_key_build(p->seen_key, sizeof p->seen_key, st->prefix,
                             (const char *const[]){ "seen", hex }, 2) < 0 ? -1 : 0;
+}
+
+/* The ORG component (signer, else organization-name; "%00" for none) and, with a
+   signer, the display label P org:ORG:name = encoded organization-name. */
+static int plan_identity(const tlsrpt_store *st, const tlsrpt_report *r,
+                         const tlsrpt_count_req *q, st_plan *p)
+{
+    const char *name = r->organization_name;
+    if (q->org_key && q->org_key[0]) {
+        size_t n = strlen(name ? name : "");
+        if (st_canon(p->org, sizeof p->org, q->org_key) < 0
+            || tlsrpt_key_build(p->label_key, sizeof p->label_key, st->prefix,
+                                (const char *const[]){ "org", p->org, "name" }, 3) < 0)
+            return -1;
+        n = n > ST_LABEL_MAX ? ST_LABEL_MAX : n;
+        if (!(p->label_val = malloc(3 * n + 4)))
+            return -1;
+        char *raw = strndup(name ? name : "", n);
+        int len = raw ? tlsrpt_key_component(p->label_val, 3 * n + 4, raw) : -1;
+        free(raw);
+        if (len < 0)
+            return -1;
+        p->label_len = (size_t)len;
+        return 0;
+    }
+    if (name && name[0])
+        return st_canon(p->org, sizeof p->org, name) < 0 ? -1 : 0;
+    strcpy(p->org, "%00");      /* never produced by a real name (no NUL in strings) */
+    return 0;
 }
 
 /* Is the normalized domain counted under the allow-list? */
@@ -414,8 +445,8 @@ static int plan_groups(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *
 }
 
 /* Compute the whole plan; TLSRPT_COUNTED when there is something to write. */
-int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
-                  tlsrpt_count_info *info, char *errbuf, size_t errlen)
+int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
+                  st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen)
 {
     int saw_foreign = 0;
     memset(p, 0, sizeof *p);
@@ -424,7 +455,8 @@ int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
         snprintf(errbuf, errlen, "report has no start date");
         return TLSRPT_NOT_COUNTABLE;
     }
-    if (plan_groups(st, r, p, &saw_foreign) < 0 || plan_seen(st, r, p) < 0) {
+    if (plan_identity(st, r, q, p) < 0 || plan_groups(st, r, p, &saw_foreign) < 0
+        || plan_seen(st, r, q, p) < 0) {
         snprintf(info->reason, sizeof info->reason, "store-unavailable");
         snprintf(errbuf, errlen, "cannot plan counters: out of memory or over %d keys",
                  ST_MAX_OPS);
@@ -448,7 +480,9 @@ void st_plan_free(st_plan *p)
 {
     free(p->ctr);
     free(p->mem);
+    free(p->label_val);
     p->ctr = NULL;
     p->mem = NULL;
+    p->label_val = NULL;
     p->n_ctr = p->n_mem = p->cap_ctr = p->cap_mem = 0;
 }

@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "tlsrpt.h"
 
 #define TLSRPT_KEY_MAX 250
@@ -58,17 +59,49 @@ typedef struct tlsrpt_count_info {
     char domains[512];              /* comma-separated counted domains (truncated) */
     char reason[64];                /* reason token when not counted:
                                        "foreign-domain", "no-policy-domain", "no-date",
-                                       "store-unavailable" */
+                                       "store-unavailable", "store-partial" */
     unsigned round_trips;           /* memcached round trips this call cost */
+    int resumed;                    /* the dedup marker held our own entry_id (an earlier
+                                       attempt stopped before its counter burst): counted now */
+    int partial;                    /* TLSRPT_STORE_FAILED after (part of) the counter burst
+                                       may have been applied, or an earlier attempt's counter
+                                       burst was sent (reason "store-partial") */
 } tlsrpt_count_info;
+
+/* One counting request: the report's identity and where it comes from. */
+typedef struct tlsrpt_count_req {
+    const char *org_key;            /* the DKIM signer's organisational domain (lower-case
+                                       A-label), or NULL (Authentication none): identity is
+                                       the report's organization-name, as in schema v1 */
+    const char *entry_id;           /* spool entry id ([A-Za-z0-9.-], < 100 bytes): the value of
+                                       the dedup marker; NULL = a token unique to this call */
+    const char *host_id;            /* archive id of this host, NULL = none */
+    time_t arrival;                 /* arrival time of the mail; 0 = now */
+    unsigned flags;                 /* TLSRPT_REQ_* */
+    void (*before_counters)(void *arg); /* called just before the counter burst is sent */
+    void *arg;
+} tlsrpt_count_req;
+
+/* flags: an earlier attempt of this entry may have sent its counter burst (the spool
+   entry was found "counting" after a crash): count only when the dedup marker is found
+   holding our entry_id from before its counter burst; when it is missing (memcached
+   lost it) or says the burst was sent, fail with partial = 1 and write nothing. */
+#define TLSRPT_REQ_RECOVER 0x01
 
 /* Connect (lazily) to the servers. NULL with errbuf filled on a bad configuration. */
 tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size_t errlen);
 void tlsrpt_store_free(tlsrpt_store *st);
 
-/* Count one validated report; dedup first. Returns a tlsrpt_count_status. */
+/* Count one validated report; dedup first. Returns a tlsrpt_count_status.
+   = tlsrpt_store_count_req with every request field NULL / 0. */
 int tlsrpt_store_count(tlsrpt_store *st, const tlsrpt_report *r, tlsrpt_count_info *info,
                        char *errbuf, size_t errlen);
+/* Count one validated report for request q (NULL = all defaults). Dedup by identity
+   (q->org_key, else organization-name) and report-id; the marker holds q->entry_id.
+   A marker holding q->entry_id (set by an earlier attempt that stopped before its
+   counter burst) is taken as ours: counted now, info->resumed = 1. */
+int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
+                           tlsrpt_count_info *info, char *errbuf, size_t errlen);
 
 /* Encode one key component (%XX outside [A-Za-z0-9._-]); returns length, or -1 if it does not fit. */
 int tlsrpt_key_component(char *out, size_t outlen, const char *s);

@@ -22,6 +22,7 @@
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_MAX_DOMAINS 256       /* distinct policy domains counted per report */
 #define ST_MAX_MX 1000           /* distinct MX names counted per report and domain */
+#define ST_LABEL_MAX 256          /* bytes of organization-name kept in P org:ORG:name */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
 #define ST_PREFIX_MAX 64
 
@@ -46,6 +47,10 @@ typedef struct st_plan {
     st_member *mem;
     size_t n_mem, cap_mem;
     char seen_key[TLSRPT_KEY_MAX + 1];
+    char org[ST_COMP_MAX + 1];      /* ORG component: org_key, else organization-name */
+    char label_key[TLSRPT_KEY_MAX + 1]; /* P org:ORG:name, "" without org_key */
+    char *label_val;                /* encoded organization-name (malloc'd), or NULL */
+    size_t label_len;
     int64_t ok, fail;
     size_t n_domains;
     char domains[512];
@@ -69,9 +74,10 @@ int st_canon(char *out, size_t outlen, const char *raw);
 /* keys.c: "~" + 32 hex of the first 16 bytes of SHA-256 of s[0..len). out >= 34 bytes. */
 void st_hash_comp(char *out, const char *s, size_t len);
 
-/* plan.c: compute the plan; returns a tlsrpt_count_status (COUNTED = go on). */
-int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p,
-                  tlsrpt_count_info *info, char *errbuf, size_t errlen);
+/* plan.c: compute the plan for request q (never NULL); returns a tlsrpt_count_status
+   (COUNTED = go on). */
+int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
+                  st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen);
 void st_plan_free(st_plan *p);
 
 /* memc.c: a configured (not yet connected) memcached_st; NULL + errbuf on error. */
@@ -134,7 +140,14 @@ typedef struct st_ans {
     size_t vlen;
 } st_ans;
 typedef void (*st_ans_cb)(void *arg, const st_ans *a);
+#define ST_OP_SET 0x01
 #define ST_OP_ADD 0x02
+#define ST_OP_INCREMENT 0x05
+#define ST_OP_GETK 0x0c
+#define ST_OP_STAT 0x10
+#define ST_OP_SETQ 0x11
+#define ST_OP_DELETEQ 0x14
+#define ST_OP_DECREMENTQ 0x16
 #define ST_OP_INCREMENTQ 0x15
 #define ST_OP_GETKQ 0x0d
 #define ST_OP_ADDQ 0x12
@@ -142,12 +155,27 @@ typedef void (*st_ans_cb)(void *arg, const st_ans *a);
 #define ST_OP_TOUCH 0x1c
 #define ST_ST_NOT_FOUND 0x0001       /* binary protocol answer statuses */
 #define ST_ST_EXISTS 0x0002
+#define ST_ST_TOO_LARGE 0x0003
 #define ST_ST_NOT_STORED 0x0005
+#define ST_ST_NON_NUMERIC 0x0006
 /* burst.c: send reqs grouped per server, each group in one write ended by a NOOP,
    then read every answer into cb: one round trip. 0, or -1 with errbuf set; *maybe
    is set when requests may have been executed although the call failed. */
 int st_burst(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
              void *arg, int *maybe);
+/* burst.c: what a burst may have done although it failed. */
+typedef struct st_burst_res {
+    int maybe;                  /* some requests may have been executed (part sent / no answer) */
+    int sent_any;               /* at least one server was sent (part of) its requests */
+} st_burst_res;
+/* burst.c: st_burst, and when first_req >= 0 the server of reqs[first_req] is sent its
+   part first; if that fails, no other server is sent anything. */
+int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
+               void *arg, long first_req, st_burst_res *res);
+/* count.c: is id a usable spool entry id? */
+int st_entry_id_ok(const char *id);
+/* count.c: phases 1-3 of one planned report on c (a pooled handle). */
+int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q);
 /* index.c: the index sets a plan touches, with the values read from memcached. */
 typedef struct st_set_state {
     const char *key;

@@ -1,0 +1,325 @@
+/*
+ * count.c - the phases of counting one planned report (key schema v2):
+ *   1. one burst: `add P seen:H` with the marker value (the spool entry id,
+ *      or a token unique to this call), a get of the same key (so a marker
+ *      that was there is read in the same round trip), and a get of every
+ *      index set the report touches;
+ *   2. new index members (index.c): nothing in the steady state, else one
+ *      burst of markers and one of set writes, however many;
+ *   3. before_counters(), then one burst: first, to the marker's server, a
+ *      quiet set of the marker to "ENTRYID sent" (with an entry id), then
+ *      every counter (quiet increment-with-initial; one that lost a create
+ *      race is sent again) and the org's display label.
+ * The marker rule: added = ours, count; found holding our entry id = an
+ * earlier attempt of this entry stopped before its counter burst: ours,
+ * count, info->resumed; found "ENTRYID sent" = that attempt's counter burst
+ * went out: a partial count cannot be ruled out, fail with info->partial;
+ * anything else = a duplicate. Because the marker's server is sent its part
+ * first and nothing goes to the others when that fails, "no ' sent'" means
+ * no counter of this entry reached any server (unless memcached lost the
+ * marker: TLSRPT_REQ_RECOVER).
+ * A failure in 1 or 2 (nothing counted) deletes a token marker again (best
+ * effort); an entry id's marker stays, so the retry resumes.
+ * Errors: TLSRPT_STORE_FAILED, errbuf naming the key, operation and message;
+ * info->partial when part of the counter burst may be in (reason store-partial).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "store_int.h"
+
+#define SENT_SUFFIX " sent"
+
+/* Is id a usable spool entry id ([A-Za-z0-9.-], 1..99 bytes)? */
+int st_entry_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= 100)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+              || ch == '.' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A value unique to this attempt, stored in the dedup marker without an entry id. */
+static void make_token(char *buf, size_t n)
+{
+    static unsigned long seq;
+    unsigned long s = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+    snprintf(buf, n, "%ld.%ld.%lu", (long)time(NULL), (long)getpid(), s);
+}
+
+/* Best effort after a failure: delete the dedup marker if it holds our token. */
+static void unmark(st_call *c, const char *key, const char *token)
+{
+    size_t len;
+    uint32_t flags;
+    memcached_return_t rc;
+    char *v;
+    memcached_quit(c->mc);
+    c->info->round_trips++;
+    v = memcached_get(c->mc, key, strlen(key), &len, &flags, &rc);
+    if (v && len == strlen(token) && memcmp(v, token, len) == 0)
+        (void)st_store_op(c, 'd', key, NULL, 0, 0);
+    free(v);
+}
+
+/* Phase 1 answers: the dedup add, the marker's value and the index sets. */
+typedef struct phase1 {
+    st_sets *ss;
+    int add_answered;
+    unsigned add_status;
+    char add_msg[128];
+    int have_val;               /* the get of the marker answered */
+    char val[128];              /* its value (cut) */
+    size_t vlen;
+    int oom;
+} phase1;
+
+/* Burst callback of phase 1 (request 0 = add, 1 = get of the marker, 2.. = sets). */
+static void on_phase1(void *arg, const st_ans *a)
+{
+    phase1 *ph = arg;
+    if (a->req == 0) {
+        ph->add_answered = 1;
+        ph->add_status = a->status;
+        snprintf(ph->add_msg, sizeof ph->add_msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    } else if (a->req == 1) {
+        if (a->status == 0) {
+            ph->have_val = 1;
+            ph->vlen = a->vlen < sizeof ph->val - 1 ? a->vlen : sizeof ph->val - 1;
+            memcpy(ph->val, a->val, ph->vlen);
+            ph->val[ph->vlen] = 0;
+        }
+    } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen) != 0) {
+        ph->oom = 1;
+    }
+}
+
+/* Store a 32-bit value big-endian at p. */
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (24 - 8 * i));
+}
+
+/* The outcome of a marker found in phase 1 (value ph->val) for our marker value mine. */
+static int judge_marker(st_call *c, const st_plan *p, const phase1 *ph, const char *mine,
+                        int own_id)
+{
+    size_t ml = strlen(mine);
+    if (!ph->have_val) {
+        snprintf(c->errbuf, c->errlen, "memcached: the dedup marker %s %s", p->seen_key,
+                 ph->add_answered ? "vanished between add and get" : "is missing (memcached lost "
+                 "it?): an earlier attempt of this entry may have counted");
+        snprintf(c->info->reason, sizeof c->info->reason, ph->add_answered ? "store-unavailable"
+                                                                           : "store-partial");
+        c->info->partial = !ph->add_answered;
+        return TLSRPT_STORE_FAILED;
+    }
+    if (own_id && ph->vlen == ml && memcmp(ph->val, mine, ml) == 0) {
+        c->info->resumed = 1;
+        return TLSRPT_COUNTED;
+    }
+    if (own_id && ph->vlen == ml + strlen(SENT_SUFFIX) && memcmp(ph->val, mine, ml) == 0
+        && strcmp(ph->val + ml, SENT_SUFFIX) == 0) {
+        snprintf(c->errbuf, c->errlen, "the counter burst of entry %s was sent before (marker %s): "
+                 "a partial count cannot be ruled out", mine, p->seen_key);
+        snprintf(c->info->reason, sizeof c->info->reason, "store-partial");
+        c->info->partial = 1;
+        return TLSRPT_STORE_FAILED;
+    }
+    return TLSRPT_DUPLICATE;
+}
+
+/* Phase 1, one round trip: add P seen:H (not when recovering), get it, read every set. */
+static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char *mine,
+                          int own_id, int recover)
+{
+    st_req *reqs = calloc(ss->n + 2, sizeof *reqs);
+    phase1 ph = { .ss = ss };
+    int maybe, rc;
+    if (!reqs)
+        return st_fail(c, "add", p->seen_key, MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    reqs[0] = (st_req){ .opcode = ST_OP_ADD, .key = p->seen_key, .extlen = 8,
+                        .val = mine, .vlen = strlen(mine) };
+    put_u32(reqs[0].extras + 4, (uint32_t)st_expiry(c->st->dedup_ttl));
+    if (recover)        /* only look: a marker we added now would let a retry count again */
+        reqs[0] = (st_req){ .opcode = ST_OP_GETK, .key = p->seen_key };
+    reqs[1] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->seen_key };
+    for (size_t i = 0; i < ss->n; i++)
+        reqs[i + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = ss->s[i].key };
+    char what[TLSRPT_KEY_MAX + 64];
+    snprintf(what, sizeof what, "add %s + get of %zu index sets", p->seen_key, ss->n);
+    rc = st_burst(c, what, reqs, ss->n + 2, on_phase1, &ph, &maybe);
+    free(reqs);
+    if (rc != 0)
+        return TLSRPT_STORE_FAILED;
+    if (ph.oom)
+        return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    if (recover) {
+        ph.add_answered = 0;
+        return judge_marker(c, p, &ph, mine, own_id);
+    }
+    if (ph.add_answered && (ph.add_status == ST_ST_EXISTS || ph.add_status == ST_ST_NOT_STORED))
+        return judge_marker(c, p, &ph, mine, own_id);
+    if (!ph.add_answered || ph.add_status != 0) {
+        snprintf(c->errbuf, c->errlen, "memcached add %s failed: %s (status 0x%04x)", p->seen_key,
+                 ph.add_msg[0] ? ph.add_msg : "no answer", ph.add_status);
+        snprintf(c->info->reason, sizeof c->info->reason, "store-unavailable");
+        return TLSRPT_STORE_FAILED;
+    }
+    return TLSRPT_COUNTED;
+}
+
+/* Phase 3 answers: the first failed increment, and the ones to send again. */
+typedef struct phase3 {
+    int failed;
+    size_t req;
+    unsigned status;
+    char msg[128];
+    size_t *again;              /* requests whose create lost a race (NOT_STORED) */
+    size_t n_again, cap_again;
+    size_t first_ctr;           /* requests before it are the marker / label sets */
+} phase3;
+
+/* Burst callback of phase 3: quiet increments answer only on error. An
+   increment-with-initial of a missing key is an add inside memcached: when
+   another client created the key first, it answers NOT_STORED and changed
+   nothing, so it is sent again (the key exists now). */
+static void on_phase3(void *arg, const st_ans *a)
+{
+    phase3 *ph = arg;
+    if (a->status == ST_ST_NOT_STORED && a->req >= ph->first_ctr && ph->n_again < ph->cap_again)
+        ph->again[ph->n_again++] = a->req - ph->first_ctr;
+    else if (a->status != 0 && ph->failed++ == 0) {
+        ph->req = a->req;
+        ph->status = a->status;
+        snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    }
+}
+
+/* INCREMENTQ of counter ctr (delta = initial value) into r. */
+static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
+{
+    r->opcode = ST_OP_INCREMENTQ;
+    r->key = ctr->key;
+    r->extlen = 20;
+    for (int b = 0; b < 8; b++) {
+        r->extras[b] = (unsigned char)(ctr->delta >> (56 - 8 * b));
+        r->extras[8 + b] = r->extras[b];
+    }
+    put_u32(r->extras + 16, exp);
+}
+
+/* The quiet sets that open the first counter round: the marker "ENTRYID sent"
+   (request 0, so its server goes first) and the org label; returns how many. */
+static size_t head_reqs(st_call *c, const st_plan *p, const char *sent, st_req *reqs)
+{
+    size_t n = 0;
+    if (sent) {
+        reqs[n] = (st_req){ .opcode = ST_OP_SETQ, .key = p->seen_key, .extlen = 8,
+                            .val = sent, .vlen = strlen(sent) };
+        put_u32(reqs[n++].extras + 4, (uint32_t)st_expiry(c->st->dedup_ttl));
+    }
+    if (p->label_key[0]) {
+        reqs[n] = (st_req){ .opcode = ST_OP_SETQ, .key = p->label_key, .extlen = 8,
+                            .val = p->label_val, .vlen = p->label_len };
+        put_u32(reqs[n++].extras + 4, (uint32_t)st_expiry(c->st->counter_ttl));
+    }
+    return n;
+}
+
+/* errbuf (when an answer failed; a lost burst has set it already) and reason for a
+   failed counter burst; TLSRPT_STORE_FAILED. */
+static int counters_failed(st_call *c, const char *key, const phase3 *ph, size_t n, int sent_any)
+{
+    if (ph)
+        snprintf(c->errbuf, c->errlen, "memcached %s %s failed: %s (status 0x%04x; %d of %zu failed)",
+                 ph->req < ph->first_ctr ? "set" : "incr", key, ph->msg[0] ? ph->msg : "error",
+                 ph->status, ph->failed, n);
+    c->info->partial = sent_any;
+    snprintf(c->info->reason, sizeof c->info->reason, sent_any ? "store-partial"
+                                                               : "store-unavailable");
+    return TLSRPT_STORE_FAILED;
+}
+
+/* Phase 3, one round trip (one more per lost create race, at most 3 in all): the
+   marker and label sets, then every counter as INCREMENTQ (delta = initial). */
+static int write_counters(st_call *c, const st_plan *p, const char *sent)
+{
+    size_t n = p->n_ctr + 2, *idx = malloc(n * sizeof *idx);
+    st_req *reqs = calloc(n, sizeof *reqs);
+    uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
+    phase3 ph = { .again = malloc(n * sizeof *ph.again), .cap_again = n };
+    st_burst_res res;
+    int rc = 0, sent_any = 0;
+    const char *bad = NULL;
+    if (!reqs || !idx || !ph.again) {
+        free(reqs), free(idx), free(ph.again);
+        return st_fail(c, "incr", "(counters)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    }
+    for (size_t i = 0; i < p->n_ctr; i++)
+        idx[i] = i;
+    n = p->n_ctr;
+    for (int round = 0; round < 3 && (n > 0 || round == 0) && rc == 0 && !bad; round++) {
+        size_t h = round == 0 ? head_reqs(c, p, sent, reqs) : 0;
+        for (size_t i = 0; i < n; i++)
+            incr_req(&reqs[h + i], &p->ctr[idx[i]], exp);
+        ph.n_again = 0;
+        ph.first_ctr = h;
+        rc = st_burst_x(c, "incr (counters)", reqs, h + n, on_phase3, &ph, sent ? 0 : -1, &res);
+        sent_any |= res.sent_any;
+        if (rc == 0 && ph.failed)
+            bad = ph.req < h ? reqs[ph.req].key : p->ctr[idx[ph.req - h]].key;
+        for (size_t i = 0; i < ph.n_again; i++)
+            ph.again[i] = idx[ph.again[i]];
+        memcpy(idx, ph.again, ph.n_again * sizeof *idx);
+        n = ph.n_again;
+    }
+    if (rc == 0 && !bad && n > 0) {
+        ph = (phase3){ .failed = 1, .req = 0, .status = ST_ST_NOT_STORED,
+                       .msg = "Not stored (lost the create race 3 times)" };
+        bad = p->ctr[idx[0]].key;
+    }
+    if (rc != 0 || bad)
+        rc = counters_failed(c, bad, bad ? &ph : NULL, p->n_ctr, sent_any);
+    else
+        rc = TLSRPT_COUNTED;
+    free(reqs);
+    free(idx);
+    free(ph.again);
+    return rc;
+}
+
+/* Phases 1-3 on one pooled connection. */
+int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q)
+{
+    char token[64], sent[128];
+    st_sets ss;
+    int rc, own_id = q->entry_id != NULL;
+    if (st_sets_init(&ss, p) != 0)
+        return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    if (own_id)
+        snprintf(token, sizeof token, "%s", q->entry_id);
+    else
+        make_token(token, sizeof token);
+    snprintf(sent, sizeof sent, "%s" SENT_SUFFIX, token);
+    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER));
+    if (rc == TLSRPT_COUNTED)
+        rc = st_index_write(c, p, &ss);
+    st_sets_free(&ss);
+    if (rc == TLSRPT_STORE_FAILED && !own_id && !c->info->partial)
+        unmark(c, p->seen_key, token);      /* nothing counted yet: allow a replay */
+    if (rc != TLSRPT_COUNTED)
+        return rc;
+    if (q->before_counters)
+        q->before_counters(q->arg);
+    return write_counters(c, p, own_id ? sent : NULL);
+}
