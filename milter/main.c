@@ -152,9 +152,11 @@ static int start(tm_run *run)
         return -1;
     }
     signal(SIGPIPE, SIG_IGN);
-    tm_log(LOG_INFO, "started %s on %s (memcached %s, action %s, %zu report address(es))",
-           TLSRPT_VERSION, g->cfg.socket, g->cfg.memcached_servers,
-           g->cfg.action == TM_ACTION_TAG ? "tag" : "discard", g->cfg.n_report_addrs);
+    tm_log(LOG_INFO, "started %s on %s (memcached %s, action %s, authentication %s%s, "
+           "%zu report address(es))", TLSRPT_VERSION, g->cfg.socket, g->cfg.memcached_servers,
+           g->cfg.action == TM_ACTION_TAG ? "tag" : "discard",
+           g->auth ? "dkim with keys from " : "none", !g->auth ? ""
+           : g->cfg.dkim_key_file[0] ? g->cfg.dkim_key_file : "DNS", g->cfg.n_report_addrs);
     return 0;
 }
 

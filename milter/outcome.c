@@ -1,13 +1,20 @@
 /*
  * outcome.c - the end-of-message decision for a report mail (see outcome.h).
  *
- * Every report part of the mail is decoded, counted and deduplicated on its
- * own (README "What happens to a mail"). Each part ends as one of
+ * Every report part of the mail is decoded, judged, counted and
+ * deduplicated on its own (README "What happens to a mail"). With
+ * Authentication dkim each decoded report is judged first
+ * (tlsrpt_auth_judge with its own contact-info: RFC 8460 section 3) and
+ * counted under its signer's organisational domain (the store's org_key: the
+ * identity for dedup and the per-organisation counters), else under its
+ * organization-name. Each part ends as one of
  *   counted     its counters were written;
  *   duplicate   the same report was counted before: nothing written;
- *   failed      not counted: decoder error of that part, nothing countable,
- *               store failure (OnStoreError deliver), a hard error of the
- *               whole mail;
+ *   ignored     not authentic, with OnUnauthenticated discard;
+ *   failed      not counted: decoder error of that part, not authentic
+ *               (OnUnauthenticated deliver), unknown reporter, nothing
+ *               countable, store failure (OnStoreError deliver), a hard
+ *               error of the whole mail;
  * and the mail follows from them:
  *   a part failed      delivered to every recipient with
  *                      "X-TLSRPT-Status: error; reason=TOKEN" (one report
@@ -15,16 +22,22 @@
  *                      (several: TOKEN is the first failed part's, N the
  *                      parts counted or duplicate), so the uncounted report
  *                      is never lost;
- *   all counted/dup    Action discard: remove the report recipients
+ *   all counted/dup    (ignored parts besides them are only logged)
+ *                      Action discard: remove the report recipients
  *                      (smfi_delrcpt, the strings exactly as received) when
  *                      others remain, else discard; Action tag (or report
  *                      recipients not all remembered): deliver with
  *                      "counted; org=...; report-id=..." (one part) or
  *                      "counted; counted=N; of=M" ("duplicate; ..." when
  *                      none was new);
+ *   all ignored        the report recipients removed, or the mail discarded
+ *                      when they were all (whatever Action); delivered with
+ *                      "error; reason=TOKEN" only when a report recipient
+ *                      could not be remembered;
  *   store failure with OnStoreError tempfail: 451 4.3.0 at once (the parts
  *                      counted before it are duplicates when the sender
- *                      retries).
+ *                      retries) -- but a partial count (store-partial) is
+ *                      delivered: its retry would only be a duplicate.
  * Log: a mail with one report part gets one line naming the action; with
  * several, one line per part (report=K/M) and a summary line with the action.
  * X-TLSRPT-Status fields already in the mail are deleted first (so a sender
@@ -38,10 +51,11 @@
 #include "log.h"
 
 #define TM_VALUE_MAX 100
-#define TM_STATUS_MAX 400
+#define TM_STATUS_MAX 640
 
 /* What became of one report part. */
-enum tm_fate { TM_FATE_COUNTED, TM_FATE_DUPLICATE, TM_FATE_FAILED, TM_FATE_TEMPFAIL };
+enum tm_fate { TM_FATE_COUNTED, TM_FATE_DUPLICATE, TM_FATE_IGNORED, TM_FATE_FAILED,
+               TM_FATE_TEMPFAIL };
 
 /* One report part's result, kept until its log line is written. */
 typedef struct tm_rep {
@@ -50,12 +64,15 @@ typedef struct tm_rep {
     char detail[320];               /* why, when failed / tempfail */
     const tlsrpt_report *r;         /* NULL for a part that did not decode */
     tlsrpt_count_info info;         /* counted, duplicate */
+    char signer[256];               /* the signer's organisational domain ("" none) */
+    char submitter[128];            /* TLS-Report-Submitter, when it disagrees */
 } tm_rep;
 
 /* The parts of one mail, summed. */
 typedef struct tm_tally {
-    size_t parts, counted, duplicate, failed;
+    size_t parts, counted, duplicate, ignored, failed;
     char reason[64];                /* the first failed part's token */
+    char ignored_reason[64];        /* the first ignored part's token */
     tm_rep one;                     /* the part of a mail with one report part */
 } tm_tally;
 
@@ -85,11 +102,12 @@ static void remove_forged(SMFICTX *ctx, const tm_msg *m)
                     TM_STATUS_HEADER);
 }
 
-/* Add our status field; a failure is only logged. */
+/* Add our status field (with the blank after the colon when HDR_LEADSPC was negotiated:
+   the MTA then writes the value as it is); a failure is only logged. */
 static void add_status(SMFICTX *ctx, const tm_msg *m, const char *value)
 {
-    char v[512];
-    snprintf(v, sizeof v, "%s", value);
+    char v[TM_STATUS_MAX + 1];
+    snprintf(v, sizeof v, "%s%s", m->leadspc ? " " : "", value);
     if (smfi_addheader(ctx, TM_STATUS_HEADER, v) != MI_SUCCESS)
         tm_logq(LOG_WARNING, m->queue_id, "could not add %s: %s", TM_STATUS_HEADER, value);
 }
@@ -160,36 +178,43 @@ static sfsistat tempfail(SMFICTX *ctx, const tm_msg *m)
     return SMFIS_TEMPFAIL;
 }
 
-/* " org=... report-id=..." of a part's report ("" for a part that did not decode). */
-static void report_names(char *out, size_t outlen, const tlsrpt_report *r)
+/* " org=... [signer=...] report-id=..." of a part ("" for a part that did not decode). */
+static void report_names(char *out, size_t outlen, const tm_rep *p)
 {
     char org[TM_VALUE_MAX + 8], rid[TM_VALUE_MAX + 8];
     out[0] = 0;
-    if (!r)
+    if (!p->r)
         return;
-    clean(org, sizeof org, r->organization_name);
-    clean(rid, sizeof rid, r->report_id);
-    snprintf(out, outlen, " org=\"%s\" report-id=\"%s\"", org, rid);
+    clean(org, sizeof org, p->r->organization_name);
+    clean(rid, sizeof rid, p->r->report_id);
+    snprintf(out, outlen, " org=\"%s\"%s%s report-id=\"%s\"", org, p->signer[0] ? " signer="
+             : "", p->signer, rid);
 }
 
 /* The log line of one part: k of n; action (one-part mails) says what became of the
    mail, NULL for a part of a mail with several. */
 static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const char *action)
 {
-    char names[2 * TM_VALUE_MAX + 48], where[64] = "", tail[128];
-    report_names(names, sizeof names, p->r);
+    char names[2 * TM_VALUE_MAX + 320], where[64] = "", tail[128], sub[200] = "";
+    report_names(names, sizeof names, p);
     if (n > 1)
         snprintf(where, sizeof where, " report=%zu/%zu", k, n);
+    if (p->submitter[0])
+        snprintf(sub, sizeof sub, " submitter=\"%s\" (not in the signer's organisation)",
+                 p->submitter);
     if (p->fate == TM_FATE_COUNTED || p->fate == TM_FATE_DUPLICATE) {
         snprintf(tail, sizeof tail, "%s%s", action ? " action=" : "", action ? action : "");
-        tm_logq(LOG_INFO, m->queue_id, "%s%s domains=%s ok=%lld fail=%lld%s%s",
+        tm_logq(LOG_INFO, m->queue_id, "%s%s domains=%s ok=%lld fail=%lld%s%s%s",
                 p->fate == TM_FATE_DUPLICATE ? "duplicate" : "counted", names,
                 p->info.domains[0] ? p->info.domains : "-", (long long)p->info.ok,
-                (long long)p->info.fail, where, tail);
+                (long long)p->info.fail, sub, where, tail);
         return;
     }
     if (p->fate == TM_FATE_TEMPFAIL)
         snprintf(tail, sizeof tail, "; temporary failure returned (OnStoreError tempfail)");
+    else if (p->fate == TM_FATE_IGNORED)
+        snprintf(tail, sizeof tail, "; ignored (OnUnauthenticated discard)%s%s",
+                 action ? ": " : "", action ? action : "");
     else if (action)
         snprintf(tail, sizeof tail, "; delivered with %s", TM_STATUS_HEADER);
     else
@@ -207,11 +232,14 @@ static void rep_fail(tm_rep *p, int fate, const char *reason, const char *detail
     snprintf(p->detail, sizeof p->detail, "%s", detail && *detail ? detail : "no detail");
 }
 
-/* Count one decoded report into st. */
+/* Count one decoded report into st, under its signer when it has one. */
 static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
 {
     char err[256] = "";
-    int s = tlsrpt_store_count(st, p->r, &p->info, err, sizeof err);
+    tlsrpt_count_req q;
+    memset(&q, 0, sizeof q);
+    q.org_key = p->signer[0] ? p->signer : NULL;
+    int s = tlsrpt_store_count_req(st, p->r, &q, &p->info, err, sizeof err);
     switch (s) {
     case TLSRPT_COUNTED:
         p->fate = TM_FATE_COUNTED;
@@ -223,14 +251,36 @@ static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
         rep_fail(p, TM_FATE_FAILED, p->info.reason[0] ? p->info.reason : "not-countable",
                  err[0] ? err : "no countable policy in the report");
         break;
-    default:
-        rep_fail(p, cfg->on_store_error == TM_STORE_ERR_TEMPFAIL ? TM_FATE_TEMPFAIL
-                 : TM_FATE_FAILED, p->info.reason[0] ? p->info.reason : "store-unavailable", err);
+    default:                                    /* a partial count: a retry cannot help */
+        rep_fail(p, cfg->on_store_error == TM_STORE_ERR_TEMPFAIL && !p->info.partial
+                 ? TM_FATE_TEMPFAIL : TM_FATE_FAILED,
+                 p->info.reason[0] ? p->info.reason : "store-unavailable", err);
     }
 }
 
-/* Report part i of the mail: its decoder error, or counted. mail_rc is the mail's own
-   error (a hard error after some parts): then nothing is counted. */
+/* Authentication dkim: judge a decoded report (its own contact-info); 0 when authentic
+   (p->signer set), else -1 with p failed or ignored. */
+static int judge_report(const tm_msg *m, const tm_config *cfg, tm_rep *p)
+{
+    tlsrpt_verdict v;
+    if (!m->auth) {
+        rep_fail(p, TM_FATE_FAILED, "unauthenticated", "no DKIM verification for this mail");
+        return -1;
+    }
+    tlsrpt_auth_judge(m->auth, p->r->contact_info, NULL, &v);
+    if (v.submitter_disagrees && v.submitter[0])
+        snprintf(p->submitter, sizeof p->submitter, "%s", v.submitter);
+    if (!v.authentic) {
+        rep_fail(p, cfg->on_unauth == TM_UNAUTH_DISCARD ? TM_FATE_IGNORED : TM_FATE_FAILED,
+                 v.reason[0] ? v.reason : "unauthenticated", v.detail);
+        return -1;
+    }
+    snprintf(p->signer, sizeof p->signer, "%s", v.signer_org);
+    return 0;
+}
+
+/* Report part i of the mail: its decoder error, or judged and counted. mail_rc is the
+   mail's own error (a hard error after some parts): then nothing is counted. */
 static void part_result(const tm_msg *m, const tm_config *cfg, tlsrpt_store *st, size_t i,
                         int mail_rc, tm_rep *p)
 {
@@ -247,6 +297,8 @@ static void part_result(const tm_msg *m, const tm_config *cfg, tlsrpt_store *st,
         rep_fail(p, TM_FATE_FAILED, tlsrpt_reason(mail_rc), tlsrpt_errstr(m->dec));
         return;
     }
+    if (cfg->authentication == TM_AUTH_DKIM && judge_report(m, cfg, p) != 0)
+        return;
     count_report(cfg, st, p);
 }
 
@@ -257,7 +309,9 @@ static void tally_add(tm_tally *t, const tm_rep *p)
         t->counted++;
     else if (p->fate == TM_FATE_DUPLICATE)
         t->duplicate++;
-    else if (t->failed++ == 0)
+    else if (p->fate == TM_FATE_IGNORED && t->ignored++ == 0)
+        snprintf(t->ignored_reason, sizeof t->ignored_reason, "%s", p->reason);
+    else if (p->fate != TM_FATE_IGNORED && t->failed++ == 0)
         snprintf(t->reason, sizeof t->reason, "%s", p->reason);
 }
 
@@ -269,7 +323,8 @@ static void handled_status(char *v, size_t vlen, const tm_tally *t)
         char org[TM_VALUE_MAX + 8], rid[TM_VALUE_MAX + 8];
         clean(org, sizeof org, t->one.r ? t->one.r->organization_name : "");
         clean(rid, sizeof rid, t->one.r ? t->one.r->report_id : "");
-        snprintf(v, vlen, "%s; org=\"%s\"; report-id=\"%s\"", what, org, rid);
+        snprintf(v, vlen, "%s; org=\"%s\"; report-id=\"%s\"%s%s", what, org, rid,
+                 t->one.signer[0] ? "; signer=" : "", t->one.signer);
     } else {
         snprintf(v, vlen, "%s; counted=%zu; of=%zu", what, t->counted + t->duplicate, t->parts);
     }
@@ -288,16 +343,19 @@ static sfsistat dispose(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg, con
         else
             snprintf(status, sizeof status, "error; reason=%s", t->reason);
         ret = deliver_status(ctx, m, status);
-    } else {
+    } else if (t->counted + t->duplicate > 0) {
         handled_status(status, sizeof status, t);
         ret = handled(ctx, m, cfg->action == TM_ACTION_TAG, status, &action);
+    } else {                                    /* every part ignored: not for the rua */
+        snprintf(status, sizeof status, "error; reason=%s", t->ignored_reason);
+        ret = handled(ctx, m, 0, status, &action);
     }
     if (t->parts == 1) {
         log_rep(m, &t->one, 1, 1, action);
     } else {
         tm_logq(t->failed ? LOG_WARNING : LOG_INFO, m->queue_id, "%zu report parts: counted=%zu "
                 "duplicate=%zu not-counted=%zu action=%s%s%s%s", t->parts, t->counted,
-                t->duplicate, t->failed, action, ret == SMFIS_DISCARD ? "" : " status=\"",
+                t->duplicate, t->failed + t->ignored, action, ret == SMFIS_DISCARD ? "" : " status=\"",
                 ret == SMFIS_DISCARD ? "" : status, ret == SMFIS_DISCARD ? "" : "\"");
     }
     return ret;

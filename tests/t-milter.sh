@@ -102,6 +102,16 @@ t_grep "driver: no milter is reported" "$W/nosock.out" '^ERROR conn=1 connect:'
 drive plain m1 -r rua@rua.test "$FIX/plain.eml"
 expect_error plain no-report
 
+# The status header as the MTA writes it: with SMFIP_HDR_LEADSPC negotiated (the
+# driver's default, as Postfix and Sendmail) the milter sends the blank itself;
+# without it, the MTA adds one and the milter must not.
+drive plain-v m1 -v -r rua@rua.test "$FIX/plain.eml"
+t_grep "the milter negotiates SMFIP_HDR_LEADSPC" "$W/plain-v.out" '^# negotiated .*\(HDR_LEADSPC\)$'
+drive plain-nolead m1 -L -v -r rua@rua.test "$FIX/plain.eml"
+t_nogrep "without SMFIP_HDR_LEADSPC offered: not negotiated" "$W/plain-nolead.out" 'HDR_LEADSPC'
+t_grep "without SMFIP_HDR_LEADSPC: one blank after the colon, as with it" "$W/plain-nolead.out" \
+    '^ADDHEADER X-TLSRPT-Status: error; reason=no-report$'
+
 drive person m1 -r person@example.test "$W/r1.eml"
 t_grep "not a candidate: accepted" "$W/person.out" '^ACCEPT$'
 t_nogrep "not a candidate: untouched" "$W/person.out" '^(ADDHEADER|DISCARD|DELRCPT|CHGHEADER)'
