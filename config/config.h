@@ -31,6 +31,8 @@
 #define TM_CONF_ADDR_MAX 320        /* one normalized address: 64 local + @ + 255 domain */
 #define TM_CONF_MAX_REPORTERS 1024
 #define TM_CONF_MAX_DKIM_TIMEOUT 300                /* DkimTimeout upper bound, seconds */
+#define TM_CONF_DEF_DECODE_MEMORY ((size_t)256 << 20)
+#define TM_CONF_MAX_DECODE_MEMORY ((size_t)1 << 40)    /* MaxDecodeMemory upper bound, 1T */
 #define TM_CONF_MAX_JSON_VALUES 100000000           /* MaxJsonValues upper bound */
 #define TM_CONF_MAX_SESSION_COUNT ((int64_t)1 << 62) /* MaxSessionCount upper bound */
 
@@ -51,7 +53,7 @@ enum tm_key {
     TM_K_DKIM_TIMEOUT, TM_K_DKIM_KEY_FILE, TM_K_DKIM_REQUIRE_TLSRPT, TM_K_DKIM_NAMESERVERS,
     TM_K_MAX_MESSAGE, TM_K_MAX_REPORT, TM_K_MAX_HEADER,
     TM_K_MAX_JSON_DEPTH, TM_K_MAX_JSON_VALUES, TM_K_MAX_SESSION_COUNT, TM_K_MAX_MIME_DEPTH,
-    TM_K_MAX_MIME_PARTS, TM_K_USER, TM_K_GROUP,
+    TM_K_MAX_MIME_PARTS, TM_K_MAX_DECODE_MEMORY, TM_K_USER, TM_K_GROUP,
     TM_K_UMASK, TM_K_PIDFILE, TM_K_LOG_LEVEL, TM_K_LOG_TARGET, TM_K_LOG_FORMAT,
     TM_K_STORE_TIMEOUT,
     TM_K_COUNT
@@ -80,6 +82,7 @@ typedef struct tm_config {
     int dkim_require_tlsrpt;        /* the key record must say s=tlsrpt (or *) */
     char *dkim_nameservers;         /* "" = /etc/resolv.conf */
     tlsrpt_limits limits;
+    size_t max_decode_memory;       /* MaxDecodeMemory: the decoders of all mails together */
     char *user;                     /* "" = do not change user */
     char *group;                    /* "" = primary group of user */
     mode_t umask;
@@ -124,6 +127,18 @@ void tm_config_auth_conf(const tm_config *cfg, tlsrpt_auth_conf *ac);
 /* The key an error of tlsrpt_auth_lib_new on cfg's configuration is about: DkimKeyFile
    when set, else DkimNameservers when set, else Authentication. */
 int tm_config_auth_key(const tm_config *cfg);
+
+/* The most memory one mail's decoder may hold at these limits (bytes; README "Decoder
+   limits"), which MaxDecodeMemory must hold: the report part being decoded
+   (TM_BOUND_PER_VALUE per weighted JSON value, TM_BOUND_PER_BYTE per decoded report byte,
+   TM_BOUND_FIXED for buffers and zlib) plus the reports kept from the mail's earlier
+   parts (TM_BOUND_KEPT_PER_BYTE per byte of the larger of max_message_bytes and
+   max_report_bytes, which caps their decoded JSON together). */
+size_t tm_decode_mail_bound(const tlsrpt_limits *lim);
+#define TM_BOUND_PER_VALUE 104
+#define TM_BOUND_PER_BYTE 5
+#define TM_BOUND_KEPT_PER_BYTE 2
+#define TM_BOUND_FIXED ((size_t)2 << 20)
 
 /* The file system path of a unix:/path, local:/path or /path Socket, else NULL. */
 const char *tm_socket_path(const char *spec);

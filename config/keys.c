@@ -246,6 +246,18 @@ static int set_session_count(tm_config *c, const char *v, char *m)
     c->limits.max_session_count = (int64_t)n;
     return 0;
 }
+/* MaxDecodeMemory: bytes with k, M or G, 1 .. 1T (at least one part's bound: config.c). */
+static int set_decode_memory(tm_config *c, const char *v, char *m)
+{
+    static const unsigned long mult[] = { 1UL << 10, 1UL << 10, 1UL << 20, 1UL << 20,
+                                          1UL << 30, 1UL << 30 };
+    unsigned long n;
+    if (tm_kp_parse_scaled(v, "kKmMgG", mult, TM_CONF_MAX_DECODE_MEMORY, &n) != 0 || n == 0)
+        return tm_kp_bad_number("MaxDecodeMemory", v, "bytes with optional k, M or G suffix, "
+                                "1..1024G", m);
+    c->max_decode_memory = n;
+    return 0;
+}
 static int set_mime_depth(tm_config *c, const char *v, char *m)
 { return tm_kp_parse_int(v, 1, 100, &c->limits.max_mime_depth)
          ? tm_kp_bad_number("MaxMimeDepth", v, "an integer 1..100", m) : 0; }
@@ -308,6 +320,7 @@ PRINTER(pr_json_depth, fprintf(f, "%s %d\n", n, c->limits.max_json_depth))
 PRINTER(pr_json_values, fprintf(f, "%s %zu\n", n, c->limits.max_json_values))
 PRINTER(pr_session_count, fprintf(f, "%s %lld\n", n, (long long)c->limits.max_session_count))
 PRINTER(pr_mime_depth, fprintf(f, "%s %d\n", n, c->limits.max_mime_depth))
+PRINTER(pr_decode_memory, put_size(f, n, c->max_decode_memory))
 PRINTER(pr_mime_parts, fprintf(f, "%s %d\n", n, c->limits.max_mime_parts))
 PRINTER(pr_user, tm_kp_put(f, n, c->user))
 PRINTER(pr_group, tm_kp_put(f, n, c->group))
@@ -346,6 +359,7 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_MAX_SESSION_COUNT] = { "MaxSessionCount", set_session_count, pr_session_count, 0 },
     [TM_K_MAX_MIME_DEPTH] = { "MaxMimeDepth", set_mime_depth, pr_mime_depth, 0 },
     [TM_K_MAX_MIME_PARTS] = { "MaxMimeParts", set_mime_parts, pr_mime_parts, 0 },
+    [TM_K_MAX_DECODE_MEMORY] = { "MaxDecodeMemory", set_decode_memory, pr_decode_memory, 0 },
     [TM_K_USER] = { "User", set_user, pr_user, 1 },
     [TM_K_GROUP] = { "Group", set_group, pr_group, 1 },
     [TM_K_UMASK] = { "UMask", set_umask, pr_umask, 0 },
@@ -378,6 +392,7 @@ int tm_config_init(tm_config *cfg)
     cfg->log_target = TM_LOG_SYSLOG;
     cfg->log_format = TM_LOG_TEXT;
     cfg->store_timeout_ms = 1000;
+    cfg->max_decode_memory = TM_CONF_DEF_DECODE_MEMORY;
     if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
         || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
         tm_config_free(cfg);

@@ -19,6 +19,13 @@
  * With the flag the MTA also writes the values we add verbatim, so
  * outcome.c puts the blank in front of them itself.
  *
+ * Memory (budget.h): a decoder call that may decode (a body chunk, the end of
+ * the message) first reserves what the decoder may still grow to one mail's
+ * bound (tm_decode_mail_bound) against MaxDecodeMemory,
+ * and every decoder call is charged its estimate after it; a mail that does
+ * not fit gets 451 4.3.1 at that point (the sender retries), logged with
+ * reason=memory-budget.
+ *
  * Errors: no callback ever returns SMFIS_REJECT; an internal failure
  * (out of memory) makes the mail be delivered (SMFIS_ACCEPT), tagged
  * with X-TLSRPT-Status when we still can.
@@ -38,13 +45,18 @@
 #include "log.h"
 #include "control.h"
 
-/* Forget the message: free the decoder and recipient copies, drop its generation. */
+/* Forget the message: free the decoder and recipient copies, give its memory charge
+   back (a heap trim after a burst), drop its generation. */
 static void msg_reset(tm_msg *m)
 {
     for (size_t i = 0; i < m->n_rua; i++)
         free(m->rua[i]);
     free(m->rua);
+    int decoded = m->dec != NULL;
     tlsrpt_decoder_free(m->dec);
+    tm_mem_release(&m->mem);
+    if (decoded)
+        tm_mem_trim_check();
     tlsrpt_auth_free(m->auth);                  /* before its generation's lib can go */
     tm_gen_release(m->gen, &m->flight);
     memset(m, 0, sizeof *m);
@@ -132,7 +144,68 @@ static void msg_start_decoder(tm_msg *m, int leadspc)
         tm_logq(LOG_ERR, m->queue_id, "out of memory creating a decoder");
         return;
     }
+    m->mem_bound = tm_decode_mail_bound(&g->cfg.limits);
+    m->mem_budget = g->cfg.max_decode_memory;
     m->feeding = 1;
+}
+
+/* Stopping in a hurry: a wait for room in the budget ends. */
+static int mem_stopping(void)
+{
+    return tm_stop_phase() >= TM_STOP_HURRY;
+}
+
+/* The 451 log line of a mail that does not fit in MaxDecodeMemory. */
+static void log_budget(const tm_msg *m, const tm_mem_why *w, int after)
+{
+    char what[200];
+    if (after)
+        snprintf(what, sizeof what, "its decoder holds %zuk; the decoders of all mails %zuk",
+                 w->need >> 10, w->in_use >> 10);
+    else
+        snprintf(what, sizeof what, "its next decoding step may take up to %zuk, the decoders of all "
+                 "mails hold %zuk; waited %ld ms%s", w->need >> 10, w->in_use >> 10, w->waited_ms,
+                 w->stopped ? ", stopping" : "");
+    tm_logq(LOG_WARNING, m->queue_id, "not counted: reason=memory-budget (%s, MaxDecodeMemory "
+            "%zuk); temporary failure returned (451 4.3.1)", what, w->budget >> 10);
+}
+
+/* Before a decoder call that may decode: reserve what the decoder may still grow to its
+   bound. 0, or -1 (logged). */
+static int mem_reserve(tm_msg *m)
+{
+    tm_mem_why w;
+    size_t grow = m->mem_bound > m->mem.charged ? m->mem_bound - m->mem.charged : 0;
+    if (tm_mem_enter(&m->mem, grow, m->mem_budget, mem_stopping, &w) == 0)
+        return 0;
+    log_budget(m, &w, 0);
+    return -1;
+}
+
+/* After a decoder call: charge its estimate (after a decoding one, trim the heap when it
+   kept freed pages). 0, or -1 when over the budget (logged). */
+static int mem_charge(tm_msg *m)
+{
+    tm_mem_why w;
+    int decoding = m->mem.reserved > 0;
+    int rc = m->dec ? tm_mem_charge(&m->mem, tlsrpt_memory_estimate(m->dec), m->mem_budget, &w)
+             : 0;
+    if (decoding)
+        tm_mem_trim_check();
+    if (rc == 0)
+        return 0;
+    log_budget(m, &w, 1);
+    return -1;
+}
+
+/* A mail that does not fit in MaxDecodeMemory: 451 4.3.1, and it ends for us. */
+static sfsistat over_budget(SMFICTX *ctx, tm_msg *m)
+{
+    char code[] = "451", xcode[] = "4.3.1";
+    char text[] = "TLS-RPT decoder busy, try again later";
+    if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
+        tm_logq(LOG_WARNING, m->queue_id, "smfi_setreply failed");
+    return final(m, SMFIS_TEMPFAIL);
 }
 
 /* The DKIM verification's end of headers: key lookups (bounded by DkimTimeout). */
@@ -285,6 +358,8 @@ static sfsistat tm_header(SMFICTX *ctx, char *name, char *value)
         tlsrpt_auth_header(m->auth, name, value);
         fed(m, tlsrpt_feed_header(m->dec, name, c->leadspc && value[0] == ' ' ? value + 1
                                   : value));
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
     }
     return SMFIS_CONTINUE;
 }
@@ -300,8 +375,11 @@ static sfsistat tm_eoh(SMFICTX *ctx)
     if (hurry(m, "end of headers"))
         return final(m, SMFIS_TEMPFAIL);
     msg_start_decoder(m, c->leadspc);
-    if (m->feeding)
+    if (m->feeding) {
         fed(m, tlsrpt_end_headers(m->dec));
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
     if (m->feeding && m->auth)
         auth_eoh(m);
     return SMFIS_CONTINUE;
@@ -318,8 +396,13 @@ static sfsistat tm_body(SMFICTX *ctx, unsigned char *buf, size_t len)
         return final(m, SMFIS_TEMPFAIL);
     if (m->feeding && m->auth_body)
         tlsrpt_auth_body(m->auth, buf, len);
-    if (m->feeding)
+    if (m->feeding) {
+        if (mem_reserve(m) != 0)
+            return over_budget(ctx, m);
         fed(m, tlsrpt_feed_body(m->dec, buf, len));
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
     return SMFIS_CONTINUE;
 }
 
@@ -332,6 +415,14 @@ static sfsistat tm_eom(SMFICTX *ctx)
     get_queue_id(ctx, &c->msg);
     if (hurry(&c->msg, "end of message"))
         return final(&c->msg, SMFIS_TEMPFAIL);
+    tm_msg *m = &c->msg;
+    if (m->feeding) {                           /* the last step decodes: reserve for it */
+        if (mem_reserve(m) != 0)
+            return over_budget(ctx, m);
+        tlsrpt_finish(m->dec);                  /* tm_outcome's own call then returns at once */
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
     const tm_gen *g = msg_gen(&c->msg);
     c->msg.leadspc = c->leadspc;
     sfsistat r = g ? tm_outcome(ctx, &c->msg, &g->cfg, g->store) : SMFIS_ACCEPT;

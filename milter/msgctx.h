@@ -13,6 +13,8 @@
  *     of xxfi_eom and in xxfi_abort. Many messages per connection are fine.
  *   - tm_msg.dec: created at the first header / end of headers of a mail
  *     with a report recipient, owned by the message, freed by the reset.
+ *   - tm_msg.mem: the decoder's charge against MaxDecodeMemory, given back
+ *     by the reset (budget.h).
  *   - tm_msg.auth: the mail's DKIM verification (Authentication dkim), made
  *     with the decoder from the generation's tlsrpt_auth_lib, owned by the
  *     message, freed by the reset before the generation is released.
@@ -39,6 +41,7 @@
 #include "auth.h"
 #include "config.h"
 #include "gen.h"
+#include "budget.h"
 
 #define TM_MAX_RUA_RCPTS 1000
 #define TM_QUEUEID_MAX 64
@@ -55,6 +58,9 @@ typedef struct tm_msg {
     tlsrpt_decoder *dec;        /* decoder (owned), NULL until the headers start */
     tlsrpt_auth *auth;          /* DKIM verification (owned), NULL without Authentication dkim */
     int auth_body;              /* the DKIM verdict still needs the body */
+    tm_mem mem;                 /* the decoder's share of MaxDecodeMemory (budget.h) */
+    size_t mem_bound;           /* one mail's decoder bound at the generation's limits */
+    size_t mem_budget;          /* the generation's MaxDecodeMemory */
     int leadspc;                /* at end of message: HDR_LEADSPC negotiated, so a header
                                    value we add must carry its own leading blank */
     int feeding;                /* 1 while the decoder takes input */
