@@ -57,7 +57,7 @@ b_build() {
     ${CC:-cc} $_cf -o "$B/smtp-load" bench/smtp-load.c -pthread &&
     ${CC:-cc} $_cf $(pkg-config --cflags libmemcached json-c zlib) -Iparser -Istore \
         -o "$B/store" bench/store.c "$BUILD/libtlsrpt-store.a" "$BUILD/libtlsrpt.a" \
-        $(pkg-config --libs libmemcached json-c zlib) -pthread &&
+        $(pkg-config --libs libmemcached libidn2 json-c zlib) -pthread &&
     ${CC:-cc} $_cf $(pkg-config --cflags zlib) -Ispool -o "$B/spool" bench/spool.c \
         "$BUILD/libtlsrpt-spool.a" $(pkg-config --libs zlib) -pthread
 }

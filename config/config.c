@@ -218,4 +218,7 @@ void tm_config_store_conf(const tm_config *cfg, int pool_size, tlsrpt_store_conf
     sc->n_policy_domains = cfg->n_policy_domains;
     sc->timeout_ms = cfg->store_timeout_ms;
     sc->pool_size = pool_size;
+    sc->max_session_count = cfg->limits.max_session_count;
+    sc->max_new_keys = (size_t)cfg->max_new_keys;
+    sc->max_domains_per_reporter = (size_t)cfg->max_domains_per_reporter;
 }

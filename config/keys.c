@@ -71,10 +71,8 @@ static int set_policy_domains(tm_config *cfg, const char *val, char *msg)
     int toolong;
     const char *p = val;
     while ((p = tm_kp_next_token(p, tok, sizeof tok, &toolong)) != NULL) {
-        if (!toolong)
-            tlsrpt_normalize_domain(tok, norm, sizeof norm);
-        if (toolong || !*norm || strchr(norm, '@')) {
-            snprintf(msg, TM_MSG_MAX, "bad value for PolicyDomains: '%.*s' (expected a domain)",
+        if (toolong || tlsrpt_store_normalize_domain(tok, norm, sizeof norm) != 0) {
+            snprintf(msg, TM_MSG_MAX, "bad value for PolicyDomains: '%.*s' (expected a host name)",
                      200, toolong ? "(too long)" : tok);
             return -1;
         }
@@ -267,6 +265,12 @@ static int set_mime_parts(tm_config *c, const char *v, char *m)
 static int set_store_timeout(tm_config *c, const char *v, char *m)
 { return tm_kp_parse_int(v, 1, 600000, &c->store_timeout_ms)
          ? tm_kp_bad_number("StoreTimeout", v, "milliseconds 1..600000", m) : 0; }
+static int set_new_keys(tm_config *c, const char *v, char *m)
+{ return tm_kp_parse_int(v, 1, 100000, &c->max_new_keys)
+         ? tm_kp_bad_number("MaxNewKeysPerReport", v, "an integer 1..100000", m) : 0; }
+static int set_rep_domains(tm_config *c, const char *v, char *m)
+{ return tm_kp_parse_int(v, 1, 100000, &c->max_domains_per_reporter)
+         ? tm_kp_bad_number("MaxDomainsPerReporter", v, "an integer 1..100000", m) : 0; }
 static int set_delim(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->rcpt_delim, v, m); }
 static int set_user(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->user, v, m); }
 static int set_group(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->group, v, m); }
@@ -330,6 +334,8 @@ PRINTER(pr_log_level, tm_kp_put(f, n, tm_log_level_name(c->log_level)))
 PRINTER(pr_log_target, tm_kp_put(f, n, tm_kp_enum_name(target_names, c->log_target)))
 PRINTER(pr_log_format, tm_kp_put(f, n, tm_kp_enum_name(format_names, c->log_format)))
 PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
+PRINTER(pr_new_keys, fprintf(f, "%s %d\n", n, c->max_new_keys))
+PRINTER(pr_rep_domains, fprintf(f, "%s %d\n", n, c->max_domains_per_reporter))
 
 const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_SOCKET] = { "Socket", set_socket, pr_socket, 0 },
@@ -368,6 +374,8 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_LOG_TARGET] = { "LogTarget", set_log_target, pr_log_target, 0 },
     [TM_K_LOG_FORMAT] = { "LogFormat", set_log_format, pr_log_format, 0 },
     [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
+    [TM_K_MAX_NEW_KEYS] = { "MaxNewKeysPerReport", set_new_keys, pr_new_keys, 0 },
+    [TM_K_MAX_DOMAINS_PER_REPORTER] = { "MaxDomainsPerReporter", set_rep_domains, pr_rep_domains, 0 },
 };
 
 /* Set the built-in defaults. */
@@ -393,6 +401,8 @@ int tm_config_init(tm_config *cfg)
     cfg->log_format = TM_LOG_TEXT;
     cfg->store_timeout_ms = 1000;
     cfg->max_decode_memory = TM_CONF_DEF_DECODE_MEMORY;
+    cfg->max_new_keys = 2000;
+    cfg->max_domains_per_reporter = 1000;
     if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
         || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
         tm_config_free(cfg);

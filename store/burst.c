@@ -52,6 +52,7 @@ static size_t put_req(unsigned char *b, const st_req *r, uint32_t opaque)
     b[4] = r->extlen;
     put_be(b + 8, r->extlen + kl + r->vlen, 4);
     put_be(b + 12, opaque, 4);
+    put_be(b + 16, r->cas, 8);
     memcpy(b + o, r->extras, r->extlen);
     o += r->extlen;
     memcpy(b + o, r->key, kl);
@@ -148,7 +149,8 @@ static int read_one(int fd, size_t nreq, long long deadline, st_ans_cb cb, void 
         int done = !bad && h[1] == OP_NOOP && opaque == NOOP_OPAQUE;
         if (!bad && !done && opaque < nreq) {
             st_ans a = { opaque, h[1], get_be(h + 6, 2), (const char *)body + elen, klen,
-                         (const char *)body + elen + klen, blen - elen - klen };
+                         (const char *)body + elen + klen, blen - elen - klen,
+                         (uint64_t)get_be(h + 16, 4) << 32 | get_be(h + 20, 4) };
             cb(arg, &a);
         }
         if (body != small)

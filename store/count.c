@@ -8,8 +8,10 @@
  *      burst of markers and one of set writes, however many;
  *   3. before_counters(), then one burst: first, to the marker's server, a
  *      quiet set of the marker to "ENTRYID sent" (with an entry id), then
- *      every counter (quiet increment-with-initial; one that lost a create
- *      race is sent again) and the org's display label.
+ *      every counter as increment-with-initial (one that lost a create race
+ *      is sent again) and the org's display label. Increments saturate: each
+ *      answers its new value, and one above 2^63-1 (or below its delta: it
+ *      wrapped past 2^64) is set back to 2^63-1 in one more burst.
  * The marker rule: added = ours, count; found holding our entry id = an
  * earlier attempt of this entry stopped before its counter burst: ours,
  * count, info->resumed; found "ENTRYID sent" = that attempt's counter burst
@@ -79,6 +81,7 @@ typedef struct phase1 {
     int have_val;               /* the get of the marker answered */
     char val[128];              /* its value (cut) */
     size_t vlen;
+    uint64_t rep_count;         /* the reporter's new domains on the arrival day */
     int oom;
 } phase1;
 
@@ -97,7 +100,11 @@ static void on_phase1(void *arg, const st_ans *a)
             memcpy(ph->val, a->val, ph->vlen);
             ph->val[ph->vlen] = 0;
         }
-    } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen) != 0) {
+    } else if (a->req == 2 + ph->ss->n) {
+        int64_t v;
+        if (a->status == 0 && tlsrpt_store_parse_count(a->val, a->vlen, &v) == 0)
+            ph->rep_count = (uint64_t)v;
+    } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen, a->cas) != 0) {
         ph->oom = 1;
     }
 }
@@ -138,11 +145,12 @@ static int judge_marker(st_call *c, const st_plan *p, const phase1 *ph, const ch
     return TLSRPT_DUPLICATE;
 }
 
-/* Phase 1, one round trip: add P seen:H (not when recovering), get it, read every set. */
+/* Phase 1, one round trip: add P seen:H (not when recovering), get it, read every set
+   and the reporter's count of new domains (*rep_count). */
 static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char *mine,
-                          int own_id, int recover)
+                          int own_id, int recover, uint64_t *rep_count)
 {
-    st_req *reqs = calloc(ss->n + 2, sizeof *reqs);
+    st_req *reqs = calloc(ss->n + 3, sizeof *reqs);
     phase1 ph = { .ss = ss };
     int maybe, rc;
     if (!reqs)
@@ -155,12 +163,14 @@ static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char 
     reqs[1] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->seen_key };
     for (size_t i = 0; i < ss->n; i++)
         reqs[i + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = ss->s[i].key };
+    reqs[ss->n + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->rep_key };
     char what[TLSRPT_KEY_MAX + 64];
     snprintf(what, sizeof what, "add %s + get of %zu index sets", p->seen_key, ss->n);
-    rc = st_burst(c, what, reqs, ss->n + 2, on_phase1, &ph, &maybe);
+    rc = st_burst(c, what, reqs, ss->n + 3, on_phase1, &ph, &maybe);
     free(reqs);
     if (rc != 0)
         return TLSRPT_STORE_FAILED;
+    *rep_count = ph.rep_count;
     if (ph.oom)
         return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     if (recover) {
@@ -178,7 +188,8 @@ static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char 
     return TLSRPT_COUNTED;
 }
 
-/* Phase 3 answers: the first failed increment, and the ones to send again. */
+/* Phase 3 answers: the first failed increment, the ones to send again and the ones
+   that went past 2^63-1. */
 typedef struct phase3 {
     int failed;
     size_t req;
@@ -187,28 +198,47 @@ typedef struct phase3 {
     size_t *again;              /* requests whose create lost a race (NOT_STORED) */
     size_t n_again, cap_again;
     size_t first_ctr;           /* requests before it are the marker / label sets */
+    const st_plan *p;
+    const size_t *idx;          /* request first_ctr + i is counter idx[i] */
+    size_t *clamp;              /* counters to set back to 2^63-1 */
+    size_t n_clamp;
 } phase3;
 
-/* Burst callback of phase 3: quiet increments answer only on error. An
-   increment-with-initial of a missing key is an add inside memcached: when
-   another client created the key first, it answers NOT_STORED and changed
-   nothing, so it is sent again (the key exists now). */
+/* Big-endian 64-bit value at b. */
+static uint64_t get_u64(const char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)b[i];
+    return v;
+}
+
+/* Burst callback of phase 3: every increment answers with the new value; one above
+   2^63-1, or below its own delta (it wrapped past 2^64), is clamped afterwards. An
+   increment-with-initial of a missing key is an add inside memcached: when another
+   client created the key first, it answers NOT_STORED and changed nothing, so it is
+   sent again (the key exists now). */
 static void on_phase3(void *arg, const st_ans *a)
 {
     phase3 *ph = arg;
-    if (a->status == ST_ST_NOT_STORED && a->req >= ph->first_ctr && ph->n_again < ph->cap_again)
+    if (a->status == 0 && a->req >= ph->first_ctr && a->opcode == ST_OP_INCREMENT && a->vlen == 8) {
+        size_t k = ph->idx[a->req - ph->first_ctr];
+        uint64_t v = get_u64(a->val);
+        if ((v > (uint64_t)INT64_MAX || v < ph->p->ctr[k].delta) && ph->n_clamp < ph->cap_again)
+            ph->clamp[ph->n_clamp++] = k;
+    } else if (a->status == ST_ST_NOT_STORED && a->req >= ph->first_ctr && ph->n_again < ph->cap_again) {
         ph->again[ph->n_again++] = a->req - ph->first_ctr;
-    else if (a->status != 0 && ph->failed++ == 0) {
+    } else if (a->status != 0 && ph->failed++ == 0) {
         ph->req = a->req;
         ph->status = a->status;
         snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
     }
 }
 
-/* INCREMENTQ of counter ctr (delta = initial value) into r. */
+/* INCREMENT of counter ctr (delta = initial value) into r. */
 static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
 {
-    r->opcode = ST_OP_INCREMENTQ;
+    r->opcode = ST_OP_INCREMENT;
     r->key = ctr->key;
     r->extlen = 20;
     for (int b = 0; b < 8; b++) {
@@ -216,6 +246,41 @@ static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
         r->extras[8 + b] = r->extras[b];
     }
     put_u32(r->extras + 16, exp);
+}
+
+/* Answers of the clamp burst (quiet sets: only failures answer). */
+static void on_clamp(void *arg, const st_ans *a)
+{
+    phase3 *ph = arg;
+    if (a->status != 0 && ph->failed++ == 0) {
+        ph->req = a->req;
+        ph->status = a->status;
+        snprintf(ph->msg, sizeof ph->msg, "%.*s", (int)(a->vlen < 100 ? a->vlen : 100), a->val);
+    }
+}
+
+/* Set every counter that went past 2^63-1 back to it (one more burst, only then):
+   a set, not a decrement, so two clients clamping the same key at once cannot pull it
+   below the limit. The key's TTL restarts there. 0 or -1 (errbuf set; bad = key). */
+static int clamp_counters(st_call *c, const st_plan *p, phase3 *ph, st_req *reqs,
+                          const char **bad)
+{
+    static const char max[] = "9223372036854775807";
+    uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
+    st_burst_res res;
+    for (size_t i = 0; i < ph->n_clamp; i++) {
+        reqs[i] = (st_req){ .opcode = ST_OP_SETQ, .key = p->ctr[ph->clamp[i]].key, .extlen = 8,
+                            .val = max, .vlen = sizeof max - 1 };
+        put_u32(reqs[i].extras + 4, exp);
+    }
+    ph->failed = 0;
+    ph->first_ctr = 0;
+    if (st_burst_x(c, "set (saturated counters)", reqs, ph->n_clamp, on_clamp, ph, -1, &res) != 0)
+        return -1;
+    if (ph->failed)
+        *bad = reqs[ph->req].key;
+    c->info->saturated = (unsigned)ph->n_clamp;
+    return 0;
 }
 
 /* The quiet sets that open the first counter round: the marker "ENTRYID sent"
@@ -257,12 +322,13 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
     size_t n = p->n_ctr + 2, *idx = malloc(n * sizeof *idx);
     st_req *reqs = calloc(n, sizeof *reqs);
     uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
-    phase3 ph = { .again = malloc(n * sizeof *ph.again), .cap_again = n };
+    phase3 ph = { .again = malloc(n * sizeof *ph.again), .cap_again = n, .p = p, .idx = idx,
+                  .clamp = malloc(n * sizeof *ph.clamp) };
     st_burst_res res;
     int rc = 0, sent_any = 0;
     const char *bad = NULL;
-    if (!reqs || !idx || !ph.again) {
-        free(reqs), free(idx), free(ph.again);
+    if (!reqs || !idx || !ph.again || !ph.clamp) {
+        free(reqs), free(idx), free(ph.again), free(ph.clamp);
         return st_fail(c, "incr", "(counters)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     }
     for (size_t i = 0; i < p->n_ctr; i++)
@@ -284,10 +350,14 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
         n = ph.n_again;
     }
     if (rc == 0 && !bad && n > 0) {
-        ph = (phase3){ .failed = 1, .req = 0, .status = ST_ST_NOT_STORED,
-                       .msg = "Not stored (lost the create race 3 times)" };
+        ph.failed = 1;
+        ph.req = ph.first_ctr;
+        ph.status = ST_ST_NOT_STORED;
+        snprintf(ph.msg, sizeof ph.msg, "Not stored (lost the create race 3 times)");
         bad = p->ctr[idx[0]].key;
     }
+    if (rc == 0 && !bad && ph.n_clamp > 0)
+        rc = clamp_counters(c, p, &ph, reqs, &bad);
     if (rc != 0 || bad)
         rc = counters_failed(c, bad, bad ? &ph : NULL, p->n_ctr, sent_any);
     else
@@ -295,13 +365,103 @@ static int write_counters(st_call *c, const st_plan *p, const char *sent)
     free(reqs);
     free(idx);
     free(ph.again);
+    free(ph.clamp);
     return rc;
 }
 
+/* The budget's view of phase 1. */
+typedef struct p1view {
+    const st_sets *ss;
+    const st_plan *p;
+} p1view;
+
+/* A member is known when link 0 lists it, or (chained P domains) its d:D:days exists;
+   in any other chained set it is taken as new (the marker burst decides later). */
+static int ss_known(void *arg, size_t set, const char *member)
+{
+    const p1view *v = arg;
+    const st_set_state *s = set < v->ss->n ? &v->ss->s[set] : NULL;
+    if (!s)
+        return 0;
+    if (s->value && st_has_member(s->value, member))
+        return 1;
+    if (set != ST_SET_DOMAINS || s->links == 0)
+        return 0;
+    for (size_t i = 0; i < v->p->n_dom; i++)
+        if (strcmp(v->p->dom[i].D, member) == 0)
+            return v->ss->s[ST_SET_DAYS(i)].exists;
+    return 0;
+}
+
+/* The budget's view of phase 1: the set exists. */
+static int ss_exists(void *arg, size_t set)
+{
+    const p1view *v = arg;
+    return set < v->ss->n && v->ss->s[set].exists;
+}
+
+/* The budget's view of phase 1: how many members the set lists (link 0's, times the
+   links when chained: an estimate that can only be high). */
+static size_t ss_members(void *arg, size_t set)
+{
+    const p1view *v = arg;
+    const st_set_state *s = set < v->ss->n ? &v->ss->s[set] : NULL;
+    size_t n = s && s->value ? tlsrpt_set_each(s->value, s->vlen, NULL, NULL) : 0;
+    return s ? n * (s->links + 1) : 0;
+}
+
+/* The report's sums after the budgets into info. */
+static void info_sums(tlsrpt_count_info *info, st_plan *p)
+{
+    st_plan_sums(p);
+    info->ok = p->ok;
+    info->fail = p->fail;
+    memcpy(info->pt_ok, p->pt_ok, sizeof info->pt_ok);
+    memcpy(info->pt_fail, p->pt_fail, sizeof info->pt_fail);
+    info->n_domains = p->n_domains;
+    memcpy(info->domains, p->domains, sizeof info->domains);
+}
+
+/* Nothing left to count after the budgets: remove our marker (the report was not
+   counted, so a resend must not look like a duplicate); NOT_COUNTABLE. */
+static int nothing_left(st_call *c, const st_plan *p)
+{
+    (void)st_store_op(c, 'd', p->seen_key, NULL, 0, 0);
+    snprintf(c->info->reason, sizeof c->info->reason, "too-many-domains");
+    snprintf(c->errbuf, c->errlen, "nothing left to count: %s", c->info->folded.text);
+    return TLSRPT_NOT_COUNTABLE;
+}
+
+/* Budgets and index members (phase 2): TLSRPT_COUNTED when counters are to be sent. */
+static int budget_and_index(st_call *c, st_plan *p, st_sets *ss, uint64_t rep_count)
+{
+    p1view pv = { ss, p };
+    st_view v = { ss_known, ss_exists, ss_members, &pv, rep_count };
+    size_t overhead = 2 + (p->label_key[0] != 0);   /* marker, reporter count, label */
+    if (st_budget(c->st, p, &v, overhead, c->info) == 0)
+        return nothing_left(c, p);
+    if (st_budget_folded(p) && st_emit(c->st, p) < 0)
+        return st_fail(c, "plan", "(budget)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    unsigned before = c->info->folded.domains_reporter;
+    st_rep rep = { p->rep_key, p->rep_new, c->st->max_rep_domains, 0, 0 };
+    int rc = st_index_write(c, p, ss, &rep);
+    if (rc != TLSRPT_COUNTED || c->info->folded.domains_reporter == before)
+        return rc;
+    st_fold_describe(c->st, &c->info->folded);     /* the reporter's race cost domains */
+    int left = 0;
+    for (size_t i = 0; i < p->n_dom; i++)
+        left += !p->dom[i].drop;
+    if (!left)
+        return nothing_left(c, p);
+    return st_emit(c->st, p) < 0 ? st_fail(c, "plan", "(budget)", MEMCACHED_MEMORY_ALLOCATION_FAILURE)
+                                 : TLSRPT_COUNTED;
+}
+
 /* Phases 1-3 on one pooled connection. */
-int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q)
+int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q)
 {
     char token[64], sent[128];
+    uint64_t rep_count = 0;
     st_sets ss;
     int rc, own_id = q->entry_id != NULL;
     if (st_sets_init(&ss, p) != 0)
@@ -311,10 +471,12 @@ int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q)
     else
         make_token(token, sizeof token);
     snprintf(sent, sizeof sent, "%s" SENT_SUFFIX, token);
-    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER));
+    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER),
+                        &rep_count);
     if (rc == TLSRPT_COUNTED)
-        rc = st_index_write(c, p, &ss);
+        rc = budget_and_index(c, p, &ss, rep_count);
     st_sets_free(&ss);
+    info_sums(c->info, p);
     if (rc == TLSRPT_STORE_FAILED && !own_id && !c->info->partial)
         unmark(c, p->seen_key, token);      /* nothing counted yet: allow a replay */
     if (rc != TLSRPT_COUNTED)

@@ -1,27 +1,30 @@
 /*
- * index.c - keep the index sets of key schema v1 (P domains, P d:D:days,
- * P d:D:Y:orgs|types|mxs): each value is members separated by single
- * spaces, each member at most once even when many processes add the same
- * member at the same time.
+ * index.c - keep the index sets of key schema v2 (P domains, P d:D:days,
+ * P d:D:Y:orgs|types|mxs): members separated by single spaces, each member
+ * once even when many processes add the same member at the same time, in a
+ * chain of links so no item nears memcached's item size (chain.c).
  *
- * How: store.c reads every set this report touches in the same burst as
- * the dedup marker (st_sets_*). A member already in its set costs nothing.
- * For the missing ones, one burst of quiet adds creates a marker key P ix:H
- * each (H = 32 hex of SHA-256(set key NUL member)); an answer means the
- * marker was there: someone else writes that member. Only the winners are
- * written, grouped per set, in one more burst: a quiet `add` of the set
- * with "m1 m2 ..." when phase 1 saw it missing, else a quiet `append` of
- * " m1 m2 ..." (+ `touch` for long-lived sets so they outlive their
- * markers). A set that answers exists / not stored is tried again with the
- * other operation in another burst (at most 4 in all). Each operation
- * stores all or nothing, and no burst is resent after a lost connection,
- * so a member is never written twice.
+ * Which members are new: store.c reads link 0 of every set the report touches
+ * in phase 1 (st_sets_*). A member listed there costs nothing (the normal
+ * case). In a set that is one link, a member not listed is new. In a chained
+ * set (link 0 holds "+N" tokens) a member may be in any link, so its anchor
+ * decides - a key that exists exactly when the member is listed: for P domains
+ * the domain's d:D:days (read in phase 1 anyway), for the others the
+ * member's own counter (d:D:Y:reports, org:O:ok, type:RT, mx:MX:fail: a
+ * counter is written only after its member was), read in the marker burst;
+ * a set without counters has its links read there instead.
+ * The marker burst: for each new (or undecided) member a quiet add of a
+ * marker P ix:H (H = 32 hex of SHA-256(set key NUL member)); an answer means
+ * the marker was there: someone else writes that member. With it go the
+ * reporter's new-domain increment (budget.c), the anchors, and the last link
+ * of each chained set that gets members (its length decides append or next
+ * link). Only the winners are written (ixwrite.c), in one more burst.
  * Markers live ST_MARKER_TTL seconds: long enough to cover the race, short
  * enough that a member whose writer died before appending comes back later.
+ * A member can be listed twice only when memcached lost its anchor (evicted
+ * or expired while the set lives on); readers drop repeats (chain.c).
  * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 253);
- * a set is bounded by memcached's item size (1 MB default; append fails
- * beyond it -> STORE_FAILED); per report the bursts hold every new member
- * (the plan caps members at ST_MAX_OPS).
+ * per report the bursts hold every new member (the plan caps them).
  * Errors: TLSRPT_STORE_FAILED with errbuf naming the key and operation.
  */
 #include <stdio.h>
@@ -31,7 +34,7 @@
 #include "sha256.h"
 
 /* Is member one of the space-separated tokens of v? */
-static int has_member(const char *v, const char *member)
+int st_has_member(const char *v, const char *member)
 {
     size_t ml = strlen(member);
     for (const char *p = v; p && *p; ) {
@@ -46,41 +49,35 @@ static int has_member(const char *v, const char *member)
 }
 
 /* Marker key of (set, member). */
-static int marker_key(const tlsrpt_store *st, const st_member *m, char *out, size_t outlen)
+static int marker_key(const tlsrpt_store *st, const st_plan *p, const st_member *m, char *out,
+                      size_t outlen)
 {
     tlsrpt_sha256_ctx c;
     unsigned char d[TLSRPT_SHA256_LEN];
     char hex[33];
+    const char *set = p->set[m->set].key;
     tlsrpt_sha256_init(&c);
-    tlsrpt_sha256_update(&c, m->set, strlen(m->set) + 1);
+    tlsrpt_sha256_update(&c, set, strlen(set) + 1);
     tlsrpt_sha256_update(&c, m->member, strlen(m->member));
     tlsrpt_sha256_final(&c, d);
     tlsrpt_hex(hex, d, 16);
     return tlsrpt_key_build(out, outlen, st->prefix, (const char *const[]){ "ix", hex }, 2);
 }
 
-/* qsort: set states by key. */
-static int cmp_state(const void *a, const void *b)
-{
-    return strcmp(((const st_set_state *)a)->key, ((const st_set_state *)b)->key);
-}
-
-/* The distinct set keys of the plan, sorted; 0 or -1 on out of memory. */
+/* One state per set of the plan (same order); 0 or -1 on out of memory. */
 int st_sets_init(st_sets *ss, const st_plan *p)
 {
-    ss->n = 0;
-    ss->s = calloc(p->n_mem ? p->n_mem : 1, sizeof *ss->s);
+    ss->n = p->n_set;
+    ss->s = calloc(p->n_set ? p->n_set : 1, sizeof *ss->s);
     if (!ss->s)
         return -1;
-    for (size_t i = 0; i < p->n_mem; i++)
-        if (ss->n == 0 || strcmp(ss->s[ss->n - 1].key, p->mem[i].set) != 0)
-            ss->s[ss->n++].key = p->mem[i].set;
-    qsort(ss->s, ss->n, sizeof *ss->s, cmp_state);
+    for (size_t i = 0; i < p->n_set; i++)
+        ss->s[i].key = p->set[i].key;
     return 0;
 }
 
-/* Remember the value read for set i; -1 on out of memory. */
-int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen)
+/* Remember link 0's value read for set i; -1 on out of memory. */
+int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen, uint64_t cas)
 {
     if (i >= ss->n || ss->s[i].value)
         return 0;
@@ -89,47 +86,43 @@ int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen)
         return -1;
     memcpy(ss->s[i].value, val, vlen);
     ss->s[i].value[vlen] = 0;
+    ss->s[i].vlen = vlen;
+    ss->s[i].cas = cas;
     ss->s[i].exists = 1;
+    ss->s[i].links = tlsrpt_set_links(val, vlen);
     return 0;
 }
 
 /* Release the values read. */
 void st_sets_free(st_sets *ss)
 {
-    for (size_t i = 0; i < ss->n; i++)
+    for (size_t i = 0; i < ss->n; i++) {
         free(ss->s[i].value);
+        for (unsigned k = 0; ss->s[i].lv && k < ss->s[i].links; k++)
+            free(ss->s[i].lv[k]);
+        free(ss->s[i].lv);
+    }
     free(ss->s);
     ss->s = NULL;
     ss->n = 0;
 }
 
-/* Find the state of a set key (sorted by key). */
-static st_set_state *find_set(st_sets *ss, const char *key)
+/* Is member m known from phase 1 alone? 1 / 0, or -1 when the marker burst must tell. */
+int st_known1(const st_plan *p, const st_sets *ss, size_t m)
 {
-    size_t lo = 0, hi = ss->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(ss->s[mid].key, key);
-        if (c == 0)
-            return &ss->s[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    const st_member *mb = &p->mem[m];
+    const st_set_state *s = &ss->s[mb->set];
+    if (s->value && st_has_member(s->value, mb->member))
+        return 1;
+    if (s->links == 0)
+        return 0;
+    if (mb->anchor == ST_ANCHOR_DAYS)
+        return ss->s[ST_SET_DAYS(mb->dom)].exists;
+    return -1;
 }
 
-/* The first failed answer of an index burst. */
-typedef struct ix_err {
-    int failed;
-    size_t req;
-    unsigned status;
-    char msg[128];
-} ix_err;
-
-/* Remember answer a as a failure (only the first one is kept in detail). */
-static void ix_note(ix_err *e, const st_ans *a)
+/* Note answer a as a failure (only the first one is kept in detail). */
+void st_ix_note(ix_err *e, const st_ans *a)
 {
     if (e->failed++ == 0) {
         e->req = a->req;
@@ -139,7 +132,7 @@ static void ix_note(ix_err *e, const st_ans *a)
 }
 
 /* errbuf for a failed answer of an index burst; returns TLSRPT_STORE_FAILED. */
-static int ix_fail(st_call *c, const char *op, const char *key, const ix_err *e, size_t n)
+int st_ix_fail(st_call *c, const char *op, const char *key, const ix_err *e, size_t n)
 {
     snprintf(c->errbuf, c->errlen, "memcached %s %s failed: %s (status 0x%04x; %d of %zu failed)",
              op, key, e->msg[0] ? e->msg : "error", e->status, e->failed, n);
@@ -148,222 +141,262 @@ static int ix_fail(st_call *c, const char *op, const char *key, const ix_err *e,
 }
 
 /* Store a 32-bit expiry big-endian at p. */
-static void put_exp(unsigned char *p, time_t exp)
+void st_put_exp(unsigned char *p, time_t exp)
 {
     uint32_t v = (uint32_t)exp;
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(v >> (24 - 8 * i));
 }
 
-/* Answers of the marker burst: which markers were already there. */
+/* What the marker burst asks besides the markers, request by request. */
+enum { MK_MARKER, MK_REP, MK_TAIL, MK_ANCHOR, MK_LINK };
+typedef struct mk_req {
+    unsigned char kind;
+    size_t who;                 /* marker / anchor: index in need; tail / link: set */
+    unsigned link;              /* MK_LINK: which link (1..) */
+} mk_req;
+
+/* Answers of the marker burst. */
 typedef struct ix_marks {
-    unsigned char *lost;        /* per request: someone else holds this marker */
+    st_sets *ss;
+    const mk_req *what;
+    unsigned char *lost;        /* per need entry: someone else holds the marker */
+    unsigned char *anchored;    /* per need entry: its anchor exists (member listed) */
+    st_rep *rep;
+    int oom;
     ix_err err;
 } ix_marks;
 
-/* Burst callback of the marker burst (ADDQ answers only when not stored). */
+/* Keep link k (1..) of set s as read in the marker burst; -1 on out of memory. */
+static int keep_link(st_set_state *s, unsigned k, const char *val, size_t vlen)
+{
+    if (!s->lv && !(s->lv = calloc(s->links, sizeof *s->lv)))
+        return -1;
+    free(s->lv[k - 1]);
+    return (s->lv[k - 1] = strndup(val, vlen)) ? 0 : -1;
+}
+
+/* Burst callback of the marker burst (quiet adds and gets answer only when not stored /
+   on a hit; the reporter's increment always answers). */
 static void on_marks(void *arg, const st_ans *a)
 {
     ix_marks *m = arg;
-    if (a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED)
-        m->lost[a->req] = 1;
-    else if (a->status != 0)
-        ix_note(&m->err, a);
+    const mk_req *w = &m->what[a->req];
+    if (w->kind == MK_REP) {
+        if (a->status == 0 && a->vlen == 8) {
+            m->rep->answered = 1;
+            for (int i = 0; i < 8; i++)
+                m->rep->total = m->rep->total << 8 | (unsigned char)a->val[i];
+        } else if (a->status != 0) {
+            st_ix_note(&m->err, a);
+        }
+    } else if (w->kind == MK_MARKER) {
+        if (a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED)
+            m->lost[w->who] = 1;
+        else if (a->status != 0)
+            st_ix_note(&m->err, a);
+    } else if (a->status == 0 && w->kind == MK_ANCHOR) {
+        m->anchored[w->who] = 1;
+    } else if (a->status == 0 && w->kind == MK_TAIL) {
+        m->ss->s[w->who].tail_exists = 1;
+        m->ss->s[w->who].tail_len = a->vlen;
+    } else if (a->status == 0 && w->kind == MK_LINK) {
+        m->oom |= keep_link(&m->ss->s[w->who], w->link, a->val, a->vlen) < 0;
+    }
 }
 
-/* One burst of marker adds for need[0..*nn); keeps in need only the ones we won. */
-static int take_markers(st_call *c, const st_plan *p, size_t *need, size_t *nn)
+/* The reporter's increment (a request of the marker burst): +add, created with add. */
+static void rep_req(st_req *r, const st_rep *rep)
 {
-    char (*mk)[TLSRPT_KEY_MAX + 1] = calloc(*nn, sizeof *mk);
-    st_req *reqs = calloc(*nn, sizeof *reqs);
-    ix_marks m = { calloc(*nn, 1), { 0, 0, 0, "" } };
+    *r = (st_req){ .opcode = ST_OP_INCREMENT, .key = rep->key, .extlen = 20 };
+    for (int b = 0; b < 8; b++) {
+        r->extras[b] = (unsigned char)(rep->add >> (56 - 8 * b));
+        r->extras[8 + b] = r->extras[b];
+    }
+    st_put_exp(r->extras + 16, st_expiry(ST_REP_TTL));
+}
+
+/* The marker burst's requests and their keys. */
+typedef struct mk_batch {
+    st_req *reqs;
+    mk_req *what;
+    char (*keys)[TLSRPT_KEY_MAX + 1];   /* link keys */
+    size_t n, cap, nk;
+} mk_batch;
+
+/* Append one request for key (copied into the batch when kcopy). */
+static st_req *mk_add(mk_batch *b, unsigned char op, const char *key, int kcopy, mk_req w)
+{
+    size_t i = b->n++;
+    if (kcopy) {
+        snprintf(b->keys[b->nk], sizeof b->keys[b->nk], "%s", key);
+        key = b->keys[b->nk++];
+    }
+    b->reqs[i] = (st_req){ .opcode = op, .key = key };
+    b->what[i] = w;
+    return &b->reqs[i];
+}
+
+/* Requests of the marker burst: markers (keys into mk, in need order), the reporter's
+   increment, and for chained sets the anchors of undecided members, and their last
+   link (or, for a set without anchors, all its links). */
+static int mk_build(st_call *c, const st_plan *p, st_sets *ss, const size_t *need, size_t nn,
+                    const signed char *undecided, st_rep *rep, mk_batch *b,
+                    char (*mk)[TLSRPT_KEY_MAX + 1])
+{
     long mttl = c->st->counter_ttl > 0 && c->st->counter_ttl < ST_MARKER_TTL
                     ? c->st->counter_ttl : ST_MARKER_TTL;
-    int rc = TLSRPT_COUNTED, maybe;
-    if (!mk || !reqs || !m.lost)
-        rc = st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    for (size_t k = 0; k < *nn && rc == TLSRPT_COUNTED; k++) {
-        if (marker_key(c->st, &p->mem[need[k]], mk[k], sizeof mk[k]) < 0)
-            rc = st_fail(c, "build-key", p->mem[need[k]].set, MEMCACHED_FAILURE);
-        reqs[k] = (st_req){ .opcode = ST_OP_ADDQ, .key = mk[k], .extlen = 8, .val = "1", .vlen = 1 };
-        put_exp(reqs[k].extras + 4, st_expiry(mttl));
-    }
-    if (rc == TLSRPT_COUNTED && st_burst(c, "add (index markers)", reqs, *nn, on_marks, &m, &maybe) != 0)
-        rc = TLSRPT_STORE_FAILED;
-    else if (rc == TLSRPT_COUNTED && m.err.failed)
-        rc = ix_fail(c, "add", mk[m.err.req], &m.err, *nn);
-    if (rc == TLSRPT_COUNTED) {
-        size_t w = 0;
-        for (size_t k = 0; k < *nn; k++)
-            if (!m.lost[k])
-                need[w++] = need[k];
-        *nn = w;
-    }
-    free(mk);
-    free(reqs);
-    free(m.lost);
-    return rc;
-}
-
-/* One set that gets members whose markers this call won. */
-typedef struct ix_job {
-    st_set_state *s;
-    char *val;                  /* " m1 m2 ...": append sends it all, add skips the space */
-    size_t vlen;
-    int long_lived;
-    int add;                    /* next write: 1 = add the set, 0 = append to it */
-    int again;                  /* the last write found the set missing / existing */
-    int done;
-} ix_job;
-
-/* Group the won members by set: jobs[k] for set state k; -1 on out of memory. */
-static int build_jobs(const st_plan *p, st_sets *ss, const size_t *won, size_t nw, ix_job *jobs)
-{
-    size_t *len = calloc(ss->n ? ss->n : 1, sizeof *len);
-    if (!len)
+    unsigned char *want = calloc(ss->n ? ss->n : 1, 2);     /* per set: [0] tail, [1] links */
+    char lk[TLSRPT_KEY_MAX + 1];
+    if (!want)
         return -1;
-    for (size_t k = 0; k < nw; k++)
-        len[find_set(ss, p->mem[won[k]].set) - ss->s] += 1 + strlen(p->mem[won[k]].member);
-    for (size_t j = 0; j < ss->n; j++) {
-        jobs[j].s = &ss->s[j];
-        jobs[j].add = !ss->s[j].exists;
-        jobs[j].done = len[j] == 0;
-        if (len[j] && !(jobs[j].val = malloc(len[j] + 1))) {
-            free(len);
+    for (size_t k = 0; k < nn; k++) {
+        const st_member *m = &p->mem[need[k]];
+        if (marker_key(c->st, p, m, mk[k], sizeof mk[k]) < 0) {
+            free(want);
             return -1;
         }
+        st_req *r = mk_add(b, ST_OP_ADDQ, mk[k], 0, (mk_req){ MK_MARKER, k, 0 });
+        r->extlen = 8;
+        r->val = "1";
+        r->vlen = 1;
+        st_put_exp(r->extras + 4, st_expiry(mttl));
+        want[2 * m->set] |= ss->s[m->set].links > 0;
+        want[2 * m->set + 1] |= undecided[k] && m->anchor == ST_ANCHOR_NONE;
+        if (undecided[k] && m->anchor >= 0)
+            mk_add(b, ST_OP_GETKQ, p->ctr[m->anchor].key, 0, (mk_req){ MK_ANCHOR, k, 0 });
     }
-    free(len);
-    for (size_t k = 0; k < nw; k++) {
-        const st_member *m = &p->mem[won[k]];
-        ix_job *j = &jobs[find_set(ss, m->set) - ss->s];
-        size_t ml = strlen(m->member);
-        j->val[j->vlen] = ' ';
-        memcpy(j->val + j->vlen + 1, m->member, ml + 1);
-        j->vlen += 1 + ml;
-        j->long_lived |= m->long_lived;
+    if (rep && rep->add)
+        rep_req(mk_add(b, ST_OP_INCREMENT, rep->key, 0, (mk_req){ MK_REP, 0, 0 }), rep);
+    for (size_t s = 0; s < ss->n; s++) {
+        unsigned N = ss->s[s].links;
+        for (unsigned k = want[2 * s + 1] ? 1 : N; want[2 * s] && k >= 1 && k <= N; k++)
+            if (tlsrpt_set_link_key(lk, sizeof lk, c->st->prefix, ss->s[s].key, k) > 0)
+                mk_add(b, ST_OP_GETKQ, lk, 1,
+                       (mk_req){ want[2 * s + 1] ? MK_LINK : MK_TAIL, s, k });
     }
+    free(want);
     return 0;
 }
 
-/* Answers of a set-write burst. */
-typedef struct ix_writes {
-    ix_job *jobs;
-    size_t *job_of;             /* per request: its job */
-    char *kind;                 /* per request: 'a' add, 'p' append, 't' touch */
-    ix_err err;
-} ix_writes;
-
-/* Burst callback of a set-write burst (ADDQ/APPENDQ answer only when not stored). */
-static void on_writes(void *arg, const st_ans *a)
+/* Drop from need (and mk, kept in step) what the burst showed: lost markers, and
+   undecided members that are listed after all (anchor exists, or found in a link). */
+static void mk_resolve(const st_plan *p, st_sets *ss, size_t *need, size_t *nn,
+                       const signed char *undecided, const ix_marks *m, char (*mk)[TLSRPT_KEY_MAX + 1])
 {
-    ix_writes *w = arg;
-    ix_job *j = &w->jobs[w->job_of[a->req]];
-    char k = w->kind[a->req];
-    if (a->status == 0)
-        return;                 /* a touch that worked */
-    if (k == 'a' ? a->status == ST_ST_EXISTS || a->status == ST_ST_NOT_STORED
-                 : a->status == ST_ST_NOT_FOUND || a->status == ST_ST_NOT_STORED)
-        j->again = 1;           /* someone created the set / it is gone: switch */
-    else
-        ix_note(&w->err, a);
-}
-
-/* The requests of one set-write round for the pending jobs; returns how many. */
-static size_t write_reqs(ix_job *jobs, size_t nj, time_t exp, st_req *reqs, ix_writes *w)
-{
-    size_t n = 0;
-    for (size_t j = 0; j < nj; j++) {
-        if (jobs[j].done)
-            continue;
-        jobs[j].again = 0;
-        w->job_of[n] = j;
-        w->kind[n] = jobs[j].add ? 'a' : 'p';
-        if (jobs[j].add) {
-            reqs[n] = (st_req){ .opcode = ST_OP_ADDQ, .key = jobs[j].s->key, .extlen = 8,
-                                .val = jobs[j].val + 1, .vlen = jobs[j].vlen - 1 };
-            put_exp(reqs[n].extras + 4, exp);
-        } else {
-            reqs[n] = (st_req){ .opcode = ST_OP_APPENDQ, .key = jobs[j].s->key,
-                                .val = jobs[j].val, .vlen = jobs[j].vlen };
-        }
-        n++;
-        if (!jobs[j].add && jobs[j].long_lived && exp) {
-            w->job_of[n] = j;
-            w->kind[n] = 't';
-            reqs[n] = (st_req){ .opcode = ST_OP_TOUCH, .key = jobs[j].s->key, .extlen = 4 };
-            put_exp(reqs[n].extras, exp);
-            n++;
+    size_t w = 0;
+    for (size_t i = 0; i < ss->n; i++) {
+        st_set_state *s = &ss->s[i];
+        if (s->lv && s->links && s->lv[s->links - 1]) {     /* links read: the last is the tail */
+            s->tail_exists = 1;
+            s->tail_len = strlen(s->lv[s->links - 1]);
         }
     }
-    return n;
+    for (size_t k = 0; k < *nn; k++) {
+        const st_member *mb = &p->mem[need[k]];
+        const st_set_state *s = &ss->s[mb->set];
+        int listed = m->anchored[k];
+        for (unsigned l = 0; !listed && undecided[k] && mb->anchor == ST_ANCHOR_NONE && s->lv
+                             && l < s->links; l++)
+            listed = s->lv[l] && st_has_member(s->lv[l], mb->member);
+        if (!m->lost[k] && !listed) {
+            need[w] = need[k];
+            memmove(mk[w++], mk[k], sizeof mk[k]);
+        }
+    }
+    *nn = w;
 }
 
-/* Write every job's members: add the set or append to it, one burst per round. */
-static int write_sets(st_call *c, ix_job *jobs, size_t nj)
+/* The marker burst for need[0..*nn); keeps in need (and mk, its marker keys) only the
+   members to write: markers won, not listed after all. */
+static int take_markers(st_call *c, const st_plan *p, st_sets *ss, size_t *need, size_t *nn,
+                        const signed char *undecided, st_rep *rep, char (*mk)[TLSRPT_KEY_MAX + 1])
 {
-    st_req *reqs = calloc(2 * nj, sizeof *reqs);
-    ix_writes w = { jobs, calloc(2 * nj, sizeof *w.job_of), calloc(2 * nj, 1), { 0, 0, 0, "" } };
-    time_t exp = st_expiry(c->st->counter_ttl);
+    size_t cap = 2 * *nn + 1, links = 0;
+    for (size_t s = 0; s < ss->n; s++)
+        links += ss->s[s].links;
+    cap += links;
+    mk_batch b = { calloc(cap, sizeof *b.reqs), calloc(cap, sizeof *b.what),
+                   calloc(links + 1, sizeof *b.keys), 0, cap, 0 };
+    ix_marks m = { ss, b.what, calloc(*nn + 1, 1), calloc(*nn + 1, 1), rep && rep->add ? rep : NULL,
+                   0, { 0, 0, 0, "" } };
     int rc = TLSRPT_COUNTED, maybe;
-    size_t n = 0;
-    if (!reqs || !w.job_of || !w.kind)
-        rc = st_fail(c, "append", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    for (int round = 0; round < 4 && rc == TLSRPT_COUNTED; round++) {
-        if ((n = write_reqs(jobs, nj, exp, reqs, &w)) == 0)
-            break;
-        if (st_burst(c, "add/append (index sets)", reqs, n, on_writes, &w, &maybe) != 0)
-            rc = TLSRPT_STORE_FAILED;
-        else if (w.err.failed)
-            rc = ix_fail(c, w.kind[w.err.req] == 'a' ? "add" : w.kind[w.err.req] == 'p' ? "append"
-                         : "touch", reqs[w.err.req].key, &w.err, n);
-        for (size_t j = 0; j < nj && rc == TLSRPT_COUNTED; j++) {
-            if (jobs[j].done)
-                continue;
-            jobs[j].add = jobs[j].again ? !jobs[j].add : jobs[j].add;
-            jobs[j].done = !jobs[j].again;
-            jobs[j].s->exists = jobs[j].s->exists || jobs[j].done;
-        }
-        n = 0;
-    }
-    for (size_t j = 0; j < nj && rc == TLSRPT_COUNTED; j++)
-        if (!jobs[j].done) {
-            ix_err e = { 1, 0, ST_ST_NOT_STORED, "not stored (set full, or it kept appearing and vanishing)" };
-            rc = ix_fail(c, jobs[j].add ? "add" : "append", jobs[j].s->key, &e, nj);
-        }
-    free(reqs);
-    free(w.job_of);
-    free(w.kind);
+    if (!b.reqs || !b.what || !b.keys || !m.lost || !m.anchored
+        || mk_build(c, p, ss, need, *nn, undecided, rep, &b, mk) < 0)
+        rc = st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    else if (st_burst(c, "add (index markers)", b.reqs, b.n, on_marks, &m, &maybe) != 0)
+        rc = TLSRPT_STORE_FAILED;
+    else if (m.err.failed)
+        rc = st_ix_fail(c, b.what[m.err.req].kind == MK_REP ? "incr" : "add", b.reqs[m.err.req].key,
+                        &m.err, b.n);
+    else if (m.oom)
+        rc = st_fail(c, "get", "(index links)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    if (rc == TLSRPT_COUNTED)
+        mk_resolve(p, ss, need, nn, undecided, &m, mk);
+    free(b.reqs), free(b.what), free(b.keys), free(m.lost), free(m.anchored);
     return rc;
 }
 
-/* Make sure every member of the plan is in its set (values already read into ss):
-   one burst for the markers of the new members, one (rarely more) for the sets. */
-int st_index_write(st_call *c, const st_plan *p, st_sets *ss)
+/* After the marker burst: when the reporter's count went past its limit (another
+   report of the same reporter took part of the allowance meanwhile), drop the last new
+   domains (budget.c), take their won members out of need, and fill extra with the
+   deletes of their markers and the decrement of the count; returns how many extras. */
+static size_t rep_overshoot(st_plan *p, st_rep *rep, size_t *need, size_t *nn,
+                            char (*mk)[TLSRPT_KEY_MAX + 1], st_req *extra, tlsrpt_count_info *info)
 {
-    size_t *need = malloc((p->n_mem ? p->n_mem : 1) * sizeof *need), nn = 0;
-    ix_job *jobs = NULL;
+    size_t n_extra = 0, w = 0;
+    if (!rep || !rep->answered || rep->total <= rep->limit)
+        return 0;
+    uint64_t over = rep->total - rep->limit;
+    size_t dropped = st_budget_unnew(p, over < rep->add ? (size_t)over : rep->add, info);
+    for (size_t k = 0; k < *nn; k++) {
+        long d = p->mem[need[k]].dom;
+        if (d >= 0 && p->dom[d].drop)
+            extra[n_extra++] = (st_req){ .opcode = ST_OP_DELETEQ, .key = mk[k] };
+        else {
+            need[w] = need[k];
+            memmove(mk[w++], mk[k], sizeof mk[k]);
+        }
+    }
+    *nn = w;
+    if (dropped) {
+        st_req *r = &extra[n_extra++];
+        *r = (st_req){ .opcode = ST_OP_DECREMENTQ, .key = rep->key, .extlen = 20 };
+        for (int b = 0; b < 8; b++)
+            r->extras[b] = (unsigned char)((uint64_t)dropped >> (56 - 8 * b));
+        st_put_exp(r->extras + 16, st_expiry(ST_REP_TTL));
+    }
+    return n_extra;
+}
+
+/* Make sure every member of the plan is in its set (link 0 already read into ss): one
+   burst for the markers of the new members (with the reporter's increment, anchors and
+   last links), one (rarely more) for the writes. */
+int st_index_write(st_call *c, st_plan *p, st_sets *ss, st_rep *rep)
+{
+    size_t n = p->n_mem ? p->n_mem : 1, nn = 0, n_extra = 0;
+    size_t *need = malloc(n * sizeof *need);
+    signed char *undecided = malloc(n);
+    char (*mk)[TLSRPT_KEY_MAX + 1] = calloc(n, sizeof *mk);
+    st_req *extra = calloc(n + 1, sizeof *extra);
     int rc = TLSRPT_COUNTED;
-    if (!need)
+    if (!need || !undecided || !mk || !extra) {
+        free(need), free(undecided), free(mk), free(extra);
         return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    for (size_t i = 0; i < p->n_mem && rc == TLSRPT_COUNTED; i++) {
-        st_set_state *s = find_set(ss, p->mem[i].set);
-        if (!s)
-            rc = st_fail(c, "index", p->mem[i].set, MEMCACHED_FAILURE);
-        else if (!(s->value && has_member(s->value, p->mem[i].member)))
+    }
+    for (size_t i = 0; i < p->n_mem; i++) {
+        int k = st_known1(p, ss, i);
+        if (k != 1) {
+            undecided[nn] = k < 0;
             need[nn++] = i;
+        }
     }
-    if (rc == TLSRPT_COUNTED && nn > 0)
-        rc = take_markers(c, p, need, &nn);
-    if (rc == TLSRPT_COUNTED && nn > 0) {
-        if (!(jobs = calloc(ss->n, sizeof *jobs)) || build_jobs(p, ss, need, nn, jobs) != 0)
-            rc = st_fail(c, "append", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-        else
-            rc = write_sets(c, jobs, ss->n);
-    }
-    for (size_t j = 0; jobs && j < ss->n; j++)
-        free(jobs[j].val);
-    free(jobs);
-    free(need);
+    if (nn > 0)
+        rc = take_markers(c, p, ss, need, &nn, undecided, rep, mk);
+    if (rc == TLSRPT_COUNTED)
+        n_extra = rep_overshoot(p, rep, need, &nn, mk, extra, c->info);
+    if (rc == TLSRPT_COUNTED && nn + n_extra > 0)
+        rc = st_write_members(c, p, ss, need, nn, extra, n_extra);
+    free(need), free(undecided), free(mk), free(extra);
     return rc;
 }

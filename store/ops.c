@@ -4,6 +4,8 @@
  * reconnect-and-retry on connection errors, and the error text for a
  * failed operation.
  *
+ * tlsrpt_store_parse_count reads a counter value the way memcached may hold
+ * it (right-padded with spaces after an incr that got shorter).
  * Limits: one retry per operation.
  * Errors: returned as memcached_return_t; st_fail turns one into errbuf text
  * naming the operation, the key and libmemcached's message.
@@ -59,4 +61,28 @@ memcached_return_t st_store_op(st_call *c, char op, const char *key, const char 
         memcached_quit(c->mc);
     }
     return rc;
+}
+
+/* A counter value: digits, then only spaces / CR / LF; saturates at 2^63-1. */
+int tlsrpt_store_parse_count(const char *v, size_t len, int64_t *out)
+{
+    uint64_t n = 0;
+    size_t i = 0;
+    int sat = 0;
+    while (i < len && v[i] == ' ')
+        i++;
+    if (i == len || v[i] < '0' || v[i] > '9')
+        return -1;
+    for (; i < len && v[i] >= '0' && v[i] <= '9'; i++) {
+        unsigned d = (unsigned)(v[i] - '0');
+        if (n > ((uint64_t)INT64_MAX - d) / 10)
+            sat = 1;
+        else
+            n = n * 10 + d;
+    }
+    for (; i < len; i++)
+        if (v[i] != ' ' && v[i] != '\r' && v[i] != '\n' && v[i] != 0)
+            return -1;
+    *out = sat ? INT64_MAX : (int64_t)n;
+    return 0;
 }

@@ -31,9 +31,11 @@ static int set_prefix(tlsrpt_store *st, const char *prefix)
     return 0;
 }
 
-/* Copy the allow-list, normalized; -1 on out of memory. */
-static int set_allow(tlsrpt_store *st, const tlsrpt_store_conf *conf)
+/* Copy the allow-list, normalized like policy domains; -1 on out of memory, -2 (errbuf
+   set) for an entry that is not a host name. */
+static int set_allow(tlsrpt_store *st, const tlsrpt_store_conf *conf, char *errbuf, size_t errlen)
 {
+    char norm[256];
     if (!conf->policy_domains || conf->n_policy_domains == 0)
         return 0;                       /* no list: count every domain */
     st->allow = calloc(conf->n_policy_domains, sizeof *st->allow);
@@ -41,11 +43,12 @@ static int set_allow(tlsrpt_store *st, const tlsrpt_store_conf *conf)
         return -1;
     for (size_t i = 0; i < conf->n_policy_domains; i++) {
         const char *d = conf->policy_domains[i] ? conf->policy_domains[i] : "";
-        size_t n = strlen(d) + 1;
-        st->allow[i] = malloc(n);
-        if (!st->allow[i])
+        if (tlsrpt_store_normalize_domain(d, norm, sizeof norm) != 0) {
+            snprintf(errbuf, errlen, "bad policy domain '%.80s': not a host name", d);
+            return -2;
+        }
+        if (!(st->allow[i] = strdup(norm)))
             return -1;
-        tlsrpt_normalize_domain(d, st->allow[i], n);
         st->n_allow++;
     }
     return 0;
@@ -55,7 +58,7 @@ static int set_allow(tlsrpt_store *st, const tlsrpt_store_conf *conf)
 tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size_t errlen)
 {
     tlsrpt_store *st;
-    int pool = conf && conf->pool_size > 0 ? conf->pool_size : 8;
+    int pool = conf && conf->pool_size > 0 ? conf->pool_size : 8, arc;
     if (!conf) {
         snprintf(errbuf, errlen, "no store configuration");
         return NULL;
@@ -72,12 +75,18 @@ tlsrpt_store *tlsrpt_store_new(const tlsrpt_store_conf *conf, char *errbuf, size
     pthread_mutex_init(&st->pipe_mu, NULL);
     st->counter_ttl = conf->counter_ttl;
     st->dedup_ttl = conf->dedup_ttl;
+    st->max_count = (uint64_t)(conf->max_session_count > 0 ? conf->max_session_count
+                                                            : TLSRPT_DEF_MAX_SESSION_COUNT);
+    st->max_new_keys = conf->max_new_keys ? conf->max_new_keys : ST_DEF_NEW_KEYS;
+    st->max_rep_domains = conf->max_domains_per_reporter ? conf->max_domains_per_reporter
+                                                         : ST_DEF_REP_DOMAINS;
     st->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 1000;
     if (set_prefix(st, conf->prefix) != 0) {
         snprintf(errbuf, errlen, "bad key prefix '%.80s': at most %d printable bytes, no spaces",
                  conf->prefix, ST_PREFIX_MAX);
-    } else if (set_allow(st, conf) != 0) {
-        snprintf(errbuf, errlen, "out of memory");
+    } else if ((arc = set_allow(st, conf, errbuf, errlen)) != 0) {
+        if (arc == -1)
+            snprintf(errbuf, errlen, "out of memory");
     } else if ((st->master = st_memc_create(conf->servers, st->timeout_ms, errbuf, errlen))) {
         st->pool = memcached_pool_create(st->master, 1, (uint32_t)pool);
         if (st->pool)
@@ -142,6 +151,8 @@ int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrp
         return rc;
     info->ok = p.ok;
     info->fail = p.fail;
+    memcpy(info->pt_ok, p.pt_ok, sizeof info->pt_ok);
+    memcpy(info->pt_fail, p.pt_fail, sizeof info->pt_fail);
     info->n_domains = p.n_domains;
     memcpy(info->domains, p.domains, sizeof info->domains);
 

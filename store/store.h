@@ -41,6 +41,12 @@ typedef struct tlsrpt_store_conf {
     size_t n_policy_domains;
     int timeout_ms;                 /* connect/IO timeout, default 1000 */
     int pool_size;                  /* connections in the pool, default 8 */
+    int64_t max_session_count;      /* a count above it makes a report invalid-report;
+                                       0 = TLSRPT_DEF_MAX_SESSION_COUNT (2^40) */
+    size_t max_new_keys;            /* MaxNewKeysPerReport: memcached items one report may
+                                       create; 0 = 2000 */
+    size_t max_domains_per_reporter;/* MaxDomainsPerReporter: new domains per reporter and
+                                       arrival day; 0 = 1000 */
 } tlsrpt_store_conf;
 
 typedef struct tlsrpt_store tlsrpt_store;
@@ -53,14 +59,37 @@ enum tlsrpt_count_status {
     TLSRPT_STORE_FAILED     /* memcached error: see errbuf */
 };
 
+/* What the budgets left out of one report (for the log line). */
+typedef struct tlsrpt_fold_info {
+    unsigned mx_other;          /* new MX names counted under mx:~other */
+    unsigned mx_dropped;        /* new MX names without an mx: counter (no room for ~other) */
+    unsigned org_other;         /* domains whose new org counted under org:~other */
+    unsigned org_dropped;       /* domains counted without org: counters */
+    unsigned domains_budget;    /* domains not counted: MaxNewKeysPerReport */
+    unsigned domains_reporter;  /* domains not counted: MaxDomainsPerReporter */
+    unsigned new_items;         /* memcached items the report may create (an upper bound) */
+    char text[240];             /* one line saying all of it, "" when nothing was left out */
+} tlsrpt_fold_info;
+
+/* Policy type classes (rule 12): index of tlsrpt_count_info.pt_ok / pt_fail. */
+enum { TLSRPT_PT_STS, TLSRPT_PT_TLSA, TLSRPT_PT_NONE /* no-policy-found */, TLSRPT_PT_OTHER,
+       TLSRPT_PT_N };
+
 typedef struct tlsrpt_count_info {
-    int64_t ok, fail;               /* summed over the counted policies */
+    int64_t ok, fail;               /* summed over the counted domains (rule 12: per domain the
+                                       larger of sts / tlsa, plus no-policy-found and others) */
+    int64_t pt_ok[TLSRPT_PT_N];     /* sessions per policy type, summed over the counted domains */
+    int64_t pt_fail[TLSRPT_PT_N];
     size_t n_domains;               /* distinct domains counted */
     char domains[512];              /* comma-separated counted domains (truncated) */
     char reason[64];                /* reason token when not counted:
                                        "foreign-domain", "no-policy-domain", "no-date",
-                                       "store-unavailable", "store-partial" */
+                                       "store-unavailable", "store-partial",
+                                       "invalid-report" (a count above max_session_count),
+                                       "too-many-domains" (the budgets left nothing) */
     unsigned round_trips;           /* memcached round trips this call cost */
+    unsigned saturated;             /* counters that reached 2^63-1 and were clamped there */
+    tlsrpt_fold_info folded;        /* what MaxNewKeysPerReport / MaxDomainsPerReporter left out */
     int resumed;                    /* the dedup marker held our own entry_id (an earlier
                                        attempt stopped before its counter burst): counted now */
     int partial;                    /* TLSRPT_STORE_FAILED after (part of) the counter burst
@@ -103,6 +132,18 @@ int tlsrpt_store_count(tlsrpt_store *st, const tlsrpt_report *r, tlsrpt_count_in
 int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
                            tlsrpt_count_info *info, char *errbuf, size_t errlen);
 
+/* Parse a counter value as memcached returns it: decimal digits, maybe padded with
+   spaces (memcached pads an incr result that got shorter) or ending in CR/LF. Values
+   at or above 2^63-1 read as 2^63-1 (saturated). 0, or -1 when it is not a number. */
+int tlsrpt_store_parse_count(const char *v, size_t len, int64_t *out);
+
+/* One spelling per host name: drop one trailing dot, U-labels to A-labels (libidn2,
+   IDNA2008 + TR46 non-transitional), lower-case; then labels of 1..63 bytes of
+   [a-z0-9-], not starting or ending with '-', at most 253 bytes in all. 0 (out
+   filled), -1 not a host name (out ""), -2 out too small. Policy domains, MX names,
+   PolicyDomains entries and org_key all go through it. */
+int tlsrpt_store_normalize_domain(const char *in, char *out, size_t outlen);
+
 /* Encode one key component (%XX outside [A-Za-z0-9._-]); returns length, or -1 if it does not fit. */
 int tlsrpt_key_component(char *out, size_t outlen, const char *s);
 /* Decode a component back to the raw string; returns length or -1. */
@@ -111,6 +152,29 @@ int tlsrpt_key_decode(char *out, size_t outlen, const char *comp);
    Components are already encoded. Returns length or -1. */
 int tlsrpt_key_build(char *out, size_t outlen, const char *prefix,
                      const char *const *comps, size_t n);
+
+/* Index sets are chains (store/README.md "Index sets"): link 0 is the set's key; its
+   value lists members and tokens "+N" naming links; a member never starts with '+'.
+   The highest token of a link-0 value (0 = the set is one link): */
+unsigned tlsrpt_set_links(const char *val, size_t len);
+/* Key of link n (>= 1) of set key (prefix = KeyPrefix); length or -1. */
+int tlsrpt_set_link_key(char *out, size_t outlen, const char *prefix, const char *key, unsigned n);
+/* Call fn (may be NULL) for every member of one link's value; returns how many. */
+size_t tlsrpt_set_each(const char *val, size_t len,
+                       void (*fn)(void *arg, const char *m, size_t mlen), void *arg);
+/* A whole set as read by tlsrpt_store_set_read: members in first-seen order, each once. */
+typedef struct tlsrpt_members {
+    char **v;
+    size_t n, cap;
+    int oom;
+    size_t *table, tcap;        /* internal: drops repeated members */
+} tlsrpt_members;
+/* Read a whole set with a memcached_st of tlsrpt_store_memc_new: link 0, then all its
+   links in one more round trip (only for a chained set). 0 (missing = no members) or
+   -1 with errbuf. Free out with tlsrpt_members_free. */
+int tlsrpt_store_set_read(void *memc, const char *prefix, const char *key, tlsrpt_members *out,
+                          char *errbuf, size_t errlen);
+void tlsrpt_members_free(tlsrpt_members *ms);
 
 /* Lower-level access for tlsrpt-stats: a connected memcached_st from the store's
    configuration (caller frees with memcached_free). Declared as void* to keep

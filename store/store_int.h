@@ -19,12 +19,23 @@
 #define ST_HASHED_LEN 33         /* "~" + 32 hex digits */
 #define ST_DOMAIN_ENC_MAX 254    /* encoded domain (<= 253 bytes, like a DNS name) + NUL */
 #define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
+#define ST_LINK_SOFT 65536       /* an index-set link grows to about this many bytes */
+#define ST_MAX_LINKS 4096        /* links per set (4096 x 64 KB) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
 #define ST_MAX_DOMAINS 256       /* distinct policy domains counted per report */
+#define ST_DEF_NEW_KEYS 2000     /* MaxNewKeysPerReport */
+#define ST_DEF_REP_DOMAINS 1000  /* MaxDomainsPerReporter */
+#define ST_ORGS_CAP 1000         /* orgs of one domain and day; beyond, new ones are org:~other */
+#define ST_REP_TTL 259200        /* seconds P org:ORG:A:newdomains lives (3 days) */
 #define ST_MAX_MX 1000           /* distinct MX names counted per report and domain */
+#define ST_MX_INVALID "~invalid" /* MX member of a name that is not a host name */
+#define ST_FOLD_OTHER "~other"   /* MX / org member the budget folded into */
 #define ST_LABEL_MAX 256          /* bytes of organization-name kept in P org:ORG:name */
 #define ST_DEFAULT_PREFIX "tlsrpt:"
 #define ST_PREFIX_MAX 64
+
+/* Policy type classes of rule 12 (index of pt_* arrays; TLSRPT_PT_* in store.h). */
+#define ST_PT_N TLSRPT_PT_N
 
 /* One counter increment. */
 typedef struct st_counter {
@@ -33,28 +44,98 @@ typedef struct st_counter {
     int keep_zero;              /* write even when delta is 0 (ok/fail keys) */
 } st_counter;
 
+/* One index set the plan touches (its key is read in phase 1). */
+typedef struct st_pset {
+    char key[TLSRPT_KEY_MAX + 1];
+    int long_lived;             /* refresh the set's TTL when it grows */
+} st_pset;
+
 /* One index-set member to make sure of. */
 typedef struct st_member {
-    char set[TLSRPT_KEY_MAX + 1];   /* full key of the set */
+    size_t set;                     /* index in st_plan.set */
+    long dom;                       /* index in st_plan.dom, -1 for none */
+    long anchor;                    /* its counter in st_plan.ctr (exists = listed), or
+                                       ST_ANCHOR_DAYS (P domains: d:D:days exists), or
+                                       ST_ANCHOR_NONE (read the set's links) */
     char member[ST_DOMAIN_ENC_MAX]; /* canonical component (domains: plain encoding) */
-    int long_lived;                 /* refresh the set's TTL when it grows */
 } st_member;
+
+/* Failed sessions of one receiving MX (canonical name). */
+typedef struct st_mx {
+    char name[ST_COMP_MAX + 1];
+    uint64_t cnt;
+    unsigned char fold;         /* budget: ST_KEEP, ST_OTHER (into ~other), ST_DROP (type: only) */
+} st_mx;
+
+#define ST_KEEP 0
+#define ST_OTHER 1
+#define ST_DROP 2
+#define ST_DROP_BUDGET 1         /* st_dom.drop: MaxNewKeysPerReport */
+#define ST_DROP_REPORTER 2       /* st_dom.drop: MaxDomainsPerReporter */
+
+/* What one report holds for one counted domain (plan.c), before any key is built. */
+typedef struct st_dom {
+    char name[256];             /* normalized domain */
+    char D[ST_DOMAIN_ENC_MAX];  /* its key component (full encoding) */
+    uint64_t ok, fail;          /* rule 12: the larger of sts / tlsa, plus the others */
+    uint64_t pt_ok[ST_PT_N], pt_fail[ST_PT_N];
+    unsigned char pt_has[ST_PT_N];
+    const char *mode;           /* "enforce", "testing", "none" */
+    uint64_t type[12];          /* failed sessions per result type (ST_N_TYPES + other) */
+    st_mx *mx;                  /* per-MX sums, the first ST_MAX_MX by name */
+    size_t n_mx;
+    /* budget decisions (budget.c; all 0 = count everything) */
+    unsigned char drop;         /* not counted at all: ST_DROP_BUDGET / ST_DROP_REPORTER */
+    unsigned char org_fold;     /* ST_KEEP, ST_OTHER (org:~other), ST_DROP (no org counters) */
+    unsigned char new_domain;   /* D was not in P domains (for MaxDomainsPerReporter) */
+} st_dom;
 
 /* Everything one report will write. Owned by the caller of st_plan_build. */
 typedef struct st_plan {
+    st_dom *dom;                /* counted domains, in name order */
+    size_t n_dom;
+    char Y[ST_COMP_MAX + 1];    /* report day component */
     st_counter *ctr;
     size_t n_ctr, cap_ctr;
     st_member *mem;
     size_t n_mem, cap_mem;
+    st_pset *set;               /* set 0 = P domains */
+    size_t n_set, cap_set;
     char seen_key[TLSRPT_KEY_MAX + 1];
     char org[ST_COMP_MAX + 1];      /* ORG component: org_key, else organization-name */
+    char org_key[256];              /* the signer, normalized; "" without one */
     char label_key[TLSRPT_KEY_MAX + 1]; /* P org:ORG:name, "" without org_key */
     char *label_val;                /* encoded organization-name (malloc'd), or NULL */
     size_t label_len;
     int64_t ok, fail;
+    int64_t pt_ok[ST_PT_N], pt_fail[ST_PT_N];
     size_t n_domains;
     char domains[512];
+    char arr_day[11];           /* A: the arrival day (UTC) */
+    char rep_key[TLSRPT_KEY_MAX + 1];   /* P org:ORG:A:newdomains */
+    size_t rep_new;             /* new domains this report takes (budget.c) */
 } st_plan;
+
+#define ST_ANCHOR_NONE (-1)
+#define ST_ANCHOR_DAYS (-2)
+
+/* Set indexes of domain i in st_plan.set (emit.c keeps 4 sets per domain, in order). */
+#define ST_SET_DOMAINS 0
+#define ST_SET_DAYS(i) (1 + 4 * (i))
+#define ST_SET_ORGS(i) (2 + 4 * (i))
+#define ST_SET_TYPES(i) (3 + 4 * (i))
+#define ST_SET_MXS(i) (4 + 4 * (i))
+
+/* What phase 1 (or the tally) knows about the index sets, for the budgets. */
+typedef struct st_view {
+    int (*known)(void *arg, size_t set, const char *member);   /* member in set */
+    int (*exists)(void *arg, size_t set);                        /* the set exists */
+    size_t (*members)(void *arg, size_t set);                    /* how many it lists */
+    void *arg;
+    uint64_t rep_count;         /* new domains the reporter made on the arrival day */
+} st_view;
+
+#define ST_N_TYPES 11            /* RFC 8460 result types; index 11 = "other" */
 
 /* The store handle (opaque in store.h). */
 struct tlsrpt_store {
@@ -62,6 +143,9 @@ struct tlsrpt_store {
     memcached_pool_st *pool;
     char prefix[ST_PREFIX_MAX + 1];
     long counter_ttl, dedup_ttl;
+    uint64_t max_count;         /* max_session_count */
+    size_t max_new_keys;        /* MaxNewKeysPerReport */
+    size_t max_rep_domains;     /* MaxDomainsPerReporter */
     char **allow;               /* normalized allow-list, NULL = all */
     size_t n_allow;
     int timeout_ms;
@@ -74,11 +158,35 @@ int st_canon(char *out, size_t outlen, const char *raw);
 /* keys.c: "~" + 32 hex of the first 16 bytes of SHA-256 of s[0..len). out >= 34 bytes. */
 void st_hash_comp(char *out, const char *s, size_t len);
 
-/* plan.c: compute the plan for request q (never NULL); returns a tlsrpt_count_status
-   (COUNTED = go on). */
+/* plan.c: compute the plan for request q (never NULL): the domains, then every key
+   (st_emit); returns a tlsrpt_count_status (COUNTED = go on). */
 int st_plan_build(const tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
                   st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen);
 void st_plan_free(st_plan *p);
+/* emit.c: build every counter, set and member of the plan's domains; 0 or -1
+   (out of memory, a key that cannot be built, over ST_MAX_OPS). */
+int st_emit(const tlsrpt_store *st, st_plan *p);
+/* budget.c: decide what of the plan fits MaxNewKeysPerReport and MaxDomainsPerReporter,
+   from what view v knows (see budget.c); overhead = items the call makes besides the
+   domains' keys. Fills the st_dom decisions, p->rep_new and info->folded; returns
+   how many domains are left to count. */
+size_t st_budget(const tlsrpt_store *st, st_plan *p, const st_view *v, size_t overhead,
+                 tlsrpt_count_info *info);
+/* budget.c: drop the last n domains that budget took as new for the reporter (they lost
+   the race for the reporter's allowance); returns how many were dropped. */
+size_t st_budget_unnew(st_plan *p, size_t n, tlsrpt_count_info *info);
+/* budget.c: info->folded.text from its counts. */
+void st_fold_describe(const tlsrpt_store *st, tlsrpt_fold_info *f);
+/* budget.c: does any decision differ from "count everything"? */
+int st_budget_folded(const st_plan *p);
+/* plan.c: the UTC day "YYYY-MM-DD" of t into out (11 bytes). */
+void st_day_of(time_t t, char *out);
+/* plan.c: the plan's info sums (ok, fail, pt_*, domains) over the domains still counted. */
+void st_plan_sums(st_plan *p);
+/* emit.c: the result type name of index t (0..ST_N_TYPES; ST_N_TYPES = "other"). */
+const char *st_type_name(size_t t);
+/* emit.c: the policy type name of class i ("sts", "tlsa", "no-policy-found", "other"). */
+const char *st_ptype_name(size_t i);
 
 /* memc.c: a configured (not yet connected) memcached_st; NULL + errbuf on error. */
 memcached_st *st_memc_create(const char *servers, int timeout_ms, char *errbuf, size_t errlen);
@@ -128,6 +236,7 @@ typedef struct st_req {
     unsigned char extlen;
     const char *val;
     size_t vlen;
+    uint64_t cas;                   /* 0, or the CAS a SET must match */
 } st_req;
 /* burst.c: one answer (every answer but the closing NOOP). */
 typedef struct st_ans {
@@ -138,6 +247,7 @@ typedef struct st_ans {
     size_t klen;
     const char *val;                /* value (after extras and key), or error text */
     size_t vlen;
+    uint64_t cas;
 } st_ans;
 typedef void (*st_ans_cb)(void *arg, const st_ans *a);
 #define ST_OP_SET 0x01
@@ -175,22 +285,57 @@ int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_an
 /* count.c: is id a usable spool entry id? */
 int st_entry_id_ok(const char *id);
 /* count.c: phases 1-3 of one planned report on c (a pooled handle). */
-int st_count_on(st_call *c, const st_plan *p, const tlsrpt_count_req *q);
-/* index.c: the index sets a plan touches, with the values read from memcached. */
+int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q);
+/* index.c: the index sets a plan touches, with what phase 1 and the marker burst read. */
 typedef struct st_set_state {
     const char *key;
-    char *value;                /* NUL-terminated copy, NULL when missing */
+    char *value;                /* link 0, NUL-terminated copy, NULL when missing */
+    size_t vlen;
+    uint64_t cas;               /* its CAS as read */
     int exists;
+    unsigned links;             /* its highest "+N" token (0: one link) */
+    size_t tail_len;            /* link `links`, read in the marker burst when > 0 */
+    int tail_exists;
+    char **lv;                  /* links 1..links (sets without anchors), or NULL */
 } st_set_state;
 typedef struct st_sets {
-    st_set_state *s;            /* sorted by key */
+    st_set_state *s;            /* same order as st_plan.set */
     size_t n;
 } st_sets;
 int st_sets_init(st_sets *ss, const st_plan *p);
-int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen);
+int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen, uint64_t cas);
 void st_sets_free(st_sets *ss);
+/* The reporter's allowance of new domains, checked in the marker burst (index.c). */
+typedef struct st_rep {
+    const char *key;            /* P org:ORG:A:newdomains */
+    uint64_t add;               /* new domains this report takes */
+    uint64_t limit;             /* MaxDomainsPerReporter */
+    uint64_t total;             /* the count after our increment */
+    int answered;
+} st_rep;
+/* index.c: is member one of the space-separated tokens of v? */
+int st_has_member(const char *v, const char *member);
+/* index.c: is member known from phase 1 alone (in link 0, or the set is chained and
+   its anchor was read in phase 1)? -1 when the marker burst must tell (chained). */
+int st_known1(const st_plan *p, const st_sets *ss, size_t m);
+/* ixwrite.c: write the won members need[0..nn) into their sets' links (splitting
+   past ST_LINK_SOFT, new links announced in link 0, long-lived sets touched); the
+   first round also carries extra[0..n_extra). TLSRPT_COUNTED or FAILED. */
+int st_write_members(st_call *c, const st_plan *p, st_sets *ss, const size_t *need, size_t nn,
+                     const st_req *extra, size_t n_extra);
+/* index.c: error helpers shared with ixwrite.c. */
+typedef struct ix_err {
+    int failed;
+    size_t req;
+    unsigned status;
+    char msg[128];
+} ix_err;
+void st_ix_note(ix_err *e, const st_ans *a);
+int st_ix_fail(st_call *c, const char *op, const char *key, const ix_err *e, size_t n);
+void st_put_exp(unsigned char *p, time_t exp);
 /* index.c: make sure every member of the plan is in its set (two bursts when some
-   are new, none otherwise); TLSRPT_COUNTED or FAILED. */
-int st_index_write(st_call *c, const st_plan *p, st_sets *ss);
+   are new, none otherwise; the reporter's count rises in the first, and the domains
+   that overshoot it are dropped from the plan); TLSRPT_COUNTED or FAILED. */
+int st_index_write(st_call *c, st_plan *p, st_sets *ss, st_rep *rep);
 
 #endif

@@ -47,11 +47,13 @@ t_nogrep() {
 t_counters() {
     _name=$1 _port=$2 _prefix=$3 _tsv=$4
     _bad= _nk=0
-    LC_ALL=C awk -v P="$_prefix" -f "$LIBDIR/expect.awk" "$_tsv" >"$_tsv.expect"
+    LC_ALL=C awk -v P="$_prefix" -v PT="$LIBDIR/ptypes.tsv" -f "$LIBDIR/expect.awk" "$_tsv" >"$_tsv.expect"
     while IFS='	' read -r _kind _key _val; do
         _got=$(memccat --servers="127.0.0.1:$_port" "$_key" 2>/dev/null)
         _nk=$((_nk + 1))
-        if [ "$_kind" = C ]; then
+        if [ "$_kind" = X ]; then
+            _bad="$_bad expect.awk: $_key $_val"
+        elif [ "$_kind" = C ]; then
             [ "${_got:-0}" = "$_val" ] || _bad="$_bad $_key=${_got:-missing}(want $_val)"
         else
             case " $_got " in

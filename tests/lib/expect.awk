@@ -7,7 +7,11 @@
 #   a line with an error, or whose (org, report_id) was already seen, counts nothing;
 #   policies with an empty domain are not counted; the domain is lower-cased and
 #   loses a trailing dot; the day is the first 10 characters of start (UTC);
-#   per (report, domain): ok/fail summed, reports += 1, org:ORG:ok/fail;
+#   per (report, domain): ok/fail summed per policy type; sts and tlsa describe the same
+#   sessions, so the domain takes the one with more sessions (a tie: more failures) plus
+#   no-policy-found and other types (rule 12); the types come from -v PT=ptypes.tsv, and a
+#   report naming a domain twice without types there prints an "X" line (a test error);
+#   reports += 1, org:ORG:ok/fail as the domain;
 #   type:RT += n per result type (RFC 8460 names verbatim, others "other").
 # Output: "C<TAB>key<TAB>value" per counter and "M<TAB>setkey<TAB>member" per index
 # member; keys carry prefix P (-v P=...), components %XX-encoded outside [A-Za-z0-9._-].
@@ -20,7 +24,10 @@ BEGIN {
               "certificate-not-trusted validation-failure tlsa-invalid dnssec-invalid " \
               "dane-required sts-policy-fetch-error sts-policy-invalid sts-webpki-invalid", t, " ")
     for (i = 1; i <= n; i++) rfc[t[i]] = 1
+    while (PT != "" && (getline line < PT) > 0)
+        if (line !~ /^#/ && split(line, pt, "\t") == 2) ptypes[pt[1]] = pt[2]
 }
+function cls(t) { t = tolower(t); return t == "sts" || t == "tlsa" || t == "no-policy-found" ? t : "other" }
 function enc(s,    out, i, c) {
     out = ""
     for (i = 1; i <= length(s); i++) {
@@ -40,12 +47,15 @@ $1 == "file" { next }
     seen[id] = 1
     day = substr($4, 1, 10)
     np = split($6, pol, ";")
-    delete dok; delete dfail; delete dseen
+    ntp = split(($1 in ptypes) ? ptypes[$1] : "", tp, ",")
+    delete dok; delete dfail; delete dseen; delete tok; delete tfail
     for (i = 1; i <= np; i++) {
         split(pol[i], f, ":")
         d = tolower(f[1]); sub(/\.$/, "", d)
         if (d == "") continue
-        dok[d] += f[2]; dfail[d] += f[3]; dseen[d] = 1
+        if (d in dseen && ntp != np) printf "X\t%s names %s twice: add its policy types to ptypes.tsv\n", $1, d
+        c = ntp == np ? cls(tp[i]) : "sts"
+        tok[d, c] += f[2]; tfail[d, c] += f[3]; dseen[d] = 1
         nt = split(f[4], ty, ",")
         for (j = 1; j <= nt; j++) {
             split(ty[j], kv, "=")
@@ -54,6 +64,10 @@ $1 == "file" { next }
         }
     }
     for (d in dseen) {
+        ss = tok[d, "sts"] + tfail[d, "sts"]; st = tok[d, "tlsa"] + tfail[d, "tlsa"]
+        w = (ss > st || (ss == st && tfail[d, "sts"] >= tfail[d, "tlsa"])) ? "sts" : "tlsa"
+        dok[d] = tok[d, w] + tok[d, "no-policy-found"] + tok[d, "other"]
+        dfail[d] = tfail[d, w] + tfail[d, "no-policy-found"] + tfail[d, "other"]
         base = P "d:" enc(d) ":" day
         add(base ":ok", dok[d]); add(base ":fail", dfail[d]); add(base ":reports", 1)
         add(base ":org:" enc($2) ":ok", dok[d]); add(base ":org:" enc($2) ":fail", dfail[d])

@@ -203,6 +203,36 @@ static void test_errors(void)
                  "err missing value");
     expect_error(RA "PidFile run/x.pid\n", "t.conf:2: bad value for PidFile", "err pidfile rel");
     expect_error(RA "PolicyDomains a@b\n", "t.conf:2: bad value for PolicyDomains", "err domain");
+    expect_error(RA "PolicyDomains ok.example bad_name.example\n",
+                 "t.conf:2: bad value for PolicyDomains: 'bad_name.example' (expected a host name)",
+                 "err domain that is not a host name");
+    expect_error(RA "MaxNewKeysPerReport 0\n", "t.conf:2: bad value for MaxNewKeysPerReport",
+                 "err MaxNewKeysPerReport 0");
+    expect_error(RA "MaxDomainsPerReporter 100001\n", "t.conf:2: bad value for MaxDomainsPerReporter",
+                 "err MaxDomainsPerReporter 100001");
+    {
+        tm_config c;
+        tlsrpt_store_conf sc;
+        char e[512] = "";
+        int n = parse(&c, RA "MaxNewKeysPerReport 50\nMaxDomainsPerReporter 100000\n", e, sizeof e);
+        tm_config_store_conf(&c, 4, &sc);
+        T_CHECK(n == 0 && sc.max_new_keys == 50 && sc.max_domains_per_reporter == 100000,
+                "MaxNewKeysPerReport / MaxDomainsPerReporter reach the store configuration");
+        tm_config_free(&c);
+        n = parse(&c, RA, e, sizeof e);
+        tm_config_store_conf(&c, 4, &sc);
+        T_CHECK(n == 0 && sc.max_new_keys == 2000 && sc.max_domains_per_reporter == 1000,
+                "budget defaults 2000 / 1000");
+        tm_config_free(&c);
+    }
+    {
+        tm_config c;
+        char e[512] = "";
+        int n = parse(&c, RA "PolicyDomains B\xc3\x9c" "cher.test.\n", e, sizeof e);
+        T_CHECK(n == 0 && c.n_policy_domains == 1 && strcmp(c.policy_domains[0], "xn--bcher-kva.test") == 0,
+                "PolicyDomains: a U-label is kept as its A-label");
+        tm_config_free(&c);
+    }
     expect_error(RA "StoreTimeout 0\n", "t.conf:2: bad value for StoreTimeout", "err timeout");
     expect_error(RA "LogTarget journal\n",
                  "t.conf:2: bad value for LogTarget: 'journal' (expected syslog or stderr)",

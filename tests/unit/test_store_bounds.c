@@ -6,9 +6,13 @@
  * component of 120 encoded bytes kept and of 121 hashed ("~" + 32 hex); 256 policy
  * domains per report counted and the 257th (last by name) not; 1000 MX names per
  * domain counted and the 1001st (last by name, whatever the report's order) not;
- * a policy domain of 253 bytes counted and of 254 not, an MX name of 254 bytes
- * counted per MX and of 255 not; index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
- * memcached servers accepted, 65 refused.
+ * a policy domain of 253 bytes counted and of 254 invalid-report, an MX name of 253
+ * bytes counted per MX and of 254 folded into mx:~invalid; index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
+ * memcached servers accepted, 65 refused; counters saturating at 2^63-1 (reports of
+ * 2^62, 2^62 and 2^63-1 sessions; a counter at 2^63-2 reaching exactly 2^63-1 and
+ * then staying; one already past 2^64 - 1000 that memcached wraps); a session count of
+ * MaxSessionCount (2^40) counted and 2^40 + 1 invalid-report; counter values padded with
+ * spaces read by tlsrpt_store_parse_count.
  * Key length (250 bytes) is in test_keys.c.
  */
 #include <unistd.h>
@@ -177,7 +181,7 @@ static void test_domain_cap(void)
     for (int n = 256; n <= 257; n++) {
         char pfx[16];
         snprintf(pfx, sizeof pfx, "dc%d:", n);
-        tlsrpt_store *s2 = tlib_mkstore(servers, pfx, NULL, 0);
+        tlsrpt_store *s2 = tlib_mkstore_b(servers, pfx, 100000, 0);   /* the cap, not the budget */
         domains_report(&t, pol, names, n, "dom-cap");
         T_INTEQ(s2 ? tlsrpt_store_count(s2, &t.r, &info, err, sizeof err) : -1, TLSRPT_COUNTED,
                 n == 256 ? "report with 256 domains counted" : "report with 257 domains counted");
@@ -209,7 +213,7 @@ static void test_mx_cap_order(void)
     for (int n = 1000; n <= 1001; n++) {
         char pfx[16];
         snprintf(pfx, sizeof pfx, "mc%d:", n);
-        tlsrpt_store *st = tlib_mkstore(servers, pfx, NULL, 0);
+        tlsrpt_store *st = tlib_mkstore_b(servers, pfx, 100000, 0);   /* the cap, not the budget */
         tlib_tr t;
         tlib_tr_init(&t, "Cap", "mx-cap", "2026-06-05");
         int p = tlib_tr_policy(&t, "sts", "mxcap.example", 0, n);
@@ -255,8 +259,8 @@ static void long_name(char *out, size_t n)
     strcpy(out + body, ".example");
 }
 
-/* A policy domain of 253 bytes is counted, of 254 not; an MX name of 254 bytes gets its
-   mx: counter, of 255 not (its failures still count under type:). */
+/* A policy domain of 253 bytes is counted, of 254 is no host name (invalid-report); an
+   MX name of 253 bytes gets its mx: counter, of 254 counts under mx:~invalid. */
 static void test_name_lengths(void)
 {
     tlsrpt_store *st = tlib_mkstore(servers, "nl:", NULL, 0);
@@ -270,20 +274,32 @@ static void test_name_lengths(void)
         tlib_tr_policy(&t, "sts", dom[k], 4, 0);
         int rc = tlsrpt_store_count(st, &t.r, &info, err, sizeof err);
         snprintf(name, sizeof name, "policy domain of %d bytes %s", 253 + k,
-                 k ? "not counted (no-policy-domain)" : "counted");
-        T_CHECK(k ? rc == TLSRPT_NOT_COUNTABLE && strcmp(info.reason, "no-policy-domain") == 0
+                 k ? "not counted (invalid-report)" : "counted");
+        T_CHECK(k ? rc == TLSRPT_NOT_COUNTABLE && strcmp(info.reason, "invalid-report") == 0
                   : rc == TLSRPT_COUNTED, name);
-        long_name(mx[k], 254 + (size_t)k);
+        long_name(mx[k], 253 + (size_t)k);
         tlib_tr_init(&t, "Len Org", k ? "mx-2" : "mx-1", "2026-06-07");
         int p = tlib_tr_policy(&t, "sts", "len.example", 0, 1);
         tlib_tr_fail(&t, p, "validation-failure", mx[k], 1);
         T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED,
-                k ? "report with a 255-byte MX name counted" : "report with a 254-byte MX name counted");
+                k ? "report with a 254-byte MX name counted" : "report with a 253-byte MX name counted");
     }
     tlib_mc_check_num(rd, "nl:d:len.example:2026-06-07:type:validation-failure", 2,
-                      "MX names of 254 and 255 bytes: both failures under type:");
-    T_CHECK(tlib_mc_get_str(rd, "nl:d:len.example:2026-06-07:mxs", v, sizeof v) && strchr(v, '~')
-            && !strchr(v, ' '), "MX name of 254 bytes: one mx: member (hashed); 255 bytes: none");
+                      "MX names of 253 and 254 bytes: both failures under type:");
+    tlib_mc_check_num(rd, "nl:d:len.example:2026-06-07:mx:~invalid:fail", 1,
+                      "MX name of 254 bytes: counted under mx:~invalid");
+    int hashed = 0, invalid = 0, others = 0;
+    if (tlib_mc_get_str(rd, "nl:d:len.example:2026-06-07:mxs", v, sizeof v))
+        for (char *save, *m = strtok_r(v, " ", &save); m; m = strtok_r(NULL, " ", &save)) {
+            if (strcmp(m, "~invalid") == 0)
+                invalid++;
+            else if (strlen(m) == 33 && m[0] == '~' && strspn(m + 1, "0123456789abcdef") == 32)
+                hashed++;
+            else
+                others++;
+        }
+    T_CHECK(hashed == 1 && invalid == 1 && others == 0,
+            "mxs: the 253-byte MX as ~ + 32 hex, and ~invalid");
     tlsrpt_store_free(st);
 }
 
@@ -342,6 +358,144 @@ static void test_server_count(void)
     }
 }
 
+/* Value of key as a string ("" when missing). */
+static const char *raw(const char *key)
+{
+    static char v[64];
+    if (!tlib_mc_get_str(rd, key, v, sizeof v))
+        v[0] = 0;
+    return v;
+}
+
+/* Count a one-policy report of ok sessions for sat.example into st; the status. */
+static int count_ok(tlsrpt_store *st, const char *rid, int64_t ok, int64_t failed,
+                    tlsrpt_count_info *info)
+{
+    char err[512];
+    tlib_tr t;
+    tlib_tr_init(&t, "Sat Org", rid, "2026-06-08");
+    int p = tlib_tr_policy(&t, "sts", "sat.example", ok, failed);
+    if (failed)
+        tlib_tr_fail(&t, p, "validation-failure", "mx.sat.example", failed);
+    int rc = tlsrpt_store_count(st, &t.r, info, err, sizeof err);
+    if (rc != TLSRPT_COUNTED)
+        printf("  %s: %s\n", rid, err);
+    return rc;
+}
+
+/* Increments saturate at 2^63-1 instead of wrapping. */
+static void test_saturation(void)
+{
+    static const char max[] = "9223372036854775807";
+    char err[256];
+    tlsrpt_store_conf conf = { .servers = servers, .prefix = "sat:", .timeout_ms = 1000,
+                               .max_session_count = INT64_MAX };
+    tlsrpt_store *st = tlsrpt_store_new(&conf, err, sizeof err);
+    tlsrpt_count_info info;
+    const char *ok = "sat:d:sat.example:2026-06-08:ok", *org = "sat:d:sat.example:2026-06-08:org:Sat%20Org:ok";
+    if (!st)
+        return;
+    T_INTEQ(count_ok(st, "s1", (int64_t)1 << 62, 0, &info), TLSRPT_COUNTED, "2^62 sessions counted");
+    T_INTEQ(count_ok(st, "s2", (int64_t)1 << 62, 0, &info), TLSRPT_COUNTED, "2^62 more counted");
+    T_CHECK(strcmp(raw(ok), max) == 0 && info.saturated >= 2, "2^62 + 2^62 = 2^63: saturated at 2^63-1");
+    T_INTEQ(count_ok(st, "s3", INT64_MAX, 0, &info), TLSRPT_COUNTED,
+            "2^63-1 more: counted (no 'Non-numeric server-side value')");
+    T_STREQ(raw(ok), max, "ok still 2^63-1, no wrap, no padding");
+    T_STREQ(raw(org), max, "org ok saturated too");
+    T_STREQ(raw("sat:d:sat.example:2026-06-08:reports"), "3", "3 reports");
+    const char *k = "sat:d:sat.example:2026-06-09:ok";
+    memcached_set(rd, k, strlen(k), "9223372036854775806", 19, 0, 0);
+    tlib_tr t;
+    tlib_tr_init(&t, "Sat Org", "s4", "2026-06-09");
+    tlib_tr_policy(&t, "sts", "sat.example", 1, 0);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "2^63-2 + 1 counted");
+    T_CHECK(strcmp(raw(k), max) == 0 && info.saturated == 0, "2^63-2 + 1 = 2^63-1 exactly: not clamped");
+    tlib_tr_init(&t, "Sat Org", "s5", "2026-06-09");
+    tlib_tr_policy(&t, "sts", "sat.example", 1, 0);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "2^63-1 + 1 counted");
+    T_CHECK(strcmp(raw(k), max) == 0 && info.saturated == 1, "2^63-1 + 1: clamped back to 2^63-1");
+    k = "sat:d:sat.example:2026-06-10:ok";
+    memcached_set(rd, k, strlen(k), "18446744073709551000", 20, 0, 0);
+    tlib_tr_init(&t, "Sat Org", "s6", "2026-06-10");
+    tlib_tr_policy(&t, "sts", "sat.example", 2000, 0);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED,
+            "a counter past 2^64 - 1000 + 2000 counted");
+    T_CHECK(strcmp(raw(k), max) == 0 && info.saturated == 1,
+            "memcached wrapped it past 2^64 (answer below the delta): clamped to 2^63-1");
+    tlsrpt_store_free(st);
+}
+
+/* MaxSessionCount: 2^40 sessions counted, 2^40 + 1 make the report invalid. */
+static void test_session_limit(void)
+{
+    tlsrpt_store *st = tlib_mkstore(servers, "msc:", NULL, 0);
+    tlsrpt_count_info info;
+    char err[256], v[64];
+    tlib_tr t;
+    int64_t lim = TLSRPT_DEF_MAX_SESSION_COUNT;
+    if (!st)
+        return;
+    tlib_tr_init(&t, "O", "m1", "2026-06-11");
+    int p = tlib_tr_policy(&t, "sts", "msc.example", lim, lim);
+    tlib_tr_fail(&t, p, "validation-failure", "mx.msc.example", lim);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED,
+            "session counts of exactly 2^40 counted");
+    tlib_tr_init(&t, "O", "m2", "2026-06-12");
+    tlib_tr_policy(&t, "sts", "msc.example", lim + 1, 0);
+    T_CHECK(tlsrpt_store_count(st, &t.r, &info, err, sizeof err) == TLSRPT_NOT_COUNTABLE
+            && strcmp(info.reason, "invalid-report") == 0, "a total of 2^40 + 1: invalid-report");
+    tlib_tr_init(&t, "O", "m3", "2026-06-12");
+    p = tlib_tr_policy(&t, "sts", "msc.example", 1, 0);
+    tlib_tr_fail(&t, p, "validation-failure", "mx.msc.example", lim + 1);
+    T_CHECK(tlsrpt_store_count(st, &t.r, &info, err, sizeof err) == TLSRPT_NOT_COUNTABLE
+            && strcmp(info.reason, "invalid-report") == 0, "a failed-session-count of 2^40 + 1: invalid-report");
+    T_CHECK(!tlib_mc_get_str(rd, "msc:d:msc.example:2026-06-12:ok", v, sizeof v),
+            "an invalid report wrote nothing");
+    tlsrpt_store_free(st);
+}
+
+/* Counter values memcached pads with spaces (an incr result shorter than the value). */
+static void test_padded(void)
+{
+    static const struct { const char *v; int rc; int64_t n; } cases[] = {
+        { "12", 0, 12 }, { "1004  ", 0, 1004 }, { " 7 ", 0, 7 }, { "12\r\n", 0, 12 },
+        { "0", 0, 0 }, { "9223372036854775806", 0, INT64_MAX - 1 },
+        { "9223372036854775807", 0, INT64_MAX }, { "9223372036854775808", 0, INT64_MAX },
+        { "18446744073709551615", 0, INT64_MAX }, { "99999999999999999999999", 0, INT64_MAX },
+        { "", -1, 0 }, { "   ", -1, 0 }, { "abc", -1, 0 }, { "1 2", -1, 0 }, { "-1", -1, 0 },
+        { "12x", -1, 0 },
+    };
+    char name[120];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = -5;
+        int rc = tlsrpt_store_parse_count(cases[i].v, strlen(cases[i].v), &n);
+        char shown[40];
+        size_t o = 0;
+        for (const char *c = cases[i].v; *c && o + 3 < sizeof shown; c++)
+            o += (size_t)snprintf(shown + o, sizeof shown - o, *c == '\r' ? "\\r" : *c == '\n'
+                                  ? "\\n" : "%c", *c);
+        shown[o] = 0;
+        snprintf(name, sizeof name, "parse_count \"%s\" -> %s %lld", shown,
+                 cases[i].rc ? "error" : "ok", (long long)cases[i].n);
+        T_CHECK(rc == cases[i].rc && (rc || n == cases[i].n), name);
+    }
+    /* memcached itself pads: a value of 6 bytes incremented to a 4-digit number */
+    tlsrpt_store *st = tlib_mkstore(servers, "pad:", NULL, 0);
+    tlsrpt_count_info info;
+    char err[256], v[64];
+    const char *k = "pad:d:pad.example:2026-06-13:ok";
+    memcached_set(rd, k, strlen(k), "999   ", 6, 0, 0);
+    tlib_tr t;
+    tlib_tr_init(&t, "O", "p1", "2026-06-13");
+    tlib_tr_policy(&t, "sts", "pad.example", 5, 0);
+    T_INTEQ(st ? tlsrpt_store_count(st, &t.r, &info, err, sizeof err) : -1, TLSRPT_COUNTED,
+            "a padded counter is incremented");
+    int64_t n = 0;
+    T_CHECK(tlib_mc_get_str(rd, k, v, sizeof v) && tlsrpt_store_parse_count(v, strlen(v), &n) == 0
+            && n == 1004, "the padded result reads 1004");
+    tlsrpt_store_free(st);
+}
+
 int main(void)
 {
     char err[256];
@@ -360,6 +514,9 @@ int main(void)
     test_domain_cap();
     test_mx_cap_order();
     test_name_lengths();
+    test_saturation();
+    test_session_limit();
+    test_padded();
     memcached_free(rd);
     tlib_mc_stop(&mc_pid);
     T_MAIN_END();

@@ -101,6 +101,26 @@ static void test_identity(void)
     tlsrpt_store_free(st);
 }
 
+/* Stop memcached and wait (at most 2 s) until it really is stopped: kill() returns
+   before the signal takes effect, and memcached could still answer a burst meanwhile. */
+static void stop_mc(void)
+{
+    char path[64], buf[256];
+    kill(mc_pid, SIGSTOP);
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)mc_pid);
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        const char *close_paren = strrchr(buf, ')');
+        if (close_paren && (close_paren[2] == 'T' || close_paren[2] == 't'))
+            return;
+        usleep(10000);
+    }
+}
+
 /* before_counters: called once, before any counter of the report exists. */
 typedef struct bc_arg {
     int calls;
@@ -116,7 +136,7 @@ static void on_before(void *v)
     a->calls++;
     a->reports_then = tlib_mc_get_num(rd, a->key);
     if (a->stop)
-        kill(mc_pid, SIGSTOP);
+        stop_mc();
 }
 
 /* Wait (at most 3 s) until key holds a value; 1 when it does. */
@@ -143,7 +163,7 @@ static void test_hung_add(void)
     if (!st)
         return;
     one_report(&t, "Example", "hung-1", "hung.example", 7, 1);
-    kill(mc_pid, SIGSTOP);
+    stop_mc();
     int rc = tlsrpt_store_count_req(st, &t.r, &q, &info, err, sizeof err);
     kill(mc_pid, SIGCONT);
     printf("  hung add: %s\n", err);

@@ -90,7 +90,15 @@ void tlib_mc_stop(pid_t *pid)
 /* Start memcached on port into *pid; 0 when it listens within 5 s. */
 int tlib_mc_spawn(int portnum, pid_t *pid)
 {
+    return tlib_mc_spawn_x(portnum, pid, NULL);
+}
+
+/* Start memcached on port with extra arguments (NULL-terminated, at most 8). */
+int tlib_mc_spawn_x(int portnum, pid_t *pid, const char *const *extra)
+{
     char port[16];
+    const char *argv[24];
+    int n = 0;
     pid_t *slot = mc_slot(0);
     *pid = 0;
     if (!slot)
@@ -104,12 +112,18 @@ int tlib_mc_spawn(int portnum, pid_t *pid)
     }
     if (*pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (geteuid() == 0)
-            execlp("memcached", "memcached", "-u", "root", "-l", "127.0.0.1", "-p", port,
-                   "-U", "0", "-t", "2", (char *)NULL);
-        else
-            execlp("memcached", "memcached", "-l", "127.0.0.1", "-p", port, "-U", "0", "-t", "2",
-                   (char *)NULL);
+        argv[n++] = "memcached";
+        if (geteuid() == 0) {
+            argv[n++] = "-u";
+            argv[n++] = "root";
+        }
+        static const char *const base[] = { "-l", "127.0.0.1", "-p", NULL, "-U", "0", "-t", "2" };
+        for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+            argv[n++] = base[i] ? base[i] : port;
+        for (int i = 0; extra && extra[i] && i < 8; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execvp("memcached", (char *const *)argv);
         _exit(127);
     }
     *slot = *pid;
@@ -130,13 +144,53 @@ int tlib_mc_spawn(int portnum, pid_t *pid)
 /* Start memcached on a free port, up to 5 tries. */
 int tlib_mc_start(int *port, pid_t *pid)
 {
+    return tlib_mc_start_x(port, pid, NULL);
+}
+
+/* Start memcached with extra arguments on a free port, up to 5 tries. */
+int tlib_mc_start_x(int *port, pid_t *pid, const char *const *extra)
+{
     *pid = 0;
     for (int i = 0; i < 5 && !*pid; i++) {
         *port = tlib_mc_free_port();
         if (*port > 0)
-            tlib_mc_spawn(*port, pid);      /* leaves *pid 0 when it failed */
+            tlib_mc_spawn_x(*port, pid, extra);     /* leaves *pid 0 when it failed */
     }
     return *pid ? 0 : -1;
+}
+
+/* One "stats" value of the memcached on 127.0.0.1:port (text protocol), -1 when unknown. */
+long long tlib_mc_stat(int port, const char *name)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    static char buf[16384];
+    size_t n = 0;
+    long long v = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0
+        || write(fd, "stats\r\n", 7) != 7) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    while (n + 1 < sizeof buf) {
+        ssize_t got = read(fd, buf + n, sizeof buf - 1 - n);
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+        buf[n] = 0;
+        if (strstr(buf, "END\r\n"))
+            break;
+    }
+    close(fd);
+    buf[n] = 0;
+    char pat[80];
+    snprintf(pat, sizeof pat, "STAT %s ", name);
+    const char *p = strstr(buf, pat);
+    if (p)
+        v = atoll(p + strlen(pat));
+    return v;
 }
 
 /* atexit hook: kill and reap every memcached still in the table. */

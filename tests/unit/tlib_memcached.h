@@ -26,6 +26,11 @@ int tlib_mc_port_open(int port);
 int tlib_mc_spawn(int port, pid_t *pid);
 /* Start memcached on a free port (5 tries); 0 with *port and *pid set, else -1. */
 int tlib_mc_start(int *port, pid_t *pid);
+/* The same two with extra memcached arguments (NULL-terminated, at most 8; e.g. "-m", "4"). */
+int tlib_mc_spawn_x(int port, pid_t *pid, const char *const *extra);
+int tlib_mc_start_x(int *port, pid_t *pid, const char *const *extra);
+/* One "stats" value (curr_items, evictions, uptime...) of 127.0.0.1:port, -1 when unknown. */
+long long tlib_mc_stat(int port, const char *name);
 /* Kill and reap the memcached in *pid (if any); *pid becomes 0. */
 void tlib_mc_stop(pid_t *pid);
 /* Kill every memcached still running at exit or on a fatal signal. */

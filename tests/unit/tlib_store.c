@@ -77,6 +77,19 @@ tlsrpt_store *tlib_mkstore(const char *servers, const char *prefix, const char *
     return st;
 }
 
+/* A store with its own budgets. */
+tlsrpt_store *tlib_mkstore_b(const char *servers, const char *prefix, size_t new_keys, size_t rep)
+{
+    char err[256];
+    tlsrpt_store_conf conf = { .servers = servers, .prefix = prefix, .timeout_ms = 500,
+                               .pool_size = 8, .max_new_keys = new_keys,
+                               .max_domains_per_reporter = rep };
+    tlsrpt_store *st = tlsrpt_store_new(&conf, err, sizeof err);
+    if (!st)
+        printf("  store_new: %s\n", err);
+    return st;
+}
+
 /* Hex digest of a buffer through the one-shot API. */
 void tlib_sha_hex(const void *d, size_t n, char out[65])
 {

@@ -36,6 +36,8 @@ void tlib_tr_fail(tlib_tr *t, int i, const char *rt, const char *mx, int64_t n);
 
 /* A store on servers with the given prefix and allow-list; NULL (reason printed) on error. */
 tlsrpt_store *tlib_mkstore(const char *servers, const char *prefix, const char *const *allow, size_t n);
+/* The same with MaxNewKeysPerReport new_keys and MaxDomainsPerReporter rep (0 = default). */
+tlsrpt_store *tlib_mkstore_b(const char *servers, const char *prefix, size_t new_keys, size_t rep);
 /* Hex SHA-256 of a buffer through the one-shot API. */
 void tlib_sha_hex(const void *d, size_t n, char out[65]);
 #endif
