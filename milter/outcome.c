@@ -203,11 +203,14 @@ static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const 
         snprintf(sub, sizeof sub, " submitter=\"%s\" (not in the signer's organisation)",
                  p->submitter);
     if (p->fate == TM_FATE_COUNTED || p->fate == TM_FATE_DUPLICATE) {
+        char fold[sizeof p->info.folded.text + 16] = "";
+        if (p->info.folded.text[0])             /* what the store's budgets left out */
+            snprintf(fold, sizeof fold, " folded=\"%s\"", p->info.folded.text);
         snprintf(tail, sizeof tail, "%s%s", action ? " action=" : "", action ? action : "");
-        tm_logq(LOG_INFO, m->queue_id, "%s%s domains=%s ok=%lld fail=%lld%s%s%s",
+        tm_logq(LOG_INFO, m->queue_id, "%s%s domains=%s ok=%lld fail=%lld%s%s%s%s",
                 p->fate == TM_FATE_DUPLICATE ? "duplicate" : "counted", names,
                 p->info.domains[0] ? p->info.domains : "-", (long long)p->info.ok,
-                (long long)p->info.fail, sub, where, tail);
+                (long long)p->info.fail, fold, sub, where, tail);
         return;
     }
     if (p->fate == TM_FATE_TEMPFAIL)

@@ -291,6 +291,11 @@ expect_error session-count invalid-report
 mstart lim7 "MaxJsonValues 1000000" "MaxSessionCount 3000" "KeyPrefix lim7:" || exit 1
 drive limits-at-value lim7 -r rua@rua.test "$W/big.eml"
 t_grep "MaxSessionCount 3000: a count of exactly 3000 is counted" "$W/limits-at-value.out" '^DISCARD$'
+mstart lim8 "MaxNewKeysPerReport 20" "KeyPrefix lim8:" || exit 1
+drive new-keys lim8 -r rua@rua.test "$W/big.eml"
+t_grep "MaxNewKeysPerReport 20: still counted" "$W/new-keys.out" '^DISCARD$'
+t_grep "MaxNewKeysPerReport 20: the log says what the store left out" "$SVC_TMP/lim8.log" \
+    ': counted org="Big Org" report-id="big-1" domains=big.example ok=1 fail=3000 folded="[^"]+" action=discarded$'
 t_counters "limits: counters unchanged" "$MC" tlsrpt: "$W/sent.tsv"
 
 # ---- D. Action tag ----
