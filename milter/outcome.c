@@ -364,7 +364,13 @@ static sfsistat dispose(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg, con
     return ret;
 }
 
-/* Decide and act for a report mail at end of message. */
+/* Decide and act for a report mail at end of message.
+   TODO(archive, issue 10): with the spool wired in, every part's tlsrpt_count_req gets
+   the spool entry id, host id, arrival time and a before_counters callback (the entry's
+   "counting" state), a store-partial failure calls tlsrpt_store_mark_partial, and every
+   report candidate that is not counted (a failed or ignored part, a mail-level
+   not_counted) calls tlsrpt_store_not_counted(st, arrival, reason) -- that store API
+   was not committed on store2 when this was written. */
 sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store *st)
 {
     if (m->fail_reason)

@@ -133,9 +133,13 @@ stop_ms=$(( (t1 - t0) / 1000000 ))
 njson=$(grep -c '^ADDHEADER X-TLSRPT-Status: error; reason=json-too-many-values$' "$W/stop.out")
 nmem=$(grep -c '^REPLYCODE 451 4\.3\.1 ' "$W/stop.out")
 nstop=$(grep -c -E '^(CONNECTION )?TEMPFAIL$' "$W/stop.out")
-echo "# SIGTERM in a burst of 24 bombs: gone in ${stop_ms} ms; $njson decoded, $nmem answered 451 4.3.1, $nstop tempfail"
+# a mail still in flight when the listener closes (under load: a connection not yet
+# accepted) gets no answer: its MTA applies milter_default_action (never a loss)
+nleft=$(grep -c '^ERROR ' "$W/stop.out")
+echo "# SIGTERM in a burst of 24 bombs: gone in ${stop_ms} ms; $njson decoded, $nmem answered 451 4.3.1, $nstop tempfail, $nleft left to the MTA"
 t_check "SIGTERM in a burst: gone within a second (${stop_ms} ms)" test "$stop_ms" -lt 1000
-t_eq "SIGTERM in a burst: every mail decoded, 451 or tempfail (none lost)" "$((njson + nmem + nstop))" 24
+t_eq "SIGTERM in a burst: every mail decoded, answered 451 or tempfail, or left to the MTA (none lost)" \
+    "$((njson + nmem + nstop + nleft))" 24
 t_check "SIGTERM in a burst: mails were still waiting for room ($nmem)" test "$nmem" -ge 1
 t_grep "SIGTERM in a burst: logged with reason=memory-budget, stopping" "$SVC_TMP/stop.log" \
     'not counted: reason=memory-budget \(its next decoding step may take up to [0-9]+k, the decoders of all mails hold [0-9]+k; waited [0-9]+ ms, stopping, MaxDecodeMemory 184320k\); temporary failure returned \(451 4\.3\.1\)$'
