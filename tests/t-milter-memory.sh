@@ -90,6 +90,22 @@ t_grep "no budget: the 8 bombs delivered" "$W/wide.out" '^SUMMARY messages=8 acc
 wide_peak=$peak
 svc_stop wide
 
+# ---- one bomb: the RSS is back near idle right after it ----
+mstart one "MaxDecodeMemory 180M"
+sleep 0.3
+idle=$(kb "$pid" VmRSS)
+timeout 60 "$DRV" -t 30 -s "unix:$SVC_TMP/one.sock" -r rua@rua.test "$W/bomb0.eml" >"$W/one.out" 2>&1
+sleep 0.3
+after=$(kb "$pid" VmRSS)
+echo "# one bomb: VmRSS idle ${idle} kB, after ${after} kB"
+t_grep "one bomb: delivered with json-too-many-values" "$W/one.out" \
+    '^ADDHEADER X-TLSRPT-Status: error; reason=json-too-many-values$'
+if [ -z "$ASAN" ]; then
+    t_check "one bomb: RSS back near idle (${after} kB <= ${idle} + 8192 kB)" \
+        test "$after" -le "$((idle + 8192))"
+fi
+svc_stop one
+
 # ---- MaxDecodeMemory 180M: one decoding step at a time ----
 mstart tight "MaxDecodeMemory 180M"
 burst tight tight
