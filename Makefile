@@ -65,7 +65,7 @@ LIBCONFIG := $(if $(CONFIG_SRC),$(BUILD)/libtlsrpt-config.a)
 LIBAUTH   := $(if $(AUTH_SRC),$(BUILD)/libtlsrpt-auth.a)
 LIBSPOOL  := $(if $(SPOOL_SRC),$(BUILD)/libtlsrpt-spool.a)
 # Every library below the programs, in link order (each before the ones it uses).
-LOWER_LIBS = $(LIBAUTH) $(LIBSPOOL) $(LIBCONFIG) $(LIBSTORE) $(LIBTLSRPT)
+LOWER_LIBS = $(LIBSPOOL) $(LIBCONFIG) $(LIBAUTH) $(LIBSTORE) $(LIBTLSRPT)
 EXT_LIBS   = $(if $(AUTH_SRC),$(DKIM_LIBS)) $(MEMC_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 PROGS := $(BUILD)/tlsrpt-parse
 ifneq ($(MILTER_SRC),)

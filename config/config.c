@@ -91,6 +91,22 @@ int tm_config_errorf(const tm_config *cfg, int key, char *err, size_t errlen,
     return 1;
 }
 
+/* One mail's decoder bound (config.h). Measured (README "Decoder limits",
+   tests/unit/test_memory.c): at most 103 bytes of estimate per weighted value (an object
+   of a million members), 5 bytes per report byte (an 8 MiB string of invalid UTF-8);
+   kept reports 0.95 bytes per byte of their JSON (failure-details of one-letter fields,
+   the most fields per byte). */
+size_t tm_decode_mail_bound(const tlsrpt_limits *lim)
+{
+    tlsrpt_limits d;
+    tlsrpt_limits_default(&d);
+    size_t v = lim->max_json_values ? lim->max_json_values : d.max_json_values;
+    size_t r = lim->max_report_bytes ? lim->max_report_bytes : d.max_report_bytes;
+    size_t msg = lim->max_message_bytes ? lim->max_message_bytes : d.max_message_bytes;
+    return TM_BOUND_PER_VALUE * v + TM_BOUND_PER_BYTE * r + TM_BOUND_FIXED +
+           TM_BOUND_KEPT_PER_BYTE * (msg > r ? msg : r);
+}
+
 /* Whole-file checks after parsing. Returns the number of errors. */
 static int config_check(const tm_config *cfg, const char *fname, char *err, size_t errlen)
 {
@@ -99,6 +115,15 @@ static int config_check(const tm_config *cfg, const char *fname, char *err, size
         add_error(err, errlen, fname, 0, "no ReportAddress configured (at least one is required)");
         nerr++;
     }
+    size_t mail = tm_decode_mail_bound(&cfg->limits);
+    if (cfg->max_decode_memory < mail)
+        nerr += tm_config_errorf(cfg, TM_K_MAX_DECODE_MEMORY, err, errlen, "MaxDecodeMemory "
+                                 "%zuM is less than one mail's decoder may hold at these limits "
+                                 "(%zuM: MaxJsonValues x %d + MaxReportBytes x %d + %d x the "
+                                 "larger of MaxMessageBytes and MaxReportBytes + 2M); raise it or "
+                                 "lower those", cfg->max_decode_memory >> 20,
+                                 (mail + (1 << 20) - 1) >> 20, TM_BOUND_PER_VALUE,
+                                 TM_BOUND_PER_BYTE, TM_BOUND_KEPT_PER_BYTE);
     return nerr;
 }
 

@@ -23,49 +23,12 @@
 #include "keydefs.h"
 #include "rcpt.h"
 
-/* Replace *dst by a copy of val. */
-static int set_str(char **dst, const char *val, char *msg)
-{
-    char *c = strdup(val);
-    if (!c) {
-        snprintf(msg, TM_MSG_MAX, "out of memory");
-        return -1;
-    }
-    free(*dst);
-    *dst = c;
-    return 0;
-}
-
-/* Parse an unsigned decimal number with an optional one-letter suffix; -1 on junk or overflow. */
-static int parse_scaled(const char *val, const char *suffixes, const unsigned long *mult,
-                        unsigned long max, unsigned long *out)
-{
-    char *end;
-    if (!isdigit((unsigned char)*val))
-        return -1;
-    errno = 0;
-    unsigned long long n = strtoull(val, &end, 10);
-    if (errno)
-        return -1;
-    unsigned long m = 1;
-    if (*end) {
-        const char *p = strchr(suffixes, *end);
-        if (!p || end[1])
-            return -1;
-        m = mult[p - suffixes];
-    }
-    if (n > max / m)
-        return -1;
-    *out = (unsigned long)(n * m);
-    return 0;
-}
-
 /* Duration: seconds, or with suffix s/m/h/d; at most 10 years. */
 static int parse_duration(const char *val, long *out)
 {
     static const unsigned long mult[] = { 1, 60, 3600, 86400 };
     unsigned long v;
-    if (parse_scaled(val, "smhd", mult, 3650UL * 86400, &v) != 0)
+    if (tm_kp_parse_scaled(val, "smhd", mult, 3650UL * 86400, &v) != 0)
         return -1;
     *out = (long)v;
     return 0;
@@ -76,54 +39,9 @@ static int parse_size(const char *val, unsigned long max, size_t *out)
 {
     static const unsigned long mult[] = { 1024, 1024, 1024 * 1024, 1024 * 1024 };
     unsigned long v;
-    if (parse_scaled(val, "kKmM", mult, max, &v) != 0 || v == 0)
+    if (tm_kp_parse_scaled(val, "kKmM", mult, max, &v) != 0 || v == 0)
         return -1;
     *out = v;
-    return 0;
-}
-
-/* Plain integer in [lo, hi]. */
-static int parse_int(const char *val, long lo, long hi, int *out)
-{
-    unsigned long v;
-    if (parse_scaled(val, "", NULL, (unsigned long)hi, &v) != 0 || (long)v < lo)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* Next token of a space/comma separated list, copied into tok; NULL at the end. */
-static const char *next_token(const char *p, char *tok, size_t toklen, int *toolong)
-{
-    while (*p && (isspace((unsigned char)*p) || *p == ','))
-        p++;
-    if (!*p)
-        return NULL;
-    size_t n = strcspn(p, " \t,");
-    *toolong = n >= toklen;
-    if (!*toolong) {
-        memcpy(tok, p, n);
-        tok[n] = 0;
-    }
-    return p + n;
-}
-
-/* Append a copy of s to a bounded string list. */
-static int list_add(char ***list, size_t *n, size_t max, const char *s, char *msg)
-{
-    if (*n >= max) {
-        snprintf(msg, TM_MSG_MAX, "too many entries (at most %zu)", max);
-        return -1;
-    }
-    char **nl = realloc(*list, (*n + 1) * sizeof *nl);
-    char *c = nl ? strdup(s) : NULL;
-    if (nl)
-        *list = nl;
-    if (!c) {
-        snprintf(msg, TM_MSG_MAX, "out of memory");
-        return -1;
-    }
-    nl[(*n)++] = c;
     return 0;
 }
 
@@ -133,14 +51,14 @@ static int set_report_address(tm_config *cfg, const char *val, char *msg)
     char tok[TM_CONF_ADDR_MAX + 2], norm[TM_CONF_ADDR_MAX];
     int toolong;
     const char *p = val;
-    while ((p = next_token(p, tok, sizeof tok, &toolong)) != NULL) {
+    while ((p = tm_kp_next_token(p, tok, sizeof tok, &toolong)) != NULL) {
         if (toolong || tm_addr_normalize(tok, norm, sizeof norm) != 0
             || strrchr(norm, '@')[1] == 0 || strchr(norm, '@') != strrchr(norm, '@')) {
             snprintf(msg, TM_MSG_MAX, "bad value for ReportAddress: '%.*s' (expected "
                      "local@domain or @domain)", 200, toolong ? "(too long)" : tok);
             return -1;
         }
-        if (list_add(&cfg->report_addrs, &cfg->n_report_addrs, TM_CONF_MAX_ADDRS, norm, msg))
+        if (tm_kp_list_add(&cfg->report_addrs, &cfg->n_report_addrs, TM_CONF_MAX_ADDRS, norm, msg))
             return -1;
     }
     return 0;
@@ -152,13 +70,13 @@ static int set_policy_domains(tm_config *cfg, const char *val, char *msg)
     char tok[300], norm[300];
     int toolong;
     const char *p = val;
-    while ((p = next_token(p, tok, sizeof tok, &toolong)) != NULL) {
+    while ((p = tm_kp_next_token(p, tok, sizeof tok, &toolong)) != NULL) {
         if (toolong || tlsrpt_store_normalize_domain(tok, norm, sizeof norm) != 0) {
             snprintf(msg, TM_MSG_MAX, "bad value for PolicyDomains: '%.*s' (expected a host name)",
                      200, toolong ? "(too long)" : tok);
             return -1;
         }
-        if (list_add(&cfg->policy_domains, &cfg->n_policy_domains, TM_CONF_MAX_DOMAINS,
+        if (tm_kp_list_add(&cfg->policy_domains, &cfg->n_policy_domains, TM_CONF_MAX_DOMAINS,
                      norm, msg))
             return -1;
     }
@@ -200,30 +118,7 @@ static int set_socket(tm_config *cfg, const char *val, char *msg)
                  sizeof ((struct sockaddr_un *)0)->sun_path - 1);
         return -1;
     }
-    return set_str(&cfg->socket, val, msg);
-}
-
-/* Name of value v in a NULL-terminated name list indexed by value, or "?". */
-static const char *enum_name(const char *const *names, int v)
-{
-    for (int i = 0; names[i]; i++)
-        if (i == v)
-            return names[i];
-    return "?";
-}
-
-/* Set *out to the index of val in names (without case), or explain what was expected. */
-static int set_enum(const char *key, const char *const *names, const char *val, int *out,
-                    char *msg)
-{
-    for (int i = 0; names[i]; i++)
-        if (!strcasecmp(val, names[i])) {
-            *out = i;
-            return 0;
-        }
-    snprintf(msg, TM_MSG_MAX, "bad value for %s: '%.200s' (expected %s or %s)", key, val,
-             names[0], names[1]);
-    return -1;
+    return tm_kp_set_str(&cfg->socket, val, msg);
 }
 
 static const char *const action_names[] = { "discard", "tag", NULL };
@@ -232,13 +127,13 @@ static const char *const target_names[] = { "syslog", "stderr", NULL };
 static const char *const format_names[] = { "text", "json", NULL };
 
 static int set_action(tm_config *c, const char *v, char *m)
-{ return set_enum("Action", action_names, v, &c->action, m); }
+{ return tm_kp_set_enum("Action", action_names, v, &c->action, m); }
 static int set_on_store_error(tm_config *c, const char *v, char *m)
-{ return set_enum("OnStoreError", store_err_names, v, &c->on_store_error, m); }
+{ return tm_kp_set_enum("OnStoreError", store_err_names, v, &c->on_store_error, m); }
 static int set_log_target(tm_config *c, const char *v, char *m)
-{ return set_enum("LogTarget", target_names, v, &c->log_target, m); }
+{ return tm_kp_set_enum("LogTarget", target_names, v, &c->log_target, m); }
 static int set_log_format(tm_config *c, const char *v, char *m)
-{ return set_enum("LogFormat", format_names, v, &c->log_format, m); }
+{ return tm_kp_set_enum("LogFormat", format_names, v, &c->log_format, m); }
 
 static const struct { const char *name; int prio; } log_levels[] = {
     { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
@@ -304,7 +199,7 @@ static int set_servers(tm_config *c, const char *v, char *m)
 {
     if (store_accepts("MemcachedServers", v, c->key_prefix, m) != 0)
         return -1;
-    return set_str(&c->memcached_servers, v, m);
+    return tm_kp_set_str(&c->memcached_servers, v, m);
 }
 
 /* KeyPrefix: printable, no spaces, short enough (the store's rule). */
@@ -312,77 +207,80 @@ static int set_prefix(tm_config *c, const char *v, char *m)
 {
     if (store_accepts("KeyPrefix", c->memcached_servers, v, m) != 0)
         return -1;
-    return set_str(&c->key_prefix, v, m);
-}
-
-/* Report a bad value of a numeric key. */
-static int bad_number(const char *key, const char *val, const char *expect, char *msg)
-{
-    snprintf(msg, TM_MSG_MAX, "bad value for %s: '%.200s' (expected %s)", key, val, expect);
-    return -1;
+    return tm_kp_set_str(&c->key_prefix, v, m);
 }
 
 #define DUR_EXPECT "seconds, or a number with suffix s, m, h or d, at most 3650d"
 #define SIZE_EXPECT(max) "bytes with optional k or M suffix, 1.." max
 static int set_counter_ttl(tm_config *c, const char *v, char *m)
-{ return parse_duration(v, &c->counter_ttl) ? bad_number("CounterTTL", v, DUR_EXPECT, m) : 0; }
+{ return parse_duration(v, &c->counter_ttl) ? tm_kp_bad_number("CounterTTL", v, DUR_EXPECT, m) : 0; }
 static int set_dedup_ttl(tm_config *c, const char *v, char *m)
-{ return parse_duration(v, &c->dedup_ttl) ? bad_number("DedupTTL", v, DUR_EXPECT, m) : 0; }
+{ return parse_duration(v, &c->dedup_ttl) ? tm_kp_bad_number("DedupTTL", v, DUR_EXPECT, m) : 0; }
 static int set_max_message(tm_config *c, const char *v, char *m)
 { return parse_size(v, 1UL << 30, &c->limits.max_message_bytes)
-         ? bad_number("MaxMessageBytes", v, SIZE_EXPECT("1024M"), m) : 0; }
+         ? tm_kp_bad_number("MaxMessageBytes", v, SIZE_EXPECT("1024M"), m) : 0; }
 static int set_max_report(tm_config *c, const char *v, char *m)
 { return parse_size(v, 1UL << 30, &c->limits.max_report_bytes)
-         ? bad_number("MaxReportBytes", v, SIZE_EXPECT("1024M"), m) : 0; }
+         ? tm_kp_bad_number("MaxReportBytes", v, SIZE_EXPECT("1024M"), m) : 0; }
 static int set_max_header(tm_config *c, const char *v, char *m)
 { return parse_size(v, 16UL << 20, &c->limits.max_header_bytes)
-         ? bad_number("MaxHeaderBytes", v, SIZE_EXPECT("16M"), m) : 0; }
+         ? tm_kp_bad_number("MaxHeaderBytes", v, SIZE_EXPECT("16M"), m) : 0; }
 static int set_json_depth(tm_config *c, const char *v, char *m)
-{ return parse_int(v, 1, 1000, &c->limits.max_json_depth)
-         ? bad_number("MaxJsonDepth", v, "an integer 1..1000", m) : 0; }
+{ return tm_kp_parse_int(v, 1, 1000, &c->limits.max_json_depth)
+         ? tm_kp_bad_number("MaxJsonDepth", v, "an integer 1..1000", m) : 0; }
+static int set_json_values(tm_config *c, const char *v, char *m)
+{
+    unsigned long n;
+    if (tm_kp_parse_scaled(v, "", NULL, TM_CONF_MAX_JSON_VALUES, &n) != 0 || n == 0)
+        return tm_kp_bad_number("MaxJsonValues", v, "an integer 1..100000000", m);
+    c->limits.max_json_values = n;
+    return 0;
+}
+static int set_session_count(tm_config *c, const char *v, char *m)
+{
+    unsigned long n;
+    if (tm_kp_parse_scaled(v, "", NULL, (unsigned long)TM_CONF_MAX_SESSION_COUNT, &n) != 0 || n == 0)
+        return tm_kp_bad_number("MaxSessionCount", v, "an integer 1..4611686018427387904 (2^62)", m);
+    c->limits.max_session_count = (int64_t)n;
+    return 0;
+}
+/* MaxDecodeMemory: bytes with k, M or G, 1 .. 1T (at least one part's bound: config.c). */
+static int set_decode_memory(tm_config *c, const char *v, char *m)
+{
+    static const unsigned long mult[] = { 1UL << 10, 1UL << 10, 1UL << 20, 1UL << 20,
+                                          1UL << 30, 1UL << 30 };
+    unsigned long n;
+    if (tm_kp_parse_scaled(v, "kKmMgG", mult, TM_CONF_MAX_DECODE_MEMORY, &n) != 0 || n == 0)
+        return tm_kp_bad_number("MaxDecodeMemory", v, "bytes with optional k, M or G suffix, "
+                                "1..1024G", m);
+    c->max_decode_memory = n;
+    return 0;
+}
 static int set_mime_depth(tm_config *c, const char *v, char *m)
-{ return parse_int(v, 1, 100, &c->limits.max_mime_depth)
-         ? bad_number("MaxMimeDepth", v, "an integer 1..100", m) : 0; }
+{ return tm_kp_parse_int(v, 1, 100, &c->limits.max_mime_depth)
+         ? tm_kp_bad_number("MaxMimeDepth", v, "an integer 1..100", m) : 0; }
 static int set_mime_parts(tm_config *c, const char *v, char *m)
-{ return parse_int(v, 1, 100000, &c->limits.max_mime_parts)
-         ? bad_number("MaxMimeParts", v, "an integer 1..100000", m) : 0; }
+{ return tm_kp_parse_int(v, 1, 100000, &c->limits.max_mime_parts)
+         ? tm_kp_bad_number("MaxMimeParts", v, "an integer 1..100000", m) : 0; }
 static int set_store_timeout(tm_config *c, const char *v, char *m)
-{ return parse_int(v, 1, 600000, &c->store_timeout_ms)
-         ? bad_number("StoreTimeout", v, "milliseconds 1..600000", m) : 0; }
+{ return tm_kp_parse_int(v, 1, 600000, &c->store_timeout_ms)
+         ? tm_kp_bad_number("StoreTimeout", v, "milliseconds 1..600000", m) : 0; }
 static int set_new_keys(tm_config *c, const char *v, char *m)
-{ return parse_int(v, 1, 100000, &c->max_new_keys)
-         ? bad_number("MaxNewKeysPerReport", v, "an integer 1..100000", m) : 0; }
+{ return tm_kp_parse_int(v, 1, 100000, &c->max_new_keys)
+         ? tm_kp_bad_number("MaxNewKeysPerReport", v, "an integer 1..100000", m) : 0; }
 static int set_rep_domains(tm_config *c, const char *v, char *m)
-{ return parse_int(v, 1, 100000, &c->max_domains_per_reporter)
-         ? bad_number("MaxDomainsPerReporter", v, "an integer 1..100000", m) : 0; }
-static int set_delim(tm_config *c, const char *v, char *m) { return set_str(&c->rcpt_delim, v, m); }
-static int set_user(tm_config *c, const char *v, char *m) { return set_str(&c->user, v, m); }
-static int set_group(tm_config *c, const char *v, char *m) { return set_str(&c->group, v, m); }
+{ return tm_kp_parse_int(v, 1, 100000, &c->max_domains_per_reporter)
+         ? tm_kp_bad_number("MaxDomainsPerReporter", v, "an integer 1..100000", m) : 0; }
+static int set_delim(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->rcpt_delim, v, m); }
+static int set_user(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->user, v, m); }
+static int set_group(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->group, v, m); }
 static int set_pidfile(tm_config *c, const char *v, char *m)
 {
     if (*v && *v != '/') {
         snprintf(m, TM_MSG_MAX, "bad value for PidFile: '%.200s' (expected an absolute path)", v);
         return -1;
     }
-    return set_str(&c->pidfile, v, m);
-}
-
-/* "Name value", or "Name" alone for an empty value (which parses back as empty). */
-static void put(FILE *f, const char *name, const char *val)
-{
-    if (*val)
-        fprintf(f, "%s %s\n", name, val);
-    else
-        fprintf(f, "%s\n", name);
-}
-
-/* A list: one line per entry; an empty list prints the bare key (allowed empty) or a comment. */
-static void put_list(FILE *f, const char *name, char *const *list, size_t n, int allow_empty)
-{
-    for (size_t i = 0; i < n; i++)
-        put(f, name, list[i]);
-    if (n == 0)
-        fprintf(f, allow_empty ? "%s\n" : "#%s (none)\n", name);
+    return tm_kp_set_str(&c->pidfile, v, m);
 }
 
 /* Seconds in the largest unit that divides them exactly. */
@@ -409,29 +307,32 @@ static void put_size(FILE *f, const char *name, size_t v)
 }
 
 #define PRINTER(fn, body) static void fn(FILE *f, const char *n, const tm_config *c) { body; }
-PRINTER(pr_socket, put(f, n, c->socket))
-PRINTER(pr_addrs, put_list(f, n, c->report_addrs, c->n_report_addrs, 0))
-PRINTER(pr_delim, put(f, n, c->rcpt_delim))
-PRINTER(pr_action, put(f, n, enum_name(action_names, c->action)))
-PRINTER(pr_store_err, put(f, n, enum_name(store_err_names, c->on_store_error)))
-PRINTER(pr_servers, put(f, n, c->memcached_servers))
-PRINTER(pr_prefix, put(f, n, c->key_prefix))
+PRINTER(pr_socket, tm_kp_put(f, n, c->socket))
+PRINTER(pr_addrs, tm_kp_put_list(f, n, c->report_addrs, c->n_report_addrs, 0))
+PRINTER(pr_delim, tm_kp_put(f, n, c->rcpt_delim))
+PRINTER(pr_action, tm_kp_put(f, n, tm_kp_enum_name(action_names, c->action)))
+PRINTER(pr_store_err, tm_kp_put(f, n, tm_kp_enum_name(store_err_names, c->on_store_error)))
+PRINTER(pr_servers, tm_kp_put(f, n, c->memcached_servers))
+PRINTER(pr_prefix, tm_kp_put(f, n, c->key_prefix))
 PRINTER(pr_counter_ttl, put_duration(f, n, c->counter_ttl))
 PRINTER(pr_dedup_ttl, put_duration(f, n, c->dedup_ttl))
-PRINTER(pr_domains, put_list(f, n, c->policy_domains, c->n_policy_domains, 1))
+PRINTER(pr_domains, tm_kp_put_list(f, n, c->policy_domains, c->n_policy_domains, 1))
 PRINTER(pr_max_message, put_size(f, n, c->limits.max_message_bytes))
 PRINTER(pr_max_report, put_size(f, n, c->limits.max_report_bytes))
 PRINTER(pr_max_header, put_size(f, n, c->limits.max_header_bytes))
 PRINTER(pr_json_depth, fprintf(f, "%s %d\n", n, c->limits.max_json_depth))
+PRINTER(pr_json_values, fprintf(f, "%s %zu\n", n, c->limits.max_json_values))
+PRINTER(pr_session_count, fprintf(f, "%s %lld\n", n, (long long)c->limits.max_session_count))
 PRINTER(pr_mime_depth, fprintf(f, "%s %d\n", n, c->limits.max_mime_depth))
+PRINTER(pr_decode_memory, put_size(f, n, c->max_decode_memory))
 PRINTER(pr_mime_parts, fprintf(f, "%s %d\n", n, c->limits.max_mime_parts))
-PRINTER(pr_user, put(f, n, c->user))
-PRINTER(pr_group, put(f, n, c->group))
+PRINTER(pr_user, tm_kp_put(f, n, c->user))
+PRINTER(pr_group, tm_kp_put(f, n, c->group))
 PRINTER(pr_umask, fprintf(f, "%s %03o\n", n, (unsigned)c->umask))
-PRINTER(pr_pidfile, put(f, n, c->pidfile))
-PRINTER(pr_log_level, put(f, n, tm_log_level_name(c->log_level)))
-PRINTER(pr_log_target, put(f, n, enum_name(target_names, c->log_target)))
-PRINTER(pr_log_format, put(f, n, enum_name(format_names, c->log_format)))
+PRINTER(pr_pidfile, tm_kp_put(f, n, c->pidfile))
+PRINTER(pr_log_level, tm_kp_put(f, n, tm_log_level_name(c->log_level)))
+PRINTER(pr_log_target, tm_kp_put(f, n, tm_kp_enum_name(target_names, c->log_target)))
+PRINTER(pr_log_format, tm_kp_put(f, n, tm_kp_enum_name(format_names, c->log_format)))
 PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
 PRINTER(pr_new_keys, fprintf(f, "%s %d\n", n, c->max_new_keys))
 PRINTER(pr_rep_domains, fprintf(f, "%s %d\n", n, c->max_domains_per_reporter))
@@ -447,12 +348,24 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_COUNTER_TTL] = { "CounterTTL", set_counter_ttl, pr_counter_ttl, 0 },
     [TM_K_DEDUP_TTL] = { "DedupTTL", set_dedup_ttl, pr_dedup_ttl, 0 },
     [TM_K_POLICY_DOMAINS] = { "PolicyDomains", set_policy_domains, pr_domains, 1 },
+    [TM_K_AUTHENTICATION] = { "Authentication", tm_set_authentication, tm_pr_authentication, 0 },
+    [TM_K_ON_UNAUTH] = { "OnUnauthenticated", tm_set_on_unauth, tm_pr_on_unauth, 0 },
+    [TM_K_REPORTERS] = { "Reporters", tm_set_reporters, tm_pr_reporters, 1 },
+    [TM_K_DKIM_TIMEOUT] = { "DkimTimeout", tm_set_dkim_timeout, tm_pr_dkim_timeout, 0 },
+    [TM_K_DKIM_KEY_FILE] = { "DkimKeyFile", tm_set_dkim_key_file, tm_pr_dkim_key_file, 1 },
+    [TM_K_DKIM_REQUIRE_TLSRPT] = { "DkimRequireTlsrptService", tm_set_dkim_require,
+                                   tm_pr_dkim_require, 0 },
+    [TM_K_DKIM_NAMESERVERS] = { "DkimNameservers", tm_set_dkim_nameservers,
+                                tm_pr_dkim_nameservers, 1 },
     [TM_K_MAX_MESSAGE] = { "MaxMessageBytes", set_max_message, pr_max_message, 0 },
     [TM_K_MAX_REPORT] = { "MaxReportBytes", set_max_report, pr_max_report, 0 },
     [TM_K_MAX_HEADER] = { "MaxHeaderBytes", set_max_header, pr_max_header, 0 },
     [TM_K_MAX_JSON_DEPTH] = { "MaxJsonDepth", set_json_depth, pr_json_depth, 0 },
+    [TM_K_MAX_JSON_VALUES] = { "MaxJsonValues", set_json_values, pr_json_values, 0 },
+    [TM_K_MAX_SESSION_COUNT] = { "MaxSessionCount", set_session_count, pr_session_count, 0 },
     [TM_K_MAX_MIME_DEPTH] = { "MaxMimeDepth", set_mime_depth, pr_mime_depth, 0 },
     [TM_K_MAX_MIME_PARTS] = { "MaxMimeParts", set_mime_parts, pr_mime_parts, 0 },
+    [TM_K_MAX_DECODE_MEMORY] = { "MaxDecodeMemory", set_decode_memory, pr_decode_memory, 0 },
     [TM_K_USER] = { "User", set_user, pr_user, 1 },
     [TM_K_GROUP] = { "Group", set_group, pr_group, 1 },
     [TM_K_UMASK] = { "UMask", set_umask, pr_umask, 0 },
@@ -487,9 +400,10 @@ int tm_config_init(tm_config *cfg)
     cfg->log_target = TM_LOG_SYSLOG;
     cfg->log_format = TM_LOG_TEXT;
     cfg->store_timeout_ms = 1000;
+    cfg->max_decode_memory = TM_CONF_DEF_DECODE_MEMORY;
     cfg->max_new_keys = 2000;
     cfg->max_domains_per_reporter = 1000;
-    if (!cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
+    if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
         || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
         tm_config_free(cfg);
         return -1;
@@ -497,26 +411,19 @@ int tm_config_init(tm_config *cfg)
     return 0;
 }
 
-/* Free a string list. */
-static void list_free(char **list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
-}
-
 /* Release all that cfg owns. */
 void tm_config_free(tm_config *cfg)
 {
     free(cfg->socket);
-    list_free(cfg->report_addrs, cfg->n_report_addrs);
+    tm_kp_list_free(cfg->report_addrs, cfg->n_report_addrs);
     free(cfg->rcpt_delim);
     free(cfg->memcached_servers);
     free(cfg->key_prefix);
-    list_free(cfg->policy_domains, cfg->n_policy_domains);
+    tm_kp_list_free(cfg->policy_domains, cfg->n_policy_domains);
     free(cfg->user);
     free(cfg->group);
     free(cfg->pidfile);
     free(cfg->source);
+    tm_auth_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }

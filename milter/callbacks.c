@@ -5,9 +5,26 @@
  * A mail without a report recipient (ReportAddress) is accepted at DATA
  * (or at the first header / end of headers when the MTA does not send
  * DATA), so its body is never sent to us. For a report mail every header
- * and body chunk goes to the per-message decoder; after a decoder error
- * the rest is read but not fed. What to do at end of message is in
- * outcome.c. State and ownership: see msgctx.h.
+ * and body chunk goes to the per-message decoder and, with Authentication
+ * dkim, to the mail's DKIM verification (auth/: key lookups at end of
+ * headers, bounded by DkimTimeout; nothing of the body is kept for it);
+ * after a decoder error the rest is read but fed to neither. What to do at
+ * end of message is in outcome.c. State and ownership: see msgctx.h.
+ *
+ * Header values: xxfi_negotiate asks for SMFIP_HDR_LEADSPC when the MTA
+ * offers it (Postfix and Sendmail do), so a value keeps the blank after its
+ * colon, as DKIM's simple header canonicalisation needs; the decoder gets the
+ * value without that one space, as before (what Postfix hands over without
+ * the flag). An MTA without it: auth/ is told (TLSRPT_AUTH_HDR_STRIPPED).
+ * With the flag the MTA also writes the values we add verbatim, so
+ * outcome.c puts the blank in front of them itself.
+ *
+ * Memory (budget.h): a decoder call that may decode (a body chunk, the end of
+ * the message) first reserves what the decoder may still grow to one mail's
+ * bound (tm_decode_mail_bound) against MaxDecodeMemory,
+ * and every decoder call is charged its estimate after it; a mail that does
+ * not fit gets 451 4.3.1 at that point (the sender retries), logged with
+ * reason=memory-budget.
  *
  * Errors: no callback ever returns SMFIS_REJECT; an internal failure
  * (out of memory) makes the mail be delivered (SMFIS_ACCEPT), tagged
@@ -21,19 +38,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include "msgctx.h"
 #include "outcome.h"
 #include "rcpt.h"
 #include "log.h"
 #include "control.h"
 
-/* Forget the message: free the decoder and recipient copies, drop its generation. */
+/* Forget the message: free the decoder and recipient copies, give its memory charge
+   back (a heap trim after a burst), drop its generation. */
 static void msg_reset(tm_msg *m)
 {
     for (size_t i = 0; i < m->n_rua; i++)
         free(m->rua[i]);
     free(m->rua);
+    int decoded = m->dec != NULL;
     tlsrpt_decoder_free(m->dec);
+    tm_mem_release(&m->mem);
+    if (decoded)
+        tm_mem_trim_check();
+    tlsrpt_auth_free(m->auth);                  /* before its generation's lib can go */
     tm_gen_release(m->gen, &m->flight);
     memset(m, 0, sizeof *m);
 }
@@ -104,19 +128,98 @@ static void get_queue_id(SMFICTX *ctx, tm_msg *m)
         tm_gen_flight_qid(&m->flight, m->queue_id);
 }
 
-/* Create the decoder for a report mail (first header or end of headers). */
-static void msg_start_decoder(tm_msg *m)
+/* Create the decoder (and the DKIM verification) for a report mail (first header or end
+   of headers); leadspc: header values keep their leading blank. */
+static void msg_start_decoder(tm_msg *m, int leadspc)
 {
     if (m->dec || m->fail_reason)
         return;
     const tm_gen *g = msg_gen(m);
     m->dec = g ? tlsrpt_decoder_new(&g->cfg.limits, TLSRPT_MODE_MESSAGE) : NULL;
-    if (!m->dec) {
+    if (m->dec && g->auth)
+        m->auth = tlsrpt_auth_new(g->auth, m->queue_id[0] ? m->queue_id : NULL,
+                                  leadspc ? 0 : TLSRPT_AUTH_HDR_STRIPPED);
+    if (!m->dec || (g->auth && !m->auth)) {
         m->fail_reason = "out-of-memory";
         tm_logq(LOG_ERR, m->queue_id, "out of memory creating a decoder");
         return;
     }
+    m->mem_bound = tm_decode_mail_bound(&g->cfg.limits);
+    m->mem_budget = g->cfg.max_decode_memory;
     m->feeding = 1;
+}
+
+/* Stopping in a hurry: a wait for room in the budget ends. */
+static int mem_stopping(void)
+{
+    return tm_stop_phase() >= TM_STOP_HURRY;
+}
+
+/* The 451 log line of a mail that does not fit in MaxDecodeMemory. */
+static void log_budget(const tm_msg *m, const tm_mem_why *w, int after)
+{
+    char what[200];
+    if (after)
+        snprintf(what, sizeof what, "its decoder holds %zuk; the decoders of all mails %zuk",
+                 w->need >> 10, w->in_use >> 10);
+    else
+        snprintf(what, sizeof what, "its next decoding step may take up to %zuk, the decoders of all "
+                 "mails hold %zuk; waited %ld ms%s", w->need >> 10, w->in_use >> 10, w->waited_ms,
+                 w->stopped ? ", stopping" : "");
+    tm_logq(LOG_WARNING, m->queue_id, "not counted: reason=memory-budget (%s, MaxDecodeMemory "
+            "%zuk); temporary failure returned (451 4.3.1)", what, w->budget >> 10);
+}
+
+/* Before a decoder call that may decode: reserve what the decoder may still grow to its
+   bound. 0, or -1 (logged). */
+static int mem_reserve(tm_msg *m)
+{
+    tm_mem_why w;
+    size_t grow = m->mem_bound > m->mem.charged ? m->mem_bound - m->mem.charged : 0;
+    if (tm_mem_enter(&m->mem, grow, m->mem_budget, mem_stopping, &w) == 0)
+        return 0;
+    log_budget(m, &w, 0);
+    return -1;
+}
+
+/* After a decoder call: charge its estimate (after a decoding one, trim the heap when it
+   kept freed pages). 0, or -1 when over the budget (logged). */
+static int mem_charge(tm_msg *m)
+{
+    tm_mem_why w;
+    int decoding = m->mem.reserved > 0;
+    int rc = m->dec ? tm_mem_charge(&m->mem, tlsrpt_memory_estimate(m->dec), m->mem_budget, &w)
+             : 0;
+    if (decoding)
+        tm_mem_trim_check();
+    if (rc == 0)
+        return 0;
+    log_budget(m, &w, 1);
+    return -1;
+}
+
+/* A mail that does not fit in MaxDecodeMemory: 451 4.3.1, and it ends for us. */
+static sfsistat over_budget(SMFICTX *ctx, tm_msg *m)
+{
+    char code[] = "451", xcode[] = "4.3.1";
+    char text[] = "TLS-RPT decoder busy, try again later";
+    if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
+        tm_logq(LOG_WARNING, m->queue_id, "smfi_setreply failed");
+    return final(m, SMFIS_TEMPFAIL);
+}
+
+/* The DKIM verification's end of headers: key lookups (bounded by DkimTimeout). */
+static void auth_eoh(tm_msg *m)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    m->auth_body = tlsrpt_auth_eoh(m->auth);
+    unsigned n = tlsrpt_auth_lookups(m->auth);
+    if (n > 0 && tm_log_enabled(LOG_DEBUG)) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        tm_logq(LOG_DEBUG, m->queue_id, "DKIM: %u key lookup(s) at end of headers in %ld ms", n,
+                (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    }
 }
 
 /* Stop feeding after the first decoder error (errors are sticky). */
@@ -127,6 +230,30 @@ static void fed(tm_msg *m, int rc)
         tm_logq(LOG_DEBUG, m->queue_id, "decoder error %s (%s); reading on without decoding",
                 tlsrpt_reason(rc), tlsrpt_errstr(m->dec));
     }
+}
+
+/* The actions the milter uses. */
+#define TM_ACTIONS (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT)
+
+/* Option negotiation: our actions; SMFIP_HDR_LEADSPC when offered (DKIM needs header
+   values as they were); no HELO and unknown-command steps (we have no callbacks). */
+static sfsistat tm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                             unsigned long f2, unsigned long f3, unsigned long *pf0,
+                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)f2;
+    (void)f3;
+    if ((f0 & TM_ACTIONS) != TM_ACTIONS)
+        tm_log(LOG_WARNING, "the MTA offers milter actions %#lx, not all of %#lx: a change "
+               "it does not allow fails and the mail is delivered", f0, (unsigned long)TM_ACTIONS);
+    *pf0 = f0 & TM_ACTIONS;
+    *pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN);
+    *pf2 = 0;
+    *pf3 = 0;
+    tm_conn *c = get_conn(ctx);
+    if (c)
+        c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+    return SMFIS_CONTINUE;
 }
 
 /* New SMTP connection: allocate its context (stopping: temporary failure). */
@@ -226,9 +353,14 @@ static sfsistat tm_header(SMFICTX *ctx, char *name, char *value)
         return final(m, SMFIS_TEMPFAIL);
     if (name && strcasecmp(name, TM_STATUS_HEADER) == 0)
         m->n_status_hdrs++;
-    msg_start_decoder(m);
-    if (m->feeding && name && value)
-        fed(m, tlsrpt_feed_header(m->dec, name, value));
+    msg_start_decoder(m, c->leadspc);
+    if (m->feeding && name && value) {
+        tlsrpt_auth_header(m->auth, name, value);
+        fed(m, tlsrpt_feed_header(m->dec, name, c->leadspc && value[0] == ' ' ? value + 1
+                                  : value));
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
     return SMFIS_CONTINUE;
 }
 
@@ -242,9 +374,14 @@ static sfsistat tm_eoh(SMFICTX *ctx)
     get_queue_id(ctx, m);
     if (hurry(m, "end of headers"))
         return final(m, SMFIS_TEMPFAIL);
-    msg_start_decoder(m);
-    if (m->feeding)
+    msg_start_decoder(m, c->leadspc);
+    if (m->feeding) {
         fed(m, tlsrpt_end_headers(m->dec));
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
+    if (m->feeding && m->auth)
+        auth_eoh(m);
     return SMFIS_CONTINUE;
 }
 
@@ -257,8 +394,15 @@ static sfsistat tm_body(SMFICTX *ctx, unsigned char *buf, size_t len)
     tm_msg *m = &c->msg;
     if (hurry(m, "a body chunk"))
         return final(m, SMFIS_TEMPFAIL);
-    if (m->feeding)
+    if (m->feeding && m->auth_body)
+        tlsrpt_auth_body(m->auth, buf, len);
+    if (m->feeding) {
+        if (mem_reserve(m) != 0)
+            return over_budget(ctx, m);
         fed(m, tlsrpt_feed_body(m->dec, buf, len));
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
     return SMFIS_CONTINUE;
 }
 
@@ -271,7 +415,16 @@ static sfsistat tm_eom(SMFICTX *ctx)
     get_queue_id(ctx, &c->msg);
     if (hurry(&c->msg, "end of message"))
         return final(&c->msg, SMFIS_TEMPFAIL);
+    tm_msg *m = &c->msg;
+    if (m->feeding) {                           /* the last step decodes: reserve for it */
+        if (mem_reserve(m) != 0)
+            return over_budget(ctx, m);
+        tlsrpt_finish(m->dec);                  /* tm_outcome's own call then returns at once */
+        if (mem_charge(m) != 0)
+            return over_budget(ctx, m);
+    }
     const tm_gen *g = msg_gen(&c->msg);
+    c->msg.leadspc = c->leadspc;
     sfsistat r = g ? tm_outcome(ctx, &c->msg, &g->cfg, g->store) : SMFIS_ACCEPT;
     msg_reset(&c->msg);
     return r;
@@ -312,6 +465,7 @@ static struct smfiDesc tm_desc = {
     .xxfi_abort = tm_abort,
     .xxfi_close = tm_close,
     .xxfi_data = tm_data,
+    .xxfi_negotiate = tm_negotiate,
 };
 
 /* The description handed to smfi_register(). */

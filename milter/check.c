@@ -129,6 +129,37 @@ static void dir_of(const char *path, char *out, size_t outlen)
     out[n] = 0;
 }
 
+/* Authentication dkim: DkimKeyFile readable by id (NULL: unknown, not judged), and the
+   DKIM library starts with this configuration (the key file parses). 0 or one error. */
+static int check_auth(const tm_config *cfg, const ident *id, char *err, size_t errlen)
+{
+    const char *kf = cfg->dkim_key_file;
+    char dir[PATH_MAX], aerr[512] = "";
+    struct stat st;
+    if (kf[0] && id) {
+        dir_of(kf, dir, sizeof dir);
+        if (check_dir(cfg, TM_K_DKIM_KEY_FILE, id, dir, 0, err, errlen))
+            return 1;
+        if (stat(kf, &st) == 0 && !S_ISREG(st.st_mode))
+            return tm_config_errorf(cfg, TM_K_DKIM_KEY_FILE, err, errlen, "DkimKeyFile: "
+                                    "%.200s is not a regular file", kf);
+        if (stat(kf, &st) == 0 && !may(id, &st, 4))
+            return tm_config_errorf(cfg, TM_K_DKIM_KEY_FILE, err, errlen, "DkimKeyFile: %s "
+                                    "cannot read %.200s (mode %04o, owner uid %ld, group gid %ld)",
+                                    id->name, kf, (unsigned)(st.st_mode & 07777),
+                                    (long)st.st_uid, (long)st.st_gid);
+    }
+    tlsrpt_auth_conf ac;
+    tm_config_auth_conf(cfg, &ac);
+    tlsrpt_auth_lib *lib = tlsrpt_auth_lib_new(&ac, aerr, sizeof aerr);
+    if (!lib) {
+        int key = tm_config_auth_key(cfg);
+        return tm_config_errorf(cfg, key, err, errlen, "%s: %s", tm_config_key_name(key), aerr);
+    }
+    tlsrpt_auth_lib_free(lib);
+    return 0;
+}
+
 /* Every check of check.h. */
 int tm_check_system(const tm_config *cfg, char *err, size_t errlen)
 {
@@ -136,10 +167,13 @@ int tm_check_system(const tm_config *cfg, char *err, size_t errlen)
     ident id, me;
     char dir[PATH_MAX];
     const char *sock = tm_socket_path(cfg->socket);
-    if (resolve(cfg, &id, err, errlen, &nerr) == 0 && sock) {
+    int known = resolve(cfg, &id, err, errlen, &nerr) == 0;
+    if (known && sock) {
         dir_of(sock, dir, sizeof dir);
         nerr += check_dir(cfg, TM_K_SOCKET, &id, dir, 1, err, errlen);
     }
+    if (cfg->authentication == TM_AUTH_DKIM)
+        nerr += check_auth(cfg, known ? &id : NULL, err, errlen);
     if (cfg->pidfile[0]) {
         memset(&me, 0, sizeof me);
         me.uid = geteuid();

@@ -10,7 +10,11 @@
  *     mode bits, not access(2), which would answer for root; ACLs are not
  *     read; a read-only file system is an error;
  *   - PidFile's directory exists and is writable by the one who writes it
- *     (root when started as root: always; else the current user).
+ *     (root when started as root: always; else the current user);
+ *   - with Authentication dkim: DkimKeyFile (when set) is a regular file that
+ *     the milter's identity can reach and read, and the DKIM library starts
+ *     with the configuration (the key file parses, the public suffix list is
+ *     there) -- so a reload after the user change reads it too.
  * Every error is "FILE:LINE: Key: ..." (tm_config_errorf) appended to err.
  */
 #ifndef TM_CHECK_H

@@ -183,10 +183,11 @@ static void reload(void)
     tm_log_set(g->cfg.log_level, g->cfg.log_format);
     unsigned inflight = tm_gen_inflight();
     tm_gen_install(g);
-    tm_log(LOG_NOTICE, "SIGHUP: reloaded %s (generation %lu: action %s, %zu report "
-           "address(es)); %u mail(s) in flight finish with the previous one", g_conf_path,
-           g->id, g->cfg.action == TM_ACTION_TAG ? "tag" : "discard", g->cfg.n_report_addrs,
-           inflight);
+    tm_log(LOG_NOTICE, "SIGHUP: reloaded %s (generation %lu: action %s, authentication %s%s, "
+           "%zu report address(es)); %u mail(s) in flight finish with the previous one",
+           g_conf_path, g->id, g->cfg.action == TM_ACTION_TAG ? "tag" : "discard",
+           g->auth ? "dkim with keys from " : "none", !g->auth ? "" : g->cfg.dkim_key_file[0]
+           ? g->cfg.dkim_key_file : "DNS", g->cfg.n_report_addrs, inflight);
     tm_notify("READY=1");
 }
 

@@ -3,8 +3,11 @@
  * (see gen.h for the rules).
  *
  * Errors: tm_gen_load reports configuration errors as the reader does
- * ("FILE:LINE: message") and a store that cannot be created as
- * "FILE: memcached store: ...". Out of memory is an error like any other.
+ * ("FILE:LINE: message"), a store that cannot be created as
+ * "FILE: memcached store: ..." and a DKIM library that cannot start (the key
+ * file unreadable or malformed, no public suffix list) as
+ * "FILE:LINE: DkimKeyFile: ..." (the key it is about). Out of memory is an
+ * error like any other.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +20,20 @@ static tm_gen *g_current;           /* holds one reference */
 static unsigned long g_next_id = 1;
 static unsigned g_inflight;         /* references held by mails */
 static tm_flight g_flights = { &g_flights, &g_flights, "" };   /* list head */
+
+/* The DKIM library of a configuration; NULL with its one error line appended to err. */
+static tlsrpt_auth_lib *auth_start(const tm_config *cfg, char *err, size_t errlen)
+{
+    char aerr[512] = "";
+    tlsrpt_auth_conf ac;
+    tm_config_auth_conf(cfg, &ac);
+    tlsrpt_auth_lib *lib = tlsrpt_auth_lib_new(&ac, aerr, sizeof aerr);
+    if (!lib) {
+        int key = tm_config_auth_key(cfg);
+        tm_config_errorf(cfg, key, err, errlen, "%s: %s", tm_config_key_name(key), aerr);
+    }
+    return lib;
+}
 
 /* Read and check a file into a new generation with its own store. */
 tm_gen *tm_gen_load(const char *path, char *err, size_t errlen, int *nerr)
@@ -41,6 +58,11 @@ tm_gen *tm_gen_load(const char *path, char *err, size_t errlen, int *nerr)
         tm_gen_discard(g);
         return NULL;
     }
+    if (g->cfg.authentication == TM_AUTH_DKIM && !(g->auth = auth_start(&g->cfg, err, errlen))) {
+        *nerr = 1;
+        tm_gen_discard(g);
+        return NULL;
+    }
     return g;
 }
 
@@ -50,6 +72,7 @@ void tm_gen_discard(tm_gen *g)
     if (!g)
         return;
     tlsrpt_store_free(g->store);
+    tlsrpt_auth_lib_free(g->auth);
     tm_config_free(&g->cfg);
     free(g);
 }

@@ -2,7 +2,8 @@
  * gen.h - configuration generations of the running milter: what SIGHUP swaps.
  *
  * A generation is one complete, checked configuration together with the
- * memcached store built from it. There is always exactly one current
+ * memcached store and the DKIM library handle (auth/, with the key file read
+ * into it; none with Authentication none) built from it. There is always exactly one current
  * generation; a reload builds a new one off to the side and, only when it
  * is complete, makes it current (tm_gen_install). Every mail takes a
  * reference to the generation that is current when the mail starts
@@ -26,10 +27,13 @@
 
 #include "config.h"
 #include "store.h"
+#include "auth.h"
 
 typedef struct tm_gen {
     tm_config cfg;              /* owned */
     tlsrpt_store *store;        /* owned */
+    tlsrpt_auth_lib *auth;      /* owned; NULL with Authentication none. Every mail frees
+                                   its tlsrpt_auth before it drops its reference */
     unsigned long id;           /* 1 at start, +1 per successful reload */
     unsigned refs;              /* under the module's lock */
 } tm_gen;

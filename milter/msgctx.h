@@ -13,6 +13,11 @@
  *     of xxfi_eom and in xxfi_abort. Many messages per connection are fine.
  *   - tm_msg.dec: created at the first header / end of headers of a mail
  *     with a report recipient, owned by the message, freed by the reset.
+ *   - tm_msg.mem: the decoder's charge against MaxDecodeMemory, given back
+ *     by the reset (budget.h).
+ *   - tm_msg.auth: the mail's DKIM verification (Authentication dkim), made
+ *     with the decoder from the generation's tlsrpt_auth_lib, owned by the
+ *     message, freed by the reset before the generation is released.
  *   - tm_msg.rua[i]: copies of argv[0] of xxfi_envrcpt, byte for byte (as
  *     smfi_delrcpt() needs them), owned by the message.
  *   - tm_msg.gen: the configuration generation (configuration + store,
@@ -33,8 +38,10 @@
 #include <libmilter/mfapi.h>
 #include "tlsrpt.h"
 #include "store.h"
+#include "auth.h"
 #include "config.h"
 #include "gen.h"
+#include "budget.h"
 
 #define TM_MAX_RUA_RCPTS 1000
 #define TM_QUEUEID_MAX 64
@@ -49,6 +56,13 @@ typedef struct tm_msg {
     int rua_lost;               /* a report recipient could not be remembered:
                                    never remove recipients nor discard */
     tlsrpt_decoder *dec;        /* decoder (owned), NULL until the headers start */
+    tlsrpt_auth *auth;          /* DKIM verification (owned), NULL without Authentication dkim */
+    int auth_body;              /* the DKIM verdict still needs the body */
+    tm_mem mem;                 /* the decoder's share of MaxDecodeMemory (budget.h) */
+    size_t mem_bound;           /* one mail's decoder bound at the generation's limits */
+    size_t mem_budget;          /* the generation's MaxDecodeMemory */
+    int leadspc;                /* at end of message: HDR_LEADSPC negotiated, so a header
+                                   value we add must carry its own leading blank */
     int feeding;                /* 1 while the decoder takes input */
     const char *fail_reason;    /* internal failure token ("out-of-memory"), or NULL */
     unsigned n_status_hdrs;     /* X-TLSRPT-Status fields already in the mail */
@@ -61,6 +75,8 @@ typedef struct tm_msg {
 typedef struct tm_conn {
     tm_msg msg;
     unsigned long n_msgs;       /* messages seen on this connection */
+    int leadspc;                /* the MTA keeps the blank after a header's colon
+                                   (SMFIP_HDR_LEADSPC negotiated) */
 } tm_conn;
 
 /* The filter description for smfi_register(). */

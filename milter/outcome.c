@@ -1,18 +1,49 @@
 /*
  * outcome.c - the end-of-message decision for a report mail (see outcome.h).
  *
- *   decoded and counted (or a duplicate):
- *       Action discard: remove the report recipients (smfi_delrcpt, the
- *       strings exactly as received) when others remain, else discard;
- *       Action tag: add "X-TLSRPT-Status: counted; ..." and deliver.
- *   not counted (decoder error, store says not countable, store down):
- *       add "X-TLSRPT-Status: error; reason=TOKEN" and deliver; with
- *       OnStoreError tempfail a store failure answers 451 4.3.0 instead.
- * X-TLSRPT-Status fields already in the mail are deleted first (so a
- * sender cannot forge one) whenever the mail is delivered.
- * Any smfi_* failure is logged and the mail is delivered: never a reject.
- * Values put in the header are printable ASCII, quoted, at most
- * TM_VALUE_MAX bytes each.
+ * Every report part of the mail is decoded, judged, counted and
+ * deduplicated on its own (README "What happens to a mail"). With
+ * Authentication dkim each decoded report is judged first
+ * (tlsrpt_auth_judge with its own contact-info: RFC 8460 section 3) and
+ * counted under its signer's organisational domain (the store's org_key: the
+ * identity for dedup and the per-organisation counters), else under its
+ * organization-name. Each part ends as one of
+ *   counted     its counters were written;
+ *   duplicate   the same report was counted before: nothing written;
+ *   ignored     not authentic, with OnUnauthenticated discard;
+ *   failed      not counted: decoder error of that part, not authentic
+ *               (OnUnauthenticated deliver), unknown reporter, nothing
+ *               countable, store failure (OnStoreError deliver), a hard
+ *               error of the whole mail;
+ * and the mail follows from them:
+ *   a part failed      delivered to every recipient with
+ *                      "X-TLSRPT-Status: error; reason=TOKEN" (one report
+ *                      part) or "error; reason=TOKEN; counted=N; of=M"
+ *                      (several: TOKEN is the first failed part's, N the
+ *                      parts counted or duplicate), so the uncounted report
+ *                      is never lost;
+ *   all counted/dup    (ignored parts besides them are only logged)
+ *                      Action discard: remove the report recipients
+ *                      (smfi_delrcpt, the strings exactly as received) when
+ *                      others remain, else discard; Action tag (or report
+ *                      recipients not all remembered): deliver with
+ *                      "counted; org=...; report-id=..." (one part) or
+ *                      "counted; counted=N; of=M" ("duplicate; ..." when
+ *                      none was new);
+ *   all ignored        the report recipients removed, or the mail discarded
+ *                      when they were all (whatever Action); delivered with
+ *                      "error; reason=TOKEN" only when a report recipient
+ *                      could not be remembered;
+ *   store failure with OnStoreError tempfail: 451 4.3.0 at once (the parts
+ *                      counted before it are duplicates when the sender
+ *                      retries) -- but a partial count (store-partial) is
+ *                      delivered: its retry would only be a duplicate.
+ * Log: a mail with one report part gets one line naming the action; with
+ * several, one line per part (report=K/M) and a summary line with the action.
+ * X-TLSRPT-Status fields already in the mail are deleted first (so a sender
+ * cannot forge one) whenever the mail is delivered with ours. Any smfi_*
+ * failure is logged and the mail is delivered: never a reject. Values put in
+ * the header are printable ASCII, quoted, at most TM_VALUE_MAX bytes each.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +51,30 @@
 #include "log.h"
 
 #define TM_VALUE_MAX 100
+#define TM_STATUS_MAX 640
+
+/* What became of one report part. */
+enum tm_fate { TM_FATE_COUNTED, TM_FATE_DUPLICATE, TM_FATE_IGNORED, TM_FATE_FAILED,
+               TM_FATE_TEMPFAIL };
+
+/* One report part's result, kept until its log line is written. */
+typedef struct tm_rep {
+    int fate;                       /* enum tm_fate */
+    char reason[64];                /* token when failed / tempfail */
+    char detail[320];               /* why, when failed / tempfail */
+    const tlsrpt_report *r;         /* NULL for a part that did not decode */
+    tlsrpt_count_info info;         /* counted, duplicate */
+    char signer[256];               /* the signer's organisational domain ("" none) */
+    char submitter[128];            /* TLS-Report-Submitter, when it disagrees */
+} tm_rep;
+
+/* The parts of one mail, summed. */
+typedef struct tm_tally {
+    size_t parts, counted, duplicate, ignored, failed;
+    char reason[64];                /* the first failed part's token */
+    char ignored_reason[64];        /* the first ignored part's token */
+    tm_rep one;                     /* the part of a mail with one report part */
+} tm_tally;
 
 /* Copy s as a safe quoted-string body: printable ASCII, no '"' or '\\', cut with "...". */
 static void clean(char *out, size_t outlen, const char *s)
@@ -47,22 +102,30 @@ static void remove_forged(SMFICTX *ctx, const tm_msg *m)
                     TM_STATUS_HEADER);
 }
 
-/* Add our status field; a failure is only logged. */
+/* Add our status field (with the blank after the colon when HDR_LEADSPC was negotiated:
+   the MTA then writes the value as it is); a failure is only logged. */
 static void add_status(SMFICTX *ctx, const tm_msg *m, const char *value)
 {
-    char v[512];
-    snprintf(v, sizeof v, "%s", value);
+    char v[TM_STATUS_MAX + 1];
+    snprintf(v, sizeof v, "%s%s", m->leadspc ? " " : "", value);
     if (smfi_addheader(ctx, TM_STATUS_HEADER, v) != MI_SUCCESS)
         tm_logq(LOG_WARNING, m->queue_id, "could not add %s: %s", TM_STATUS_HEADER, value);
 }
 
-/* Deliver to everyone with "error; reason=TOKEN"; one log line with the detail. */
+/* Deliver to everyone with our status (forged ones removed first). */
+static sfsistat deliver_status(SMFICTX *ctx, const tm_msg *m, const char *status)
+{
+    remove_forged(ctx, m);
+    add_status(ctx, m, status);
+    return SMFIS_ACCEPT;
+}
+
+/* A mail-level failure (nothing decoded, internal error): "error; reason=TOKEN", one line. */
 static sfsistat not_counted(SMFICTX *ctx, const tm_msg *m, const char *reason, const char *detail)
 {
     char v[128];
-    remove_forged(ctx, m);
     snprintf(v, sizeof v, "error; reason=%s", reason);
-    add_status(ctx, m, v);
+    deliver_status(ctx, m, v);
     tm_logq(LOG_WARNING, m->queue_id, "not counted: reason=%s (%s); delivered with %s", reason,
             detail && *detail ? detail : "no detail", TM_STATUS_HEADER);
     return SMFIS_ACCEPT;
@@ -80,54 +143,234 @@ static int remove_rua(SMFICTX *ctx, const tm_msg *m)
     return 0;
 }
 
-/* Counted or duplicate: discard, remove report recipients, or tag. */
-static sfsistat counted(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg,
-                        const tlsrpt_report *r, const tlsrpt_count_info *info, int dup)
+/* A handled mail (all counted or duplicate): tag, or discard / remove the report
+   recipients; status is the tag, also used when a removal fails. */
+static sfsistat handled(SMFICTX *ctx, const tm_msg *m, int tag, const char *status,
+                        const char **action)
 {
-    char org[TM_VALUE_MAX + 8], rid[TM_VALUE_MAX + 8], v[400];
-    const char *what = dup ? "duplicate" : "counted", *action;
-    sfsistat ret = SMFIS_ACCEPT;
-    clean(org, sizeof org, r->organization_name);
-    clean(rid, sizeof rid, r->report_id);
-    snprintf(v, sizeof v, "%s; org=\"%s\"; report-id=\"%s\"", what, org, rid);
-    if (cfg->action == TM_ACTION_TAG || m->rua_lost) {
+    if (tag || m->rua_lost) {
         remove_forged(ctx, m);
-        add_status(ctx, m, v);
-        action = "tagged";
-    } else if (m->n_other == 0) {
-        ret = SMFIS_DISCARD;
-        action = "discarded";
-    } else {
-        remove_forged(ctx, m);
-        if (remove_rua(ctx, m) == 0) {
-            action = "report-recipients-removed";
-        } else {
-            add_status(ctx, m, v);
-            action = "tagged";
-        }
+        add_status(ctx, m, status);
+        *action = "tagged";
+        return SMFIS_ACCEPT;
     }
-    tm_logq(LOG_INFO, m->queue_id, "%s org=\"%s\" report-id=\"%s\" domains=%s ok=%lld fail=%lld "
-            "action=%s", what, org, rid, info->domains[0] ? info->domains : "-",
-            (long long)info->ok, (long long)info->fail, action);
-    return ret;
+    if (m->n_other == 0) {
+        *action = "discarded";
+        return SMFIS_DISCARD;
+    }
+    remove_forged(ctx, m);
+    if (remove_rua(ctx, m) == 0) {
+        *action = "report-recipients-removed";
+    } else {
+        add_status(ctx, m, status);
+        *action = "tagged";
+    }
+    return SMFIS_ACCEPT;
 }
 
-/* The store failed: tempfail (OnStoreError tempfail) or deliver with an error status. */
-static sfsistat store_failed(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg,
-                             const char *reason, const char *err)
+/* Answer 451 4.3.0 (OnStoreError tempfail). */
+static sfsistat tempfail(SMFICTX *ctx, const tm_msg *m)
 {
-    if (cfg->on_store_error != TM_STORE_ERR_TEMPFAIL)
-        return not_counted(ctx, m, reason, err);
     char code[] = "451", xcode[] = "4.3.0";
     char text[] = "TLS-RPT report store unavailable, try again later";
     if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
         tm_logq(LOG_WARNING, m->queue_id, "smfi_setreply failed");
-    tm_logq(LOG_ERR, m->queue_id, "not counted: reason=%s (%s); temporary failure returned "
-            "(OnStoreError tempfail)", reason, err && *err ? err : "no detail");
     return SMFIS_TEMPFAIL;
 }
 
-/* Decide and act for a report mail at end of message. */
+/* " org=... [signer=...] report-id=..." of a part ("" for a part that did not decode). */
+static void report_names(char *out, size_t outlen, const tm_rep *p)
+{
+    char org[TM_VALUE_MAX + 8], rid[TM_VALUE_MAX + 8];
+    out[0] = 0;
+    if (!p->r)
+        return;
+    clean(org, sizeof org, p->r->organization_name);
+    clean(rid, sizeof rid, p->r->report_id);
+    snprintf(out, outlen, " org=\"%s\"%s%s report-id=\"%s\"", org, p->signer[0] ? " signer="
+             : "", p->signer, rid);
+}
+
+/* The log line of one part: k of n; action (one-part mails) says what became of the
+   mail, NULL for a part of a mail with several. */
+static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const char *action)
+{
+    char names[2 * TM_VALUE_MAX + 320], where[64] = "", tail[128], sub[200] = "";
+    report_names(names, sizeof names, p);
+    if (n > 1)
+        snprintf(where, sizeof where, " report=%zu/%zu", k, n);
+    if (p->submitter[0])
+        snprintf(sub, sizeof sub, " submitter=\"%s\" (not in the signer's organisation)",
+                 p->submitter);
+    if (p->fate == TM_FATE_COUNTED || p->fate == TM_FATE_DUPLICATE) {
+        char fold[sizeof p->info.folded.text + 16] = "";
+        if (p->info.folded.text[0])             /* what the store's budgets left out */
+            snprintf(fold, sizeof fold, " folded=\"%s\"", p->info.folded.text);
+        snprintf(tail, sizeof tail, "%s%s", action ? " action=" : "", action ? action : "");
+        tm_logq(LOG_INFO, m->queue_id, "%s%s domains=%s ok=%lld fail=%lld%s%s%s%s",
+                p->fate == TM_FATE_DUPLICATE ? "duplicate" : "counted", names,
+                p->info.domains[0] ? p->info.domains : "-", (long long)p->info.ok,
+                (long long)p->info.fail, fold, sub, where, tail);
+        return;
+    }
+    if (p->fate == TM_FATE_TEMPFAIL)
+        snprintf(tail, sizeof tail, "; temporary failure returned (OnStoreError tempfail)");
+    else if (p->fate == TM_FATE_IGNORED)
+        snprintf(tail, sizeof tail, "; ignored (OnUnauthenticated discard)%s%s",
+                 action ? ": " : "", action ? action : "");
+    else if (action)
+        snprintf(tail, sizeof tail, "; delivered with %s", TM_STATUS_HEADER);
+    else
+        tail[0] = 0;
+    tm_logq(p->fate == TM_FATE_TEMPFAIL ? LOG_ERR : LOG_WARNING, m->queue_id,
+            "not counted: reason=%s (%s)%s%s%s", p->reason, p->detail[0] ? p->detail : "no detail",
+            names, where, tail);
+}
+
+/* Mark a part failed with a token and a detail. */
+static void rep_fail(tm_rep *p, int fate, const char *reason, const char *detail)
+{
+    p->fate = fate;
+    snprintf(p->reason, sizeof p->reason, "%s", reason);
+    snprintf(p->detail, sizeof p->detail, "%s", detail && *detail ? detail : "no detail");
+}
+
+/* Count one decoded report into st, under its signer when it has one. */
+static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
+{
+    char err[256] = "";
+    tlsrpt_count_req q;
+    memset(&q, 0, sizeof q);
+    q.org_key = p->signer[0] ? p->signer : NULL;
+    int s = tlsrpt_store_count_req(st, p->r, &q, &p->info, err, sizeof err);
+    switch (s) {
+    case TLSRPT_COUNTED:
+        p->fate = TM_FATE_COUNTED;
+        break;
+    case TLSRPT_DUPLICATE:
+        p->fate = TM_FATE_DUPLICATE;
+        break;
+    case TLSRPT_NOT_COUNTABLE:
+        rep_fail(p, TM_FATE_FAILED, p->info.reason[0] ? p->info.reason : "not-countable",
+                 err[0] ? err : "no countable policy in the report");
+        break;
+    default:                                    /* a partial count: a retry cannot help */
+        rep_fail(p, cfg->on_store_error == TM_STORE_ERR_TEMPFAIL && !p->info.partial
+                 ? TM_FATE_TEMPFAIL : TM_FATE_FAILED,
+                 p->info.reason[0] ? p->info.reason : "store-unavailable", err);
+    }
+}
+
+/* Authentication dkim: judge a decoded report (its own contact-info); 0 when authentic
+   (p->signer set), else -1 with p failed or ignored. */
+static int judge_report(const tm_msg *m, const tm_config *cfg, tm_rep *p)
+{
+    tlsrpt_verdict v;
+    if (!m->auth) {
+        rep_fail(p, TM_FATE_FAILED, "unauthenticated", "no DKIM verification for this mail");
+        return -1;
+    }
+    tlsrpt_auth_judge(m->auth, p->r->contact_info, NULL, &v);
+    if (v.submitter_disagrees && v.submitter[0])
+        snprintf(p->submitter, sizeof p->submitter, "%s", v.submitter);
+    if (!v.authentic) {
+        rep_fail(p, cfg->on_unauth == TM_UNAUTH_DISCARD ? TM_FATE_IGNORED : TM_FATE_FAILED,
+                 v.reason[0] ? v.reason : "unauthenticated", v.detail);
+        return -1;
+    }
+    snprintf(p->signer, sizeof p->signer, "%s", v.signer_org);
+    return 0;
+}
+
+/* Report part i of the mail: its decoder error, or judged and counted. mail_rc is the
+   mail's own error (a hard error after some parts): then nothing is counted. */
+static void part_result(const tm_msg *m, const tm_config *cfg, tlsrpt_store *st, size_t i,
+                        int mail_rc, tm_rep *p)
+{
+    tlsrpt_part part;
+    memset(p, 0, sizeof *p);
+    int err = tlsrpt_part_at(m->dec, i, &part);
+    if (err != TLSRPT_OK || !part.report) {
+        rep_fail(p, TM_FATE_FAILED, tlsrpt_reason(err != TLSRPT_OK ? err : TLSRPT_ERR_USAGE),
+                 err != TLSRPT_OK ? part.msg : "report already taken");
+        return;
+    }
+    p->r = part.report;
+    if (mail_rc != TLSRPT_OK) {
+        rep_fail(p, TM_FATE_FAILED, tlsrpt_reason(mail_rc), tlsrpt_errstr(m->dec));
+        return;
+    }
+    if (cfg->authentication == TM_AUTH_DKIM && judge_report(m, cfg, p) != 0)
+        return;
+    count_report(cfg, st, p);
+}
+
+/* Add a part's result to the tally. */
+static void tally_add(tm_tally *t, const tm_rep *p)
+{
+    if (p->fate == TM_FATE_COUNTED)
+        t->counted++;
+    else if (p->fate == TM_FATE_DUPLICATE)
+        t->duplicate++;
+    else if (p->fate == TM_FATE_IGNORED && t->ignored++ == 0)
+        snprintf(t->ignored_reason, sizeof t->ignored_reason, "%s", p->reason);
+    else if (p->fate != TM_FATE_IGNORED && t->failed++ == 0)
+        snprintf(t->reason, sizeof t->reason, "%s", p->reason);
+}
+
+/* The status value for a handled mail (Action tag, or when removal fails). */
+static void handled_status(char *v, size_t vlen, const tm_tally *t)
+{
+    const char *what = t->counted ? "counted" : "duplicate";
+    if (t->parts == 1) {
+        char org[TM_VALUE_MAX + 8], rid[TM_VALUE_MAX + 8];
+        clean(org, sizeof org, t->one.r ? t->one.r->organization_name : "");
+        clean(rid, sizeof rid, t->one.r ? t->one.r->report_id : "");
+        snprintf(v, vlen, "%s; org=\"%s\"; report-id=\"%s\"%s%s", what, org, rid,
+                 t->one.signer[0] ? "; signer=" : "", t->one.signer);
+    } else {
+        snprintf(v, vlen, "%s; counted=%zu; of=%zu", what, t->counted + t->duplicate, t->parts);
+    }
+}
+
+/* Act on the mail from its tally and write the remaining log line(s). */
+static sfsistat dispose(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg, const tm_tally *t)
+{
+    char status[TM_STATUS_MAX];
+    const char *action = "delivered";
+    sfsistat ret;
+    if (t->failed) {
+        if (t->parts > 1)
+            snprintf(status, sizeof status, "error; reason=%s; counted=%zu; of=%zu", t->reason,
+                     t->counted + t->duplicate, t->parts);
+        else
+            snprintf(status, sizeof status, "error; reason=%s", t->reason);
+        ret = deliver_status(ctx, m, status);
+    } else if (t->counted + t->duplicate > 0) {
+        handled_status(status, sizeof status, t);
+        ret = handled(ctx, m, cfg->action == TM_ACTION_TAG, status, &action);
+    } else {                                    /* every part ignored: not for the rua */
+        snprintf(status, sizeof status, "error; reason=%s", t->ignored_reason);
+        ret = handled(ctx, m, 0, status, &action);
+    }
+    if (t->parts == 1) {
+        log_rep(m, &t->one, 1, 1, action);
+    } else {
+        tm_logq(t->failed ? LOG_WARNING : LOG_INFO, m->queue_id, "%zu report parts: counted=%zu "
+                "duplicate=%zu not-counted=%zu action=%s%s%s%s", t->parts, t->counted,
+                t->duplicate, t->failed + t->ignored, action, ret == SMFIS_DISCARD ? "" : " status=\"",
+                ret == SMFIS_DISCARD ? "" : status, ret == SMFIS_DISCARD ? "" : "\"");
+    }
+    return ret;
+}
+
+/* Decide and act for a report mail at end of message.
+   TODO(archive, issue 10): with the spool wired in, every part's tlsrpt_count_req gets
+   the spool entry id, host id, arrival time and a before_counters callback (the entry's
+   "counting" state), a store-partial failure calls tlsrpt_store_mark_partial, and every
+   report candidate that is not counted (a failed or ignored part, a mail-level
+   not_counted) calls tlsrpt_store_not_counted(st, arrival, reason) -- that store API
+   was not committed on store2 when this was written. */
 sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store *st)
 {
     if (m->fail_reason)
@@ -135,22 +378,27 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     if (!m->dec)
         return not_counted(ctx, m, tlsrpt_reason(TLSRPT_ERR_NO_REPORT), "no headers seen");
     int rc = tlsrpt_finish(m->dec);
-    const tlsrpt_report *r = tlsrpt_result(m->dec);
-    if (rc != TLSRPT_OK || !r)
-        return not_counted(ctx, m, tlsrpt_reason(rc != TLSRPT_OK ? rc : TLSRPT_ERR_USAGE),
+    size_t np = tlsrpt_part_count(m->dec);
+    if ((rc != TLSRPT_OK && np <= 1) || np == 0)
+        return not_counted(ctx, m, tlsrpt_reason(rc != TLSRPT_OK ? rc : TLSRPT_ERR_NO_REPORT),
                            tlsrpt_errstr(m->dec));
-    tlsrpt_count_info info;
-    char err[256] = "";
-    memset(&info, 0, sizeof info);
-    int s = tlsrpt_store_count(st, r, &info, err, sizeof err);
-    switch (s) {
-    case TLSRPT_COUNTED:
-    case TLSRPT_DUPLICATE:
-        return counted(ctx, m, cfg, r, &info, s == TLSRPT_DUPLICATE);
-    case TLSRPT_NOT_COUNTABLE:
-        return not_counted(ctx, m, info.reason[0] ? info.reason : "not-countable",
-                           err[0] ? err : "no countable policy in the report");
-    default:
-        return store_failed(ctx, m, cfg, info.reason[0] ? info.reason : "store-unavailable", err);
+    tm_tally t;
+    memset(&t, 0, sizeof t);
+    t.parts = np;
+    for (size_t i = 0; i < np; i++) {
+        tm_rep p;
+        part_result(m, cfg, st, i, rc, &p);
+        if (p.fate == TM_FATE_TEMPFAIL) {
+            log_rep(m, &p, i + 1, np, NULL);
+            return tempfail(ctx, m);
+        }
+        tally_add(&t, &p);
+        if (np == 1)
+            t.one = p;
+        else
+            log_rep(m, &p, i + 1, np, NULL);
     }
+    if (rc != TLSRPT_OK)                        /* a hard error of the whole mail */
+        snprintf(t.reason, sizeof t.reason, "%s", tlsrpt_reason(rc));
+    return dispose(ctx, m, cfg, &t);
 }

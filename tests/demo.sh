@@ -6,8 +6,11 @@
 # /tmp/tlsrpt-demo) and on 127.0.0.1 free ports only, it starts a memcached,
 # build/tlsrpt-milter with the demo config (tests/demo/tlsrpt-milter.conf.in:
 # rua address tlsrpt@demo.example, Action discard) and a private Postfix
-# instance wired to it that delivers demo.example to Maildirs. It sends the
-# mails written by tests/demo/mkmails.py through SMTP (swaks), then prints,
+# instance wired to it that delivers demo.example to Maildirs. It makes a DKIM
+# key for each reporter (and for evil.example) into $DEMO_DIR/dkim, the
+# milter's DkimKeyFile (Authentication dkim: only authentic reports count),
+# signs the mails written by tests/demo/mkmails.py with them (a forged Google
+# report is signed by evil.example) and sends them through SMTP (swaks), then prints,
 # section by section: the Postfix log, the milter log, every Maildir,
 # a few memcached counters (memccat), `tlsrpt-stats` for demo.example, and
 # writes the HTML page into the scratch directory.
@@ -21,7 +24,8 @@
 # Uses the service helpers of tests/lib/services.sh (memcached, the milter,
 # the private Postfix, free ports, waits). Limits: bounded waits (SVC_WAIT,
 # default 10 s; delivery 30 s); needs root, Postfix, memcached, swaks,
-# memccat and python3 (`make deps` installs them).
+# memccat, python3, openssl and Debian's /usr/bin/python3 with python3-dkim
+# (`make deps` installs them).
 
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd) || exit 1
 BUILD=${BUILD:-$SRCDIR/build}
@@ -69,9 +73,11 @@ indent() {
 # Refuse to run without what the demo needs.
 demo_preflight() {
     [ "$(id -u)" -eq 0 ] || die "run as root (sudo make demo): it starts a private Postfix instance"
-    for c in memcached postfix postconf swaks memccat python3; do
+    for c in memcached postfix postconf swaks memccat python3 openssl; do
         command -v "$c" >/dev/null 2>&1 || die "$c is missing: run 'make deps' (as root)"
     done
+    /usr/bin/python3 -c 'import dkim' 2>/dev/null ||
+        die "python3-dkim is missing (for /usr/bin/python3): run 'make deps' (as root)"
     [ -x "$BUILD/tlsrpt-milter" ] || die "$BUILD/tlsrpt-milter is missing: run 'make'"
 }
 
@@ -155,21 +161,37 @@ demo_postfix_start() {
     svc_postfix_launch
 }
 
+# The demo's DKIM keys, one per signer, into $DEMO_DIR/dkim (keys.txt: the DkimKeyFile).
+demo_keys() {
+    KEYDIR=$DEMO_DIR/dkim
+    mkdir -p "$KEYDIR" && chmod 755 "$KEYDIR" || die "cannot create $KEYDIR"
+    : >"$KEYDIR/keys.txt"
+    for _d in google.com microsoft.com mail.ru evil.example; do
+        /usr/bin/python3 "$SRCDIR/tests/lib/dkim-sign.py" key "$KEYDIR/$_d.pem" demo "$_d" \
+            "$KEYDIR/keys.txt" || die "cannot make a DKIM key for $_d"
+    done
+    chmod 644 "$KEYDIR/keys.txt"
+}
+
 # Start memcached, the milter (demo config) and Postfix; print where they are.
 demo_services() {
     section "1. Services (127.0.0.1 only, files in $DEMO_DIR)"
+    demo_keys
     MC_PORT=$(svc_memcached_start memcached) || die "memcached did not start: $(cat "$SVC_TMP/memcached.log")"
     MILTER_PORT=$(svc_free_port) || die "no free port"
     _user=nobody
     id nobody >/dev/null 2>&1 || _user=root
     sed -e "s|@MILTER_PORT@|$MILTER_PORT|g" -e "s|@MEMCACHED_PORT@|$MC_PORT|g" \
-        -e "s|@USER@|$_user|g" "$SRCDIR/tests/demo/tlsrpt-milter.conf.in" >"$DEMO_DIR/tlsrpt-milter.conf"
+        -e "s|@USER@|$_user|g" -e "s|@KEYFILE@|$KEYDIR/keys.txt|g" \
+        "$SRCDIR/tests/demo/tlsrpt-milter.conf.in" >"$DEMO_DIR/tlsrpt-milter.conf"
     svc_milter_start milter "$DEMO_DIR/tlsrpt-milter.conf" "inet:$MILTER_PORT@127.0.0.1" ||
         die "tlsrpt-milter did not start: $(tail -5 "$SVC_TMP/milter.log")"
     demo_postfix_start "inet:127.0.0.1:$MILTER_PORT" ||
         die "Postfix did not start: $(tail -5 "$SVC_TMP/postfix.log")"
     echo "  memcached      127.0.0.1:$MC_PORT"
     echo "  tlsrpt-milter  127.0.0.1:$MILTER_PORT  config $DEMO_DIR/tlsrpt-milter.conf (runs as $_user)"
+    echo "                 Authentication dkim, DKIM keys of google.com, microsoft.com, mail.ru"
+    echo "                 and evil.example made now: $KEYDIR/keys.txt (DkimKeyFile)"
     echo "  Postfix        127.0.0.1:$PF_PORT  config $PF_DIR/conf, smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
     echo "                 Maildirs: $PF_MAILDIRS/tlsrpt ($RUA), $PF_MAILDIRS/postmaster ($PERSON)"
 }
@@ -181,18 +203,25 @@ demo_send() {
     MAN=$DEMO_DIR/mails/manifest.tsv
     EXP=$DEMO_DIR/mails/expected.tsv
     section "2. Sending $(wc -l <"$MAN") mails to 127.0.0.1:$PF_PORT with swaks (files in $DEMO_DIR/mails)"
-    echo "  (third column: what the milter should do: count it, see a duplicate, or find no report)"
+    echo "  (third column: what the milter should do: count it, see a duplicate, find no report,"
+    echo "  or refuse it as unauthenticated; each report is DKIM-signed by the domain shown)"
     _bad=0
     _n=0
-    while IFS='	' read -r _file _from _rcpts _fate _mid; do
+    while IFS='	' read -r _file _from _rcpts _fate _mid _signer; do
         _n=$((_n + 1))
+        if [ "$_signer" != - ]; then
+            /usr/bin/python3 "$SRCDIR/tests/lib/dkim-sign.py" sign "$KEYDIR/$_signer.pem" demo \
+                "$_signer" "$DEMO_DIR/mails/$_file" "$DEMO_DIR/mails/$_file.signed" &&
+                mv "$DEMO_DIR/mails/$_file.signed" "$DEMO_DIR/mails/$_file" || _bad=$((_bad + 1))
+        fi
         _to=$(echo "$_rcpts" | tr ' ' ',')
         swaks --server "127.0.0.1:$PF_PORT" --helo sender.demo.invalid --from "$_from" \
             --to "$_to" --data "@$DEMO_DIR/mails/$_file" >"$DEMO_DIR/mails/$_file.swaks" 2>&1 </dev/null
         _st=$?
         _q=$(sed -n 's/^<- *250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$DEMO_DIR/mails/$_file.swaks")
         [ "$_st" -eq 0 ] && [ -n "$_q" ] || { _bad=$((_bad + 1)); _q="NOT ACCEPTED (swaks exit $_st)"; }
-        printf '  %-46s to %-44s %-9s queued as %s\n' "$_file" "$_rcpts" "$_fate" "$_q"
+        printf '  %-46s to %-44s %-15s %-13s queued as %s\n' "$_file" "$_rcpts" "$_fate" \
+            "${_signer#-}" "$_q"
     done <"$MAN"
     [ "$_bad" -eq 0 ]
     check_result "Postfix accepted all $_n mails over SMTP" $? "$_bad not accepted (see $DEMO_DIR/mails/*.swaks)"
@@ -214,8 +243,9 @@ wait_lines() {
 # Show the Postfix log and check the milter's discards.
 demo_maillog() {
     _log=$PF_DIR/maillog
-    # the deliveries: the non-report mail to rua, the rua+person report to the person
-    wait_lines "$_log" 10 2 'status=sent'
+    # the deliveries: the non-report mail and the forged report to rua, the
+    # rua+person report to the person
+    wait_lines "$_log" 10 3 'status=sent'
     section "3. Postfix log ($_log; connect/disconnect lines left out)"
     grep -Ev 'postfix/smtpd\[[0-9]+\]: (connect|disconnect) from' "$_log" | indent
     _want=$(awk -F '\t' -v r="$RUA" '($4 == "counted" || $4 == "duplicate") && $3 == r' "$MAN" | wc -l)
@@ -225,8 +255,8 @@ demo_maillog() {
         "$_got 'milter triggers DISCARD action' lines, want $_want"
     _sent=$(grep -c "to=<$PERSON>.*status=sent" "$_log")
     _rua=$(grep -c "to=<$RUA>.*status=sent" "$_log")
-    [ "$_sent" -eq 1 ] && [ "$_rua" -eq 1 ]
-    check_result "Postfix log: one delivery to $PERSON, one (the non-report mail) to $RUA" $? \
+    [ "$_sent" -eq 1 ] && [ "$_rua" -eq 2 ]
+    check_result "Postfix log: one delivery to $PERSON, two to $RUA (the non-report mail, the forged report)" $? \
         "$_sent to $PERSON, $_rua to $RUA"
 }
 
@@ -243,6 +273,13 @@ demo_milterlog() {
     [ "$_c" -eq "$_wc" ] && [ "$_d" -eq "$_wd" ] && [ "$_n" -eq 1 ] && [ "$_r" -eq 1 ]
     check_result "milter log: $_wc reports counted, $_wd duplicate, 1 non-report mail delivered, 1 rua recipient removed" $? \
         "counted $_c, duplicate $_d, no-report $_n, recipient removed $_r"
+    _s=$(grep -c -E ': (counted|duplicate) org="[^"]*" signer=(google\.com|microsoft\.com|mail\.ru) ' "$SVC_TMP/milter.log")
+    [ "$_s" -eq $((_wc + _wd)) ]
+    check_result "milter log: each counted report is counted under its DKIM signer (signer=google.com, ...)" $? \
+        "$_s lines with a signer, want $((_wc + _wd))"
+    grep -q 'not counted: reason=unauthenticated (d=evil.example not aligned with From domain google.com) org="Google Inc."' \
+        "$SVC_TMP/milter.log"
+    check_result "milter log: the forged Google report refused: reason=unauthenticated, d=evil.example not aligned with google.com" $?
 }
 
 # Print one header field of a mail file (first occurrence, unfolded).
@@ -273,13 +310,17 @@ demo_maildirs() {
     show_maildir tlsrpt "$RUA"
     show_maildir postmaster "$PERSON"
     _nomid=$(awk -F '\t' '$4 == "no-report" { print $5 }' "$MAN")
+    _fgmid=$(awk -F '\t' '$4 == "unauthenticated" { print $5 }' "$MAN")
     _pmid=$(awk -F '\t' -v p="$PERSON" 'index(" " $3 " ", " " p " ") { print $5 }' "$MAN")
-    _f=$(find "$PF_MAILDIRS/tlsrpt/new" -type f 2>/dev/null | head -1)
-    [ "$(svc_maildir_count tlsrpt)" -eq 1 ] && [ -n "$_f" ] &&
-        [ "$(mail_header "$_f" Message-ID)" = "$_nomid" ] &&
-        [ "$(mail_header "$_f" X-TLSRPT-Status)" = "error; reason=no-report" ]
-    check_result "rua Maildir: no report mail, only the non-report mail with 'X-TLSRPT-Status: error; reason=no-report'" $? \
-        "$(svc_maildir_count tlsrpt) mail(s); first: $(mail_header "${_f:-/dev/null}" Message-ID) $(mail_header "${_f:-/dev/null}" X-TLSRPT-Status)"
+    _got=
+    for _f in $(find "$PF_MAILDIRS/tlsrpt/new" "$PF_MAILDIRS/tlsrpt/cur" -type f 2>/dev/null); do
+        _got="$_got$(mail_header "$_f" Message-ID) $(mail_header "$_f" X-TLSRPT-Status)
+"
+    done
+    [ "$(echo "$_got" | grep -v '^$' | sort)" = "$(printf '%s error; reason=no-report\n%s error; reason=unauthenticated\n' \
+        "$_nomid" "$_fgmid" | sort)" ]
+    check_result "rua Maildir: no counted report; the non-report mail (reason=no-report) and the forged report (reason=unauthenticated)" $? \
+        "$(echo "$_got" | grep -v '^$' | tr '\n' '|')"
     _f=$(find "$PF_MAILDIRS/postmaster/new" -type f 2>/dev/null | head -1)
     [ "$(svc_maildir_count postmaster)" -eq 1 ] && [ -n "$_f" ] &&
         [ "$(mail_header "$_f" Message-ID)" = "$_pmid" ]
@@ -325,6 +366,9 @@ demo_counters() {
     [ -z "$_bad" ] && [ "$_sum" -eq "$_want" ]
     check_result "dedup: $_nd distinct reports counted once each (the resent one was not counted again)" $? \
         "reports counted $_sum, want $_want;$_bad"
+    [ -z "$(mc_get "${PREFIX}d:$DOMAIN:$TODAY:reports")$(mc_get "${PREFIX}d:$DOMAIN:$TODAY:fail")" ]
+    check_result "the forged report changed no counter (no report and no failure for $TODAY)" $? \
+        "d:$DOMAIN:$TODAY: reports $(mc_get "${PREFIX}d:$DOMAIN:$TODAY:reports"), fail $(mc_get "${PREFIX}d:$DOMAIN:$TODAY:fail")"
 }
 
 # Show tlsrpt-stats for the demo domain and write the HTML page.

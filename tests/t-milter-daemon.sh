@@ -128,6 +128,7 @@ MC=$(svc_memcached_start mc) || { bad "daemon: memcached start" "see $T/mc.log";
 cat >"$T/m.conf" <<EOF
 Socket unix:$RUN/m.sock
 ReportAddress tlsrpt@example.com
+Authentication none
 RecipientDelimiter +
 MemcachedServers 127.0.0.1:$MC
 PidFile $RUN/m.pid
@@ -206,6 +207,7 @@ for mode in deliver tempfail; do
     cat >"$T/s.conf" <<EOF
 Socket unix:$RUN/s.sock
 ReportAddress tlsrpt@example.com
+Authentication none
 MemcachedServers 127.0.0.1:$dead
 StoreTimeout 200
 OnStoreError $mode

@@ -32,6 +32,7 @@ conf() {
     {
         echo "Socket unix:$R/i.sock"
         echo "ReportAddress tlsrpt@example.com"
+        echo "Authentication none"
         echo "MemcachedServers 127.0.0.1:$MC"
         echo "User nobody"
         for _l in "$@"; do echo "$_l"; done
@@ -64,7 +65,7 @@ t_grep "init: reload: the daemon re-read the file" "$R/tlsrpt-milter.stderr" 'SI
 conf "Action drop"
 init reload; rc=$?
 t_eq "init: reload of a broken file fails" "$rc" 1
-t_grep "init: reload: the error with FILE:LINE" "$T/out.reload" "^$T/i.conf:5: bad value for Action: 'drop'"
+t_grep "init: reload: the error with FILE:LINE" "$T/out.reload" "^$T/i.conf:6: bad value for Action: 'drop'"
 t_nogrep "init: reload: a broken file is not signalled" "$R/tlsrpt-milter.stderr" "reload of .* failed"
 t_check "init: reload: still running" kill -0 "$pid"
 

@@ -38,6 +38,7 @@ conf() {
     {
         echo "Socket $SOCK"
         echo "ReportAddress tlsrpt@example.com"
+        echo "Authentication none"
         echo "MemcachedServers 127.0.0.1:$MC"
         echo "User $user"
         echo "LogLevel debug"

@@ -41,6 +41,7 @@ conf() {
     {
         echo "Socket $SOCK"
         echo "ReportAddress tlsrpt@example.com"
+        echo "Authentication none"
         echo "MemcachedServers 127.0.0.1:$MC"
         echo "User $user"
         echo "LogLevel debug"
@@ -99,8 +100,8 @@ conf "$T/c.conf" "Action discard" "Action drop" "NoSuchKey 1"
 kill -HUP "$PID"
 wait_log "$L" "reload of $T/c.conf failed"
 t_grep "signals: broken file: every error logged with FILE:LINE" "$L" \
-    "error: $T/c.conf:8: bad value for Action: 'drop' \\(expected discard or tag\\)"
-t_grep "signals: broken file: second error logged too" "$L" "error: $T/c.conf:9: unknown key 'NoSuchKey'"
+    "error: $T/c.conf:9: bad value for Action: 'drop' \\(expected discard or tag\\)"
+t_grep "signals: broken file: second error logged too" "$L" "error: $T/c.conf:10: unknown key 'NoSuchKey'"
 t_grep "signals: broken file: old configuration kept" "$L" \
     "reload of $T/c.conf failed with 2 error\\(s\\): still running with the previous configuration"
 "$D" -s "$SOCK" -r tlsrpt@example.com "$FX/basic-lf.eml" >"$T/o1" 2>&1

@@ -102,6 +102,16 @@ t_grep "driver: no milter is reported" "$W/nosock.out" '^ERROR conn=1 connect:'
 drive plain m1 -r rua@rua.test "$FIX/plain.eml"
 expect_error plain no-report
 
+# The status header as the MTA writes it: with SMFIP_HDR_LEADSPC negotiated (the
+# driver's default, as Postfix and Sendmail) the milter sends the blank itself;
+# without it, the MTA adds one and the milter must not.
+drive plain-v m1 -v -r rua@rua.test "$FIX/plain.eml"
+t_grep "the milter negotiates SMFIP_HDR_LEADSPC" "$W/plain-v.out" '^# negotiated .*\(HDR_LEADSPC\)$'
+drive plain-nolead m1 -L -v -r rua@rua.test "$FIX/plain.eml"
+t_nogrep "without SMFIP_HDR_LEADSPC offered: not negotiated" "$W/plain-nolead.out" 'HDR_LEADSPC'
+t_grep "without SMFIP_HDR_LEADSPC: one blank after the colon, as with it" "$W/plain-nolead.out" \
+    '^ADDHEADER X-TLSRPT-Status: error; reason=no-report$'
+
 drive person m1 -r person@example.test "$W/r1.eml"
 t_grep "not a candidate: accepted" "$W/person.out" '^ACCEPT$'
 t_nogrep "not a candidate: untouched" "$W/person.out" '^(ADDHEADER|DISCARD|DELRCPT|CHGHEADER)'
@@ -272,6 +282,20 @@ variant "$FIX/report1.json" err-foreign "$W/e.json"
 mk_report_mail "$W/e.json" "$W/foreign-domain.eml" fixture.example
 drive foreign-domain lim4 -r rua@rua.test "$W/foreign-domain.eml"
 expect_error foreign-domain foreign-domain
+mstart lim5 "MaxJsonValues 100" || exit 1
+drive json-too-many-values lim5 -r rua@rua.test "$W/big.eml"
+expect_error json-too-many-values json-too-many-values
+mstart lim6 "MaxSessionCount 2999" || exit 1
+drive session-count lim6 -r rua@rua.test "$W/big.eml"
+expect_error session-count invalid-report
+mstart lim7 "MaxJsonValues 1000000" "MaxSessionCount 3000" "KeyPrefix lim7:" || exit 1
+drive limits-at-value lim7 -r rua@rua.test "$W/big.eml"
+t_grep "MaxSessionCount 3000: a count of exactly 3000 is counted" "$W/limits-at-value.out" '^DISCARD$'
+mstart lim8 "MaxNewKeysPerReport 20" "KeyPrefix lim8:" || exit 1
+drive new-keys lim8 -r rua@rua.test "$W/big.eml"
+t_grep "MaxNewKeysPerReport 20: still counted" "$W/new-keys.out" '^DISCARD$'
+t_grep "MaxNewKeysPerReport 20: the log says what the store left out" "$SVC_TMP/lim8.log" \
+    ': counted org="Big Org" report-id="big-1" domains=big.example ok=1 fail=3000 folded="[^"]+" action=discarded$'
 t_counters "limits: counters unchanged" "$MC" tlsrpt: "$W/sent.tsv"
 
 # ---- D. Action tag ----

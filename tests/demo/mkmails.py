@@ -12,15 +12,20 @@ file names, JSON quirks):
               no policy-string, free-text failure-reason-code
 Failures of four result types are spread over the days. On top of that:
 one Google report sent a second time (a duplicate), one ordinary mail to the
-rua address (not a report), and one Microsoft report addressed to the rua
-address and to postmaster@demo.example.
+rua address (not a report), one Microsoft report addressed to the rua
+address and to postmaster@demo.example, and a forged report: "Google Inc."
+with the next report-id and 5000 failed sessions, From google.com but signed
+by evil.example (tests/demo.sh signs every report with a demo key of its
+signer, made at demo time), which the milter must refuse.
 
 Output, all in OUTDIR:
   NN-LABEL.eml     the mails, in the order they are to be sent
   manifest.tsv     file, envelope sender, recipients (space-separated),
-                   expected fate (counted | duplicate | no-report), Message-ID
-  expected.tsv     "C<TAB>key<TAB>value": counters of key schema v1 (without
-                   the KeyPrefix) as summed here from the reports written, and
+                   expected fate (counted | duplicate | no-report | unauthenticated),
+                   Message-ID, the domain whose key signs it ("-": unsigned)
+  expected.tsv     "C<TAB>key<TAB>value": counters (without the KeyPrefix) as
+                   summed here from the reports written, per-organisation ones
+                   under the signer's organisational domain (Authentication dkim), and
                    "S<TAB>key<TAB>value" facts for the demo's checks
                    (total-ok, total-fail, reports, seen:<sha256 hex>, ...)
 
@@ -188,11 +193,18 @@ def plain_mail(msgid, date_hdr):
         "Could you confirm that they arrive? Thanks, Alice", ""])
 
 
+def signer(shape):
+    """The organisational domain whose key signs a reporter's mails (its From's)."""
+    return {"google": "google.com", "microsoft": "microsoft.com", "mailru": "mail.ru",
+            "forged": "evil.example", "plain": "-"}[shape]
+
+
 def envelope_from(shape):
     """Envelope sender per reporter (as in their real mails)."""
     return {"google": "reports@smtp-tls-reporting.bounces.google.com",
             "microsoft": "tlsrpt-noreply@microsoft.com",
-            "mailru": "tlsrpt-noreply@corp.mail.ru"}[shape]
+            "mailru": "tlsrpt-noreply@corp.mail.ru",
+            "forged": "reports@smtp-tls-reporting.bounces.google.com"}[shape]
 
 
 def plan(days):
@@ -226,6 +238,12 @@ def plan(days):
         d[4], 9, [], "0c2f54a1-93de-4a7e-b1e0-3f8d1e5a7c44"), [RUA], "counted"))
     mails.append(("microsoft-%s-also-to-postmaster" % d[4].isoformat(), "microsoft",
                   microsoft_report(d[4], 47, [], 5), [RUA, PERSON], "counted"))
+    # A forged report: Google's name and next report-id, 5000 failures, signed by another
+    # domain. Counted, it would have made demo.example's newest day a failure spike.
+    forged = google_report(d[4] + datetime.timedelta(days=1), 10,
+                           [failure("certificate-expired", 5000, "mx1.demo.example", "192.0.2.66")])
+    mails.append(("forged-google-signed-by-evil.example", "forged", forged, [RUA],
+                  "unauthenticated"))
     return mails
 
 
@@ -235,15 +253,15 @@ def expected(mails):
 
     def add(k, v):
         ctr[k] = ctr.get(k, 0) + v
-    for _label, _shape, rep, _to, fate in mails:
+    for _label, shape, rep, _to, fate in mails:
         if rep is None or fate != "counted":
             continue
-        key = (rep["organization-name"], rep["report-id"])
+        org = signer(shape)
+        key = (org, rep["report-id"])
         assert key not in seen, key
         seen.add(key)
         day = rep["date-range"]["start-datetime"][:10]
         base = "d:%s:%s" % (DOMAIN, day)
-        org = rep["organization-name"].replace(" ", "%20")
         ok = sum(p["summary"]["total-successful-session-count"] for p in rep["policies"])
         fail = sum(p["summary"]["total-failure-session-count"] for p in rep["policies"])
         for k, v in ((":ok", ok), (":fail", fail), (":reports", 1),
@@ -255,7 +273,7 @@ def expected(mails):
         facts["total-ok"] += ok
         facts["total-fail"] += fail
         facts["reports"] += 1
-        h = hashlib.sha256(key[0].encode() + b"\0" + key[1].encode()).hexdigest()
+        h = hashlib.sha256(b"dkim\0" + key[0].encode() + b"\0" + key[1].encode()).hexdigest()
         facts["seen:" + h] = "%s %s" % key
     return ctr, facts
 
@@ -276,10 +294,11 @@ def main():
             if rep is None:
                 text, frm = plain_mail(msgid, now), "alice@partner.example"
             else:
-                text, frm = report_mail(shape, rep, to, msgid, now), envelope_from(shape)
+                text = report_mail("google" if shape == "forged" else shape, rep, to, msgid, now)
+                frm = envelope_from(shape)
             with open(os.path.join(out, fname), "w") as f:
                 f.write(text)
-            man.write("\t".join([fname, frm, " ".join(to), fate, msgid]) + "\n")
+            man.write("\t".join([fname, frm, " ".join(to), fate, msgid, signer(shape)]) + "\n")
     ctr, facts = expected(mails)
     with open(os.path.join(out, "expected.tsv"), "w") as f:
         for k in sorted(ctr):

@@ -4,10 +4,12 @@
  * prints what the filter asked for, one action per line (see session.c).
  *
  * usage: milter-driver -s SOCKET [-f FROM] -r RCPT [-r RCPT...] [-c CHUNK] [-d MS]
- *                      [-n MSGS] [-j CONNS] [-a | -A K] [-t SECONDS] [-q] [-v] FILE...
+ *                      [-n MSGS] [-j CONNS] [-a | -A K] [-t SECONDS] [-L] [-q] [-v] FILE...
  *        milter-driver -P -s SOCKET [-t SECONDS]
  * -P only probes: connect, negotiate options, quit; exit 0 when the filter answered.
  * -d MS waits MS milliseconds before each body chunk (a slow MTA, for stop tests).
+ * -L does not offer SMFIP_HDR_LEADSPC (header values then lose the space after the
+ * colon, as with an MTA without it); -v also prints the negotiated flags.
  * Connection i sends messages i*MSGS .. i*MSGS+MSGS-1 of the FILE list, cycling.
  * Ends with one line:
  *   SUMMARY messages=N accept=N continue=N discard=N reject=N tempfail=N
@@ -45,7 +47,7 @@ static void usage(void)
 {
     fputs("usage: milter-driver -s unix:/path|inet:port@host [-f from] -r rcpt [-r rcpt...]\n"
           "       [-c chunk 1..65535] [-d ms/chunk] [-n msgs/conn] [-j conns] [-a | -A k] [-t secs]\n"
-          "       [-H helo] [-q] [-v] file...\n"
+          "       [-H helo] [-L] [-q] [-v] file...\n"
           "       milter-driver -P -s socket [-t secs]   (probe: negotiate and quit)\n", stderr);
     exit(2);
 }
@@ -91,7 +93,7 @@ static void parse_args(int argc, char **argv, drv_opts *o, const char **rcpts)
     o->timeout_ms = 10000;
     o->helo = "driver.test";
     o->rcpts = rcpts;
-    while ((ch = getopt(argc, argv, "s:f:r:c:d:n:j:aA:t:H:qvPh")) != -1) {
+    while ((ch = getopt(argc, argv, "s:f:r:c:d:n:j:aA:t:H:LqvPh")) != -1) {
         switch (ch) {
         case 's': o->socket = optarg; break;
         case 'f': o->from = optarg; break;
@@ -111,6 +113,7 @@ static void parse_args(int argc, char **argv, drv_opts *o, const char **rcpts)
         case 'q': o->quiet = 1; break;
         case 'v': o->verbose = 1; break;
         case 'P': o->probe = 1; break;
+        case 'L': o->no_leadspc = 1; break;
         default: usage();
         }
     }

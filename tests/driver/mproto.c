@@ -230,15 +230,16 @@ static uint32_t get_u32(const unsigned char *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-int mp_optneg(mp_conn *c)
+int mp_optneg(mp_conn *c, int no_leadspc)
 {
+    uint32_t offer = no_leadspc ? SMFIP_ALL & ~SMFIP_HDR_LEADSPC : SMFIP_ALL;
     mp_buf b = { 0 };
     int cmd, rc;
     size_t len;
 
     mp_buf_u32(&b, SMFI_VERSION_MTA);
     mp_buf_u32(&b, SMFIF_ALL);
-    mp_buf_u32(&b, SMFIP_ALL);
+    mp_buf_u32(&b, offer);
     rc = mp_send(c, SMFIC_OPTNEG, b.p, b.len);
     mp_buf_free(&b);
     if (rc < 0 || mp_recv(c, &cmd, &len) < 0)
@@ -254,7 +255,7 @@ int mp_optneg(mp_conn *c)
         snprintf(c->err, sizeof(c->err), "filter speaks unsupported version %u", (unsigned)c->version);
         return -1;
     }
-    if ((c->prot & ~SMFIP_ALL) || (c->actions & ~SMFIF_ALL)) {
+    if ((c->prot & ~offer) || (c->actions & ~SMFIF_ALL)) {
         snprintf(c->err, sizeof(c->err), "filter asked for flags not offered (act %#x prot %#x)",
                  (unsigned)c->actions, (unsigned)c->prot);
         return -1;

@@ -80,8 +80,10 @@ void mp_close(mp_conn *c);
 int mp_send(mp_conn *c, int cmd, const void *data, size_t len);
 /* Receive one packet: *cmd, data in c->rbuf (NUL-terminated copy), *len; 0 or -1. */
 int mp_recv(mp_conn *c, int *cmd, size_t *len);
-/* Negotiate options (offer version 6, all actions, all steps); 0 or -1. */
-int mp_optneg(mp_conn *c);
+/* Negotiate options (offer version 6, all actions, all steps; with no_leadspc every step
+   but SMFIP_HDR_LEADSPC, like an MTA that strips the blank after a header's colon);
+   0 or -1. */
+int mp_optneg(mp_conn *c, int no_leadspc);
 
 /* Growable byte buffer for building packet data; bounded by MP_MAX_PACKET. */
 typedef struct mp_buf {

@@ -2,7 +2,8 @@
  * session.c - the MTA's side of one milter connection, step by step, for
  * the test driver. Honours the steps and replies the filter negotiated
  * (SMFIP_NO* steps are skipped, SMFIP_NR_* steps get no reply read,
- * SMFIS_SKIP stops the body, HDR_LEADSPC keeps the space after the colon).
+ * SMFIS_SKIP stops the body, HDR_LEADSPC keeps the space after the colon, and a
+ * header the filter adds is then printed as the MTA writes it: "Name:" + value).
  *
  * Output, one line per action, in a block per message:
  *   MESSAGE conn=C msg=K file=PATH
@@ -65,6 +66,14 @@ static const char *nth_str(const unsigned char *d, size_t len, int i)
     return (const char *)d + off;
 }
 
+/* What goes between a header's colon and the value the filter sent, as the MTA writes
+   it: a blank of its own unless HDR_LEADSPC was negotiated (the value then has to bring
+   its blank itself). An empty value (a deletion) is shown "Name: ". */
+static const char *sep(const msgctx *x, const char *value)
+{
+    return !*value || !(x->c->prot & SMFIP_HDR_LEADSPC) ? " " : "";
+}
+
 /* Print one modification action (EOM phase); 0, or -1 for an unknown reply. */
 static int print_modification(msgctx *x, int cmd, size_t len)
 {
@@ -74,15 +83,15 @@ static int print_modification(msgctx *x, int cmd, size_t len)
     switch (cmd) {
     case 'h':
         x->st->addheader++;
-        fprintf(out, "ADDHEADER %s: ", nth_str(d, len, 0));
+        fprintf(out, "ADDHEADER %s:%s", nth_str(d, len, 0), sep(x, nth_str(d, len, 1)));
         put_escaped(out, nth_str(d, len, 1), len);
         break;
     case 'i': case 'm':
         if (len < 4)
             return -1;
-        fprintf(out, "%s %u %s: ", cmd == 'i' ? "INSHEADER" : "CHGHEADER",
+        fprintf(out, "%s %u %s:%s", cmd == 'i' ? "INSHEADER" : "CHGHEADER",
                 (unsigned)((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]),
-                nth_str(d + 4, len - 4, 0));
+                nth_str(d + 4, len - 4, 0), sep(x, nth_str(d + 4, len - 4, 1)));
         put_escaped(out, nth_str(d + 4, len - 4, 1), len);
         break;
     case '-':
@@ -381,7 +390,7 @@ static int open_session(msgctx *x)
     unsigned char port[2] = { 0x30, 0x39 };     /* 12345 */
     int r;
 
-    if (mp_optneg(x->c) < 0 || send_macros(x, SMFIC_CONNECT, ck, 6) < 0)
+    if (mp_optneg(x->c, x->o->no_leadspc) < 0 || send_macros(x, SMFIC_CONNECT, ck, 6) < 0)
         return -1;
     mp_buf_str(&b, "localhost");
     mp_buf_add(&b, "4", 1);
@@ -420,6 +429,9 @@ void drv_run_connection(const drv_opts *o, int idx, drv_stats *st)
         fprintf(x.out, "ERROR conn=%d %s\n", idx + 1, c.err);
         st->errors++;
         r = 0;
+    } else if (o->verbose) {
+        fprintf(x.out, "# negotiated actions %#x steps %#x%s\n", (unsigned)c.actions,
+                (unsigned)c.prot, (c.prot & SMFIP_HDR_LEADSPC) ? " (HDR_LEADSPC)" : "");
     }
     fflush(x.out);
     flush_block(o, text, tlen);
@@ -450,7 +462,7 @@ int drv_probe(const drv_opts *o)
     mp_conn c;
     int rc = -1;
 
-    if (mp_connect(&c, o->socket, o->timeout_ms) == 0 && mp_optneg(&c) == 0)
+    if (mp_connect(&c, o->socket, o->timeout_ms) == 0 && mp_optneg(&c, o->no_leadspc) == 0)
         rc = mp_send(&c, SMFIC_QUIT, NULL, 0);
     if (rc < 0)
         fprintf(stderr, "milter-driver: probe %s: %s\n", o->socket, c.err);

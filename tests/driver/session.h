@@ -29,6 +29,7 @@ typedef struct drv_opts {
     int verbose;            /* also print CONTINUE replies of every step */
     int quiet;              /* print only the summary */
     int probe;              /* -P: only connect, negotiate, quit */
+    int no_leadspc;         /* -L: do not offer SMFIP_HDR_LEADSPC */
     const char *helo;
     msgfile *files;
     size_t nfiles;

@@ -145,6 +145,8 @@ svc_mc_flush() {
 # Write a milter config: svc_milter_conf FILE SOCKET MEMCACHED_SERVERS ["Key value"...]
 # (report address rua@rua.test, delimiter +, Action discard, debug logging to
 # stderr, which svc_milter_start keeps in NAME.log; later lines override earlier ones).
+# "Authentication none": the tests that are not about DKIM send unsigned reports;
+# the DKIM tests give "Authentication dkim" and a DkimKeyFile (or DkimNameservers).
 svc_milter_conf() {
     _f=$1 _s=$2 _m=$3
     shift 3
@@ -154,6 +156,7 @@ svc_milter_conf() {
         echo "RecipientDelimiter +"
         echo "Action discard"
         echo "OnStoreError deliver"
+        echo "Authentication none"
         echo "MemcachedServers $_m"
         echo "StoreTimeout 3000"
         echo "LogLevel debug"

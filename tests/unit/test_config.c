@@ -38,6 +38,8 @@ static void test_defaults(void)
     T_INTEQ(c.limits.max_json_depth, TLSRPT_DEF_MAX_JSON_DEPTH, "defaults: json depth");
     T_INTEQ(c.limits.max_mime_depth, TLSRPT_DEF_MAX_MIME_DEPTH, "defaults: mime depth");
     T_INTEQ(c.limits.max_mime_parts, TLSRPT_DEF_MAX_MIME_PARTS, "defaults: mime parts");
+    T_INTEQ(c.limits.max_json_values, TLSRPT_DEF_MAX_JSON_VALUES, "defaults: json values");
+    T_INTEQ(c.limits.max_session_count, TLSRPT_DEF_MAX_SESSION_COUNT, "defaults: session count");
     T_INTEQ(c.umask, 007, "defaults: umask");
     T_INTEQ(c.log_level, LOG_INFO, "defaults: log level info");
     T_INTEQ(c.store_timeout_ms, 1000, "defaults: store timeout");
@@ -93,6 +95,8 @@ static void test_all_keys(void)
         "MaxReportBytes 512k\n"
         "MaxHeaderBytes 1000\n"
         "MaxJsonDepth 10\n"
+        "maxjsonvalues 5000\n"
+        "MaxSessionCount 1000000\n"
         "MaxMimeDepth 3\n"
         "MaxMimeParts 7\n"
         "User nobody\n"
@@ -130,6 +134,8 @@ static void test_all_keys(void)
     T_INTEQ(c.limits.max_json_depth, 10, "keys: MaxJsonDepth");
     T_INTEQ(c.limits.max_mime_depth, 3, "keys: MaxMimeDepth");
     T_INTEQ(c.limits.max_mime_parts, 7, "keys: MaxMimeParts");
+    T_INTEQ(c.limits.max_json_values, 5000, "keys: MaxJsonValues");
+    T_INTEQ(c.limits.max_session_count, 1000000, "keys: MaxSessionCount");
     T_STREQ(c.user, "nobody", "keys: User");
     T_STREQ(c.group, "nogroup", "keys: Group");
     T_INTEQ(c.umask, 027, "keys: UMask octal");
@@ -140,7 +146,8 @@ static void test_all_keys(void)
     T_INTEQ(c.log_format, TM_LOG_JSON, "keys: LogFormat json");
     T_INTEQ(c.line[TM_K_SOCKET], 4, "keys: line of Socket");
     T_INTEQ(c.line[TM_K_REPORT_ADDRESS], 6, "keys: line of the last ReportAddress");
-    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 29, "keys: line of StoreTimeout");
+    T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 31, "keys: line of StoreTimeout");
+    T_INTEQ(c.line[TM_K_MAX_JSON_VALUES], 20, "keys: line of MaxJsonValues");
     tm_config_free(&c);
 }
 
@@ -375,7 +382,12 @@ static void expect_value(const char *line, int ok, long long want)
 {
     char text[256], err[4096] = "", name[300];
     tm_config c;
+    char shown[200];
     snprintf(text, sizeof text, RA "%s\n", line);
+    snprintf(shown, sizeof shown, "%s", line);
+    for (char *q = shown; *q; q++)
+        *q = *q == '\n' ? ',' : *q;            /* a second line, shown on one */
+    line = shown;
     int n = parse(&c, text, err, sizeof err);
     snprintf(name, sizeof name, "bound: '%s' %s", line, ok ? "accepted" : "refused");
     T_INTEQ(n, ok ? 0 : 1, name);
@@ -387,6 +399,9 @@ static void expect_value(const char *line, int ok, long long want)
             : !strncmp(k, "MaxJsonDepth", 12) ? c.limits.max_json_depth
             : !strncmp(k, "MaxMimeDepth", 12) ? c.limits.max_mime_depth
             : !strncmp(k, "MaxMimeParts", 12) ? c.limits.max_mime_parts
+            : !strncmp(k, "MaxJsonValues", 13) ? (long long)c.limits.max_json_values
+            : !strncmp(k, "MaxSessionCount", 15) ? (long long)c.limits.max_session_count
+            : !strncmp(k, "MaxDecodeMemory", 15) ? (long long)c.max_decode_memory
             : !strncmp(k, "StoreTimeout", 12) ? c.store_timeout_ms
             : !strncmp(k, "UMask", 5) ? (long long)c.umask
             : !strncmp(k, "CounterTTL", 10) ? c.counter_ttl
@@ -400,17 +415,45 @@ static void expect_value(const char *line, int ok, long long want)
     tm_config_free(&c);
 }
 
+/* MaxDecodeMemory must hold one mail's decoder bound at the limits: exactly it, one less. */
+static void test_decode_memory(void)
+{
+    tlsrpt_limits lim;
+    char text[256], err[4096];
+    tm_config c;
+    tlsrpt_limits_default(&lim);
+    size_t part = tm_decode_mail_bound(&lim);
+    T_INTEQ(part, 104 * 1000000 + 5 * (8 << 20) + (2 << 20) + 2 * (16 << 20), "decode memory: "
+            "the mail bound at the defaults is MaxJsonValues x 104 + MaxReportBytes x 5 + "
+            "2 x MaxMessageBytes + 2M");
+    T_CHECK(part <= TM_CONF_DEF_DECODE_MEMORY, "decode memory: the default budget holds it");
+    snprintf(text, sizeof text, RA "MaxDecodeMemory %zu\n", part);
+    T_INTEQ(parse(&c, text, err, sizeof err), 0, "decode memory: exactly the mail bound accepted");
+    tm_config_free(&c);
+    snprintf(text, sizeof text, RA "MaxDecodeMemory %zu\n", part - 1);
+    T_INTEQ(parse(&c, text, err, sizeof err), 1, "decode memory: one byte less refused");
+    T_CHECK(strncmp(err, "t.conf:2: MaxDecodeMemory 173M is less than one mail's decoder "
+                    "may hold at these limits (174M: ", 86) == 0,
+            "decode memory: ... with its line and both figures");
+    tm_config_free(&c);
+    T_INTEQ(parse(&c, RA "MaxJsonValues 3000000\n", err, sizeof err), 1,
+            "decode memory: the default budget refused for three times the values");
+    T_CHECK(strstr(err, "t.conf: MaxDecodeMemory 256M is less") &&
+            strstr(err, "(MaxDecodeMemory: the default)"), "decode memory: ... naming the default");
+    tm_config_free(&c);
+}
+
 /* Every documented range of tlsrpt-milter.conf(5) at both ends and one past them. */
 static void test_bounds(void)
 {
     expect_value("MaxMessageBytes 1", 1, 1);
-    expect_value("MaxMessageBytes 1024M", 1, 1LL << 30);
-    expect_value("MaxMessageBytes 1073741824", 1, 1LL << 30);
+    expect_value("MaxMessageBytes 1024M\nMaxDecodeMemory 4G", 1, 1LL << 30);
+    expect_value("MaxMessageBytes 1073741824\nMaxDecodeMemory 4G", 1, 1LL << 30);
     expect_value("MaxMessageBytes 1073741825", 0, 0);
     expect_value("MaxMessageBytes 1025M", 0, 0);
     expect_value("MaxMessageBytes 1048577k", 0, 0);
     expect_value("MaxReportBytes 1", 1, 1);
-    expect_value("MaxReportBytes 1024M", 1, 1LL << 30);
+    expect_value("MaxReportBytes 1024M\nMaxDecodeMemory 12G", 1, 1LL << 30);
     expect_value("MaxReportBytes 1073741825", 0, 0);
     expect_value("MaxReportBytes 0", 0, 0);
     expect_value("MaxHeaderBytes 1", 1, 1);
@@ -429,6 +472,23 @@ static void test_bounds(void)
     expect_value("MaxMimeParts 100000", 1, 100000);
     expect_value("MaxMimeParts 100001", 0, 0);
     expect_value("MaxMimeParts 0", 0, 0);
+    expect_value("MaxJsonValues 1", 1, 1);
+    expect_value("MaxJsonValues 100000000\nMaxDecodeMemory 16G", 1, 100000000);
+    expect_value("MaxJsonValues 100000001", 0, 0);
+    expect_value("MaxJsonValues 0", 0, 0);
+    expect_value("MaxJsonValues 10k", 0, 0);
+    expect_value("MaxSessionCount 1", 1, 1);
+    expect_value("MaxSessionCount 4611686018427387904", 1, 4611686018427387904LL);
+    expect_value("MaxSessionCount 4611686018427387905", 0, 0);
+    expect_value("MaxSessionCount 18446744073709551616", 0, 0);
+    expect_value("MaxSessionCount 0", 0, 0);
+    expect_value("MaxSessionCount -1", 0, 0);
+    /* MaxDecodeMemory: 1..1024G, and at least one report part's bound at the limits */
+    expect_value("MaxDecodeMemory 1024G\nMaxJsonValues 1", 1, 1LL << 40);
+    expect_value("MaxDecodeMemory 1099511627777", 0, 0);
+    expect_value("MaxDecodeMemory 1025G", 0, 0);
+    expect_value("MaxDecodeMemory 0", 0, 0);
+    expect_value("MaxDecodeMemory 256M", 1, 256LL << 20);
     expect_value("StoreTimeout 1", 1, 1);
     expect_value("StoreTimeout 600000", 1, 600000);
     expect_value("StoreTimeout 600001", 0, 0);
@@ -533,6 +593,7 @@ int main(void)
     test_errorf();
     test_print();
     test_bounds();
+    test_decode_memory();
     test_file_bound();
     T_MAIN_END();
 }

@@ -5,7 +5,10 @@
  * (deliver / tempfail), the rua_lost fallback, and smfi_delrcpt failing on the
  * first, the second and the last recipient (the mail is then tagged). In every path
  * that delivers with our header, each forged X-TLSRPT-Status is deleted, last index
- * first, with an empty value. Header values are cut at 100 bytes.
+ * first, with an empty value. Header values are cut at 100 bytes. Mails of several
+ * report parts: every mix of counted, duplicate and failed parts with Action discard
+ * and tag (the header says counted=N; of=M); a store that fails, under OnStoreError
+ * deliver and tempfail.
  * Includes milter/outcome.c directly (its static functions are the paths); the
  * t-milter.sh scripts drive the same code through libmilter and a real store.
  * Limits: the recorder keeps 64 KiB of calls; more is a failed check.
@@ -114,19 +117,52 @@ static const char *forged_lines(unsigned n)
     return buf;
 }
 
-/* Run counted() for a report; returns the libmilter status. */
+/* Run the disposition of a mail whose one report part was counted (or a duplicate). */
 static sfsistat run_counted(tm_msg *m, int action, int dup, const char *org, const char *rid)
 {
     tm_config cfg;
     tlsrpt_report r;
-    tlsrpt_count_info info;
+    tm_tally t;
     memset(&cfg, 0, sizeof cfg);
     memset(&r, 0, sizeof r);
-    memset(&info, 0, sizeof info);
+    memset(&t, 0, sizeof t);
     cfg.action = action;
     r.organization_name = (char *)org;
     r.report_id = (char *)rid;
-    return counted(NULL, m, &cfg, &r, &info, dup);
+    t.parts = 1;
+    t.one.r = &r;
+    t.one.fate = dup ? TM_FATE_DUPLICATE : TM_FATE_COUNTED;
+    tally_add(&t, &t.one);
+    return dispose(NULL, m, &cfg, &t);
+}
+
+/* Run the disposition of a mail of several report parts with the given fates ('c'
+   counted, 'd' duplicate, 'f' failed with reason corrupt-gzip, 's' store-unavailable). */
+static sfsistat run_parts(tm_msg *m, int action, const char *fates)
+{
+    tm_config cfg;
+    tm_tally t;
+    tlsrpt_report r;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&t, 0, sizeof t);
+    memset(&r, 0, sizeof r);
+    r.organization_name = (char *)"Org";
+    r.report_id = (char *)"id-p";
+    cfg.action = action;
+    t.parts = strlen(fates);
+    for (const char *f = fates; *f; f++) {
+        tm_rep p;
+        memset(&p, 0, sizeof p);
+        p.r = &r;
+        if (*f == 'c' || *f == 'd')
+            p.fate = *f == 'c' ? TM_FATE_COUNTED : TM_FATE_DUPLICATE;
+        else
+            rep_fail(&p, TM_FATE_FAILED, *f == 'f' ? "corrupt-gzip" : "store-unavailable", "x");
+        tally_add(&t, &p);
+        if (t.parts == 1)
+            t.one = p;
+    }
+    return dispose(NULL, m, &cfg, &t);
 }
 
 /* Counted, Action discard, 1..3 report recipients alone and with others, 0..3 forged. */
@@ -238,9 +274,8 @@ static void test_error_paths(void)
                      nr, nf);
             T_STREQ(g_calls, want, name);
 
-            cfg.on_store_error = TM_STORE_ERR_DELIVER;
             rec_reset(0);
-            s = store_failed(NULL, &m, &cfg, "store-unavailable", "down");
+            s = run_parts(&m, TM_ACTION_DISCARD, "s");
             snprintf(want, sizeof want, "%sADDHEADER X-TLSRPT-Status: error; "
                      "reason=store-unavailable\n", forged_lines(nf));
             snprintf(name, sizeof name, "store down, deliver, %zu rua, %u forged: accepted", nr, nf);
@@ -249,9 +284,8 @@ static void test_error_paths(void)
                      "reason added", nr, nf);
             T_STREQ(g_calls, want, name);
 
-            cfg.on_store_error = TM_STORE_ERR_TEMPFAIL;
             rec_reset(0);
-            s = store_failed(NULL, &m, &cfg, "store-unavailable", "down");
+            s = tempfail(NULL, &m);
             snprintf(name, sizeof name, "store down, tempfail, %zu rua, %u forged: 451", nr, nf);
             T_INTEQ(s, SMFIS_TEMPFAIL, name);
             snprintf(name, sizeof name, "store down, tempfail, %zu rua, %u forged: only the reply",
@@ -297,6 +331,90 @@ static void test_value_cut(void)
     T_STREQ(g_calls, want, "header value of 101 bytes cut to 100 + ...");
 }
 
+/* Several report parts: any failed part delivers the mail to all with the first failed
+   part's reason and "counted=N; of=M"; all counted or duplicate is a counted mail. */
+static void test_multi_paths(void)
+{
+    char *rua[] = { "<rua@rua.test>" };
+    static const struct {
+        const char *fates;
+        int action, others;
+        sfsistat want;
+        const char *calls;
+    } cases[] = {
+        { "cc", TM_ACTION_DISCARD, 0, SMFIS_DISCARD, "" },
+        { "cd", TM_ACTION_DISCARD, 0, SMFIS_DISCARD, "" },
+        { "cd", TM_ACTION_DISCARD, 1, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "DELRCPT <rua@rua.test>\n" },
+        { "cc", TM_ACTION_TAG, 0, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "ADDHEADER X-TLSRPT-Status: counted; counted=2; of=2\n" },
+        { "dcd", TM_ACTION_TAG, 0, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "ADDHEADER X-TLSRPT-Status: counted; counted=3; of=3\n" },
+        { "dd", TM_ACTION_TAG, 0, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "ADDHEADER X-TLSRPT-Status: duplicate; counted=2; of=2\n" },
+        { "cfc", TM_ACTION_DISCARD, 0, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "ADDHEADER X-TLSRPT-Status: error; reason=corrupt-gzip; counted=2; of=3\n" },
+        { "dsf", TM_ACTION_TAG, 1, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "ADDHEADER X-TLSRPT-Status: error; reason=store-unavailable; counted=1; of=3\n" },
+        { "ff", TM_ACTION_DISCARD, 0, SMFIS_ACCEPT, "CHGHEADER 1 X-TLSRPT-Status: \n"
+          "ADDHEADER X-TLSRPT-Status: error; reason=corrupt-gzip; counted=0; of=2\n" },
+    };
+    char name[200];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tm_msg m;
+        mk_msg(&m, rua, 1, (size_t)cases[i].others, 1);
+        rec_reset(0);
+        sfsistat s = run_parts(&m, cases[i].action, cases[i].fates);
+        snprintf(name, sizeof name, "parts %s, %s%s: %s", cases[i].fates,
+                 cases[i].action == TM_ACTION_TAG ? "tag" : "discard",
+                 cases[i].others ? ", + person" : "", cases[i].want == SMFIS_DISCARD ? "discarded"
+                 : "accepted");
+        T_INTEQ(s, cases[i].want, name);
+        snprintf(name, sizeof name, "parts %s, %s%s: the calls", cases[i].fates,
+                 cases[i].action == TM_ACTION_TAG ? "tag" : "discard",
+                 cases[i].others ? ", + person" : "");
+        T_STREQ(g_calls, cases[i].calls, name);
+    }
+}
+
+/* A store that fails: OnStoreError deliver makes the part failed, tempfail a tempfail. */
+static void test_store_choice(void)
+{
+    char serr[256];
+    tlsrpt_store_conf sc;
+    memset(&sc, 0, sizeof sc);
+    sc.servers = "127.0.0.1:1";
+    sc.timeout_ms = 200;
+    sc.pool_size = 1;
+    tlsrpt_store *st = tlsrpt_store_new(&sc, serr, sizeof serr);
+    T_CHECK(st != NULL, "store on a closed port: created (connects lazily)");
+    if (!st)
+        return;
+    tlsrpt_report *r = NULL;
+    char err[256];
+    const char *json = "{\"organization-name\":\"O\",\"report-id\":\"x\",\"date-range\":"
+        "{\"start-datetime\":\"2026-01-01T00:00:00Z\",\"end-datetime\":\"2026-01-01T23:59:59Z\"},"
+        "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"a.example\"},"
+        "\"summary\":{\"total-successful-session-count\":1,\"total-failure-session-count\":0}}]}";
+    T_INTEQ(tlsrpt_decode_buffer(json, strlen(json), NULL, TLSRPT_MODE_RAW, &r, err, sizeof err),
+            TLSRPT_OK, "store choice: the report decodes");
+    for (int mode = 0; r && mode < 2; mode++) {
+        tm_config cfg;
+        tm_rep p;
+        memset(&cfg, 0, sizeof cfg);
+        memset(&p, 0, sizeof p);
+        cfg.on_store_error = mode ? TM_STORE_ERR_TEMPFAIL : TM_STORE_ERR_DELIVER;
+        p.r = r;
+        count_report(&cfg, st, &p);
+        T_INTEQ(p.fate, mode ? TM_FATE_TEMPFAIL : TM_FATE_FAILED, mode
+                ? "store down, OnStoreError tempfail: the part is a tempfail"
+                : "store down, OnStoreError deliver: the part failed");
+        T_STREQ(p.reason, "store-unavailable", "store down: reason store-unavailable");
+    }
+    tlsrpt_report_free(r);
+    tlsrpt_store_free(st);
+}
+
 /* Every path, then the value cut. */
 int main(void)
 {
@@ -304,6 +422,8 @@ int main(void)
     test_tag_paths();
     test_delrcpt_failure();
     test_error_paths();
+    test_multi_paths();
+    test_store_choice();
     test_value_cut();
     T_MAIN_END();
 }
