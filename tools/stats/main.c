@@ -24,7 +24,7 @@
 
 /* Command-line settings. */
 typedef struct opts {
-    char *servers, *prefix, *output;
+    char *servers, *prefix, *output, *conf;
     const char *format, *today;
     int days, verbose;
 } opts;
@@ -43,8 +43,8 @@ static void usage(FILE *f)
           "  -f, --format F      text, json, prometheus or html (text)\n"
           "  -o, --output FILE   write FILE atomically instead of standard output\n"
           "  -v, --verbose       print keys read and round trips to standard error\n"
-          "exit: 0 ok, 1 usage/config, 2 memcached unreachable, 3 no data,\n"
-          "      4 malformed counter value, 5 internal/output error\n", f);
+          "exit: 0 ok (malformed counters are skipped with a warning), 1 usage/config,\n"
+          "      2 memcached unreachable, 3 no data, 5 internal/output error\n", f);
 }
 
 /* Read the milter configuration with the milter's own reader (config/): a file the
@@ -68,6 +68,8 @@ static int read_config(const char *path, opts *o)
         free(o->prefix);
         o->servers = ts_xstrdup(cfg.memcached_servers);
         o->prefix = ts_xstrdup(cfg.key_prefix);
+        free(o->conf);
+        o->conf = ts_xstrdup(path);
     }
     tm_config_free(&cfg);
     return nerr ? TS_EXIT_USAGE : TS_EXIT_OK;
@@ -143,8 +145,7 @@ static int add_named_domains(ts_report *r, int argc, char **argv)
     for (i = 0; i < argc; i++) {
         if (strlen(argv[i]) >= sizeof(norm))
             return usage_error("domain name too long", NULL);
-        tlsrpt_normalize_domain(argv[i], norm, sizeof(norm));
-        if (norm[0] == '\0' || norm[strcspn(norm, " \t\r\n\x7f")] != '\0')
+        if (tlsrpt_store_normalize_domain(argv[i], norm, sizeof(norm)) != 0)
             return usage_error("bad domain name", argv[i]);
         if (tlsrpt_key_component(enc, sizeof(enc), norm) < 0)
             return usage_error("domain name too long", NULL);
@@ -213,6 +214,7 @@ static int run(opts *o, int argc, char **argv)
         return usage_error("--today wants YYYY-MM-DD", o->today);
     if (ts_report_init(&r, o->days, today, o->prefix, &e) < 0)
         return usage_error(e.msg, NULL);
+    r.conf = o->conf;
     if ((rc = add_named_domains(&r, argc, argv)) != TS_EXIT_OK) {
         ts_report_free(&r);
         return rc;
@@ -252,7 +254,7 @@ static int run(opts *o, int argc, char **argv)
 /* Parse the options, apply the defaults, run; the exit status is the result. */
 int main(int argc, char **argv)
 {
-    opts o = { NULL, NULL, NULL, "text", NULL, 30, 0 };
+    opts o = { NULL, NULL, NULL, NULL, "text", NULL, 30, 0 };
     int rc = parse_opts(argc, argv, &o);
 
     if (rc == TS_EXIT_OK) {
@@ -265,5 +267,6 @@ int main(int argc, char **argv)
         rc = TS_EXIT_OK;
     free(o.servers);
     free(o.prefix);
+    free(o.conf);
     return rc;
 }

@@ -1,6 +1,10 @@
 /*
- * out_json.c - the JSON view, schema "tlsrpt-stats/1" (documented field by
- * field in tools/stats/README.md; fields are only ever added, never renamed).
+ * out_json.c - the JSON view, schema "tlsrpt-stats/2" (documented field by
+ * field in tools/stats/README.md; within one schema fields are only ever added,
+ * a change of meaning bumps it: /2 made an organisation's name its identity, the
+ * signer's organisational domain, with the organization-name as its label).
+ * Counts are JSON integers; 9223372036854775807 means "at least that" (saturated)
+ * and the object it is in says so with "saturated": true.
  * Built with json-c, so every string is escaped by json-c; names are valid
  * UTF-8 already (ts_decode_name). Shares have 4 decimals, rates 6.
  * Errors: returns -1 on a write error.
@@ -48,6 +52,55 @@ static void add_rules(json_object *root)
     ADD(root, "thresholds", th);
 }
 
+/* The policy types a day has counters for: { "sts": { "ok": N, "fail": N } ... }. */
+static json_object *day_types_json(const ts_day *day)
+{
+    json_object *o = json_object_new_object();
+
+    for (int k = 0; k < TS_NPT; k++) {
+        if (!(day->pt_seen & (1u << k)))
+            continue;
+        json_object *t = json_object_new_object();
+        ADD(t, "ok", json_object_new_int64(day->pt_ok[k]));
+        ADD(t, "fail", json_object_new_int64(day->pt_fail[k]));
+        ADD(o, ts_pt_names[k], t);
+    }
+    return o;
+}
+
+/* Window sums per policy type, every type present. */
+static json_object *types_total_json(const ts_domain *d)
+{
+    json_object *o = json_object_new_object();
+
+    for (int k = 0; k < TS_NPT; k++) {
+        json_object *t = json_object_new_object();
+        ADD(t, "ok", json_object_new_int64(d->pt_ok[k]));
+        ADD(t, "fail", json_object_new_int64(d->pt_fail[k]));
+        ADD(t, "days", json_object_new_int(d->pt_days[k]));
+        ADD(o, ts_pt_names[k], t);
+    }
+    return o;
+}
+
+/* The days marked partial, each with the command that rebuilds it. */
+static json_object *partial_json(const ts_report *r, const ts_domain *d)
+{
+    json_object *a = json_object_new_array();
+    char cmd[512];
+
+    for (int w = 0; w < r->ndays; w++) {
+        if (!TS_WDAY(d, w)->partial)
+            continue;
+        json_object *o = json_object_new_object();
+        ADD(o, "day", json_object_new_string(TS_WNAME(r, w)));
+        ADD(o, "rebuild", json_object_new_string(ts_rebuild_cmd(r, TS_WNAME(r, w), cmd,
+                                                                sizeof cmd)));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
 /* The daily trend array. */
 static json_object *days_json(const ts_report *r, const ts_domain *d, json_object **spikes)
 {
@@ -68,6 +121,10 @@ static json_object *days_json(const ts_report *r, const ts_domain *d, json_objec
         ADD(o, "spike", json_object_new_boolean(day->spike));
         ADD(o, "baseline_median", jdouble(day->baseline, 1));
         ADD(o, "baseline_days", json_object_new_int(day->baseline_n));
+        ADD(o, "partial", json_object_new_boolean(day->partial));
+        ADD(o, "saturated", json_object_new_boolean(TS_IS_SAT(day->ok) || TS_IS_SAT(day->fail) ||
+                                                    TS_IS_SAT(day->reports)));
+        ADD(o, "policy_types", day_types_json(day));
         json_object_array_add(a, o);
         if (day->spike)
             json_object_array_add(*spikes, json_object_new_string(TS_WNAME(r, w)));
@@ -85,6 +142,8 @@ static json_object *dist_json(const ts_report *r, const ts_domain *d, const ts_s
 
     ADD(o, "verdict", json_object_new_string(ts_dist_names[di->verdict]));
     ADD(o, "top", di->top >= 0 ? json_object_new_string(s->v[di->top].name) : NULL);
+    if (!is_mx)
+        ADD(o, "top_label", jstr(di->top >= 0 ? s->v[di->top].label : NULL));
     ADD(o, "top_share", jdouble(di->top_share, 4));
     ADD(o, "failed_total", json_object_new_int64(di->total));
     ADD(o, "advice", json_object_new_string(ts_dist_advice(d, s, di, is_mx, advice,
@@ -93,9 +152,13 @@ static json_object *dist_json(const ts_report *r, const ts_domain *d, const ts_s
         const ts_entity *e = &s->v[s->order[j]];
         json_object *row = json_object_new_object();
         ADD(row, "name", json_object_new_string(e->name));
-        if (!is_mx)
+        if (!is_mx) {
+            ADD(row, "label", jstr(e->label));
+            ADD(row, "display", json_object_new_string(ts_org_display(e)));
             ADD(row, "ok", json_object_new_int64(e->ok));
+        }
         ADD(row, "fail", json_object_new_int64(e->fail));
+        ADD(row, "saturated", json_object_new_boolean(TS_IS_SAT(e->ok) || TS_IS_SAT(e->fail)));
         ADD(row, "share", jdouble(e->share, 4));
         ADD(row, "first_seen", jstr(e->first_day >= 0 ? TS_WNAME(r, e->first_day) : NULL));
         ADD(row, "last_seen", jstr(e->last_day >= 0 ? TS_WNAME(r, e->last_day) : NULL));
@@ -170,7 +233,10 @@ static json_object *domain_json(const ts_report *r, const ts_domain *d)
     ADD(tot, "fail", json_object_new_int64(d->fail));
     ADD(tot, "failure_rate", sessions > 0 ? jdouble(ts_ratio(d->fail, sessions), 6) : NULL);
     ADD(tot, "report_days", json_object_new_int(d->report_days));
+    ADD(tot, "saturated", json_object_new_boolean(d->saturated));
     ADD(o, "totals", tot);
+    ADD(o, "policy_types", types_total_json(d));
+    ADD(o, "partial_days", partial_json(r, d));
     ADD(o, "latest_day", jstr(d->latest >= 0 ? TS_WNAME(r, d->latest) : NULL));
     ADD(o, "days", days_json(r, d, &sp));
     ADD(o, "spikes", sp);
@@ -183,10 +249,83 @@ static json_object *domain_json(const ts_report *r, const ts_domain *d)
         const ts_entity *e = &d->orgs.v[d->silent[j]];
         json_object *row = json_object_new_object();
         ADD(row, "name", json_object_new_string(e->name));
+        ADD(row, "label", jstr(e->label));
         ADD(row, "last_seen", json_object_new_string(TS_WNAME(r, e->last_day)));
         json_object_array_add(sil, row);
     }
     ADD(o, "silent_reporters", sil);
+    return o;
+}
+
+/* Whether counters were lost, why, and the command that rebuilds them. */
+static json_object *loss_json(const ts_report *r)
+{
+    json_object *o = json_object_new_object(), *why = json_object_new_array();
+    char cmd[512];
+
+    for (int k = 0; k < 3; k++)
+        if (r->loss.why & (1u << k))
+            json_object_array_add(why, json_object_new_string(ts_lost_names[k]));
+    ADD(o, "checked", json_object_new_boolean(r->loss.checked));
+    ADD(o, "archive_checked", json_object_new_boolean(r->loss.archive_checked));
+    ADD(o, "lost", json_object_new_boolean(r->loss.why != 0));
+    ADD(o, "reasons", why);
+    ADD(o, "message", r->loss.why ? json_object_new_string(r->loss.text) : NULL);
+    ADD(o, "rebuild", r->loss.why ? json_object_new_string(ts_rebuild_cmd(r, NULL, cmd,
+                                                                          sizeof cmd)) : NULL);
+    return o;
+}
+
+/* The malformed counters that were skipped (the first TS_MAX_BAD named). */
+static json_object *bad_json(const ts_report *r)
+{
+    json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+    for (size_t i = 0; i < r->nbad && i < TS_MAX_BAD; i++) {
+        json_object *k = json_object_new_object();
+        ADD(k, "key", json_object_new_string(r->bad[i].key));
+        ADD(k, "value", json_object_new_string(r->bad[i].value));
+        json_object_array_add(a, k);
+    }
+    ADD(o, "total", json_object_new_int64((int64_t)r->nbad));
+    ADD(o, "keys", a);
+    return o;
+}
+
+/* o[key] += n (two encodings of one reason decode alike: never a duplicate key). */
+static void add_sum(json_object *o, const char *key, int64_t n)
+{
+    json_object *old;
+
+    if (json_object_object_get_ex(o, key, &old))
+        n = ts_add64(n, json_object_get_int64(old));
+    ADD(o, key, json_object_new_int64(n));
+}
+
+/* Report candidates not counted: window sums per reason and per arrival day. */
+static json_object *nc_json(const ts_report *r)
+{
+    json_object *o = json_object_new_object(), *by = json_object_new_object();
+    json_object *days = json_object_new_array(), *cur = NULL, *reasons = NULL;
+    int cur_w = -1;
+
+    for (size_t i = 0; i < r->nc_reasons.n; i++)
+        add_sum(by, r->nc_reasons.v[i].name, r->nc_reasons.v[i].fail);
+    for (size_t i = 0; i < r->nnc; i++) {          /* sorted by day (analyze.c) */
+        const ts_nc *n = &r->nc[i];
+        if (n->w != cur_w) {
+            cur = json_object_new_object();
+            reasons = json_object_new_object();
+            ADD(cur, "day", json_object_new_string(TS_WNAME(r, n->w)));
+            ADD(cur, "reasons", reasons);
+            json_object_array_add(days, cur);
+            cur_w = n->w;
+        }
+        add_sum(reasons, r->nc_reasons.v[n->reason].name, n->n);
+    }
+    ADD(o, "total", json_object_new_int64(r->nc_total));
+    ADD(o, "by_reason", by);
+    ADD(o, "days", days);
     return o;
 }
 
@@ -200,13 +339,17 @@ int ts_out_json(FILE *f, const ts_report *r)
 
     gmtime_r(&r->generated, &tm);
     strftime(gen, sizeof(gen), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    ADD(root, "schema", json_object_new_string("tlsrpt-stats/1"));
+    ADD(root, "schema", json_object_new_string(TS_SCHEMA));
     ADD(root, "generated", json_object_new_string(gen));
     ADD(win, "first_day", json_object_new_string(TS_WNAME(r, 0)));
     ADD(win, "last_day", json_object_new_string(TS_WNAME(r, r->ndays - 1)));
     ADD(win, "days", json_object_new_int(r->ndays));
     ADD(root, "window", win);
     add_rules(root);
+    ADD(root, "loss", loss_json(r));
+    ADD(root, "malformed_counters", bad_json(r));
+    ADD(root, "saturated", json_object_new_boolean(r->saturated));
+    ADD(root, "not_counted", nc_json(r));
     doms = json_object_new_array();
     for (i = 0; i < r->ndom; i++)
         json_object_array_add(doms, domain_json(r, &r->dom[i]));
