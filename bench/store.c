@@ -5,12 +5,17 @@
  * protocol, as the store uses, on its own connection).
  *
  * usage: store SERVERS N RUNS
+ *        store --rebuild SERVERS N     (tally N small archived reports, then write them)
  * Each run counts N reports (each with its own report-id, so none is a
  * duplicate) and then does N increments; one line per run:
  *   run=I store_us=F incr_us=F keys=K round_trips=R p50_us=F max_us=F
  * (microseconds per report / per incr; keys = counter keys of one report as
  * planned; round_trips = tlsrpt_count_info.round_trips of the last report;
  * p50_us / max_us: median and slowest single report, to show stalls).
+ * The rebuild mode prints one line:
+ *   rebuild reports=N tally_s=F write_s=F reports_per_s=F keys=K
+ * (the tally of N reports of 2 domains over 30 days from 40 reporters, with a
+ * failure each, then tlsrpt_store_rebuild of every day into an empty prefix).
  * Errors: exit 1 when memcached fails or a report is not counted.
  */
 #include <libmemcached/memcached.h>
@@ -132,6 +137,54 @@ static double run_incr(memcached_st *mc, long n)
     return (now() - t0) * 1e6 / (double)n;
 }
 
+/* The rebuild mode: tally n small reports and write them; 0 or 1. */
+static int bench_rebuild(const char *servers, long n)
+{
+    static bench_report b;
+    tlsrpt_store_conf conf;
+    char err[512], eid[64], org[32];
+    memset(&conf, 0, sizeof conf);
+    conf.servers = servers;
+    conf.prefix = "tlsrpt-rbench:";
+    conf.counter_ttl = 3600;
+    conf.dedup_ttl = 3600;
+    tlsrpt_store *st = tlsrpt_store_new(&conf, err, sizeof err);
+    tlsrpt_tally *t = st ? tlsrpt_tally_new(st, 0, err, sizeof err) : NULL;
+    if (!t) {
+        fprintf(stderr, "store: %s\n", err);
+        return 1;
+    }
+    build(&b);
+    for (int d = 0; d < N_DOM; d++)
+        b.pol[d].n_failures = 1;                /* small reports: one failure each */
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        tlsrpt_count_req q = { .entry_id = eid, .host_id = "bench-host", .arrival = 1793000000 + 60 * i };
+        snprintf(b.rid, sizeof b.rid, "rb-%ld", i);
+        snprintf(eid, sizeof eid, "20261101T000000Z-bench-1-%ld", i);
+        snprintf(org, sizeof org, "Reporter %ld", i % 40);
+        snprintf(b.r.day, sizeof b.r.day, "2026-10-%02ld", 1 + i % 30);
+        b.r.organization_name = org;
+        if (tlsrpt_tally_add(t, &b.r, &q, NULL, err, sizeof err) != TLSRPT_COUNTED) {
+            fprintf(stderr, "store: tally of report %ld: %s\n", i, err);
+            return 1;
+        }
+    }
+    double t1 = now();
+    tlsrpt_rebuild_result res;
+    tlsrpt_rebuild_opts o = { .hosts = (const char *const[]){ "bench-host" }, .n_hosts = 1 };
+    if (tlsrpt_store_rebuild(st, t, &o, &res, err, sizeof err) != 0) {
+        fprintf(stderr, "store: rebuild: %s\n", err);
+        return 1;
+    }
+    double t2 = now();
+    printf("rebuild reports=%ld tally_s=%.3f write_s=%.3f reports_per_s=%.0f keys=%zu\n", n, t1 - t0,
+           t2 - t1, (double)n / (t2 - t0), res.written);
+    tlsrpt_tally_free(t);
+    tlsrpt_store_free(st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static bench_report b;
@@ -139,8 +192,10 @@ int main(int argc, char **argv)
     char err[512];
     unsigned rt = 0;
 
+    if (argc == 4 && strcmp(argv[1], "--rebuild") == 0)
+        return bench_rebuild(argv[2], atol(argv[3]));
     if (argc != 4) {
-        fputs("usage: store SERVERS N RUNS\n", stderr);
+        fputs("usage: store SERVERS N RUNS | store --rebuild SERVERS N\n", stderr);
         return 2;
     }
     long n = atol(argv[2]), runs = atol(argv[3]);

@@ -147,7 +147,7 @@ static int read_one(int fd, size_t nreq, long long deadline, st_ans_cb cb, void 
         int bad = rb_read(&rb, body, blen, deadline) < 0;
         body[blen] = 0;
         int done = !bad && h[1] == OP_NOOP && opaque == NOOP_OPAQUE;
-        if (!bad && !done && opaque < nreq) {
+        if (!bad && !done && opaque < nreq && cb) {
             st_ans a = { opaque, h[1], get_be(h + 6, 2), (const char *)body + elen, klen,
                          (const char *)body + elen + klen, blen - elen - klen,
                          (uint64_t)get_be(h + 16, 4) << 32 | get_be(h + 20, 4) };
@@ -227,7 +227,8 @@ int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_an
         burst_fail(c, &failed, what, 0, "out of memory");
     } else {
         for (size_t i = 0; i < n; i++) {
-            srv[i] = memcached_generate_hash(c->mc, reqs[i].key, strlen(reqs[i].key));
+            srv[i] = reqs[i].direct ? reqs[i].srv
+                                    : memcached_generate_hash(c->mc, reqs[i].key, strlen(reqs[i].key));
             srv[i] = srv[i] < nsrv ? srv[i] : 0;
         }
         if (first_req >= 0 && (size_t)first_req < n)

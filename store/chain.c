@@ -110,7 +110,7 @@ static int grow_table(tlsrpt_members *ms)
 }
 
 /* Add m to the member list unless it is there (a hash table drops repeats). */
-static void add_unique(void *arg, const char *m, size_t mlen)
+void st_members_add(void *arg, const char *m, size_t mlen)
 {
     tlsrpt_members *ms = arg;
     if (ms->oom || (2 * (ms->n + 1) > ms->tcap && grow_table(ms) < 0)) {
@@ -138,6 +138,18 @@ static void add_unique(void *arg, const char *m, size_t mlen)
         return;
     }
     ms->table[h] = ++ms->n;
+}
+
+/* Does ms list member m? */
+int st_members_has(const tlsrpt_members *ms, const char *m)
+{
+    size_t ml = strlen(m);
+    if (!ms->tcap)
+        return 0;
+    for (size_t h = (size_t)mhash(m, ml) & (ms->tcap - 1); ms->table[h]; h = (h + 1) & (ms->tcap - 1))
+        if (strcmp(ms->v[ms->table[h] - 1], m) == 0)
+            return 1;
+    return 0;
 }
 
 /* Free a member list (NULL is fine). */
@@ -175,7 +187,7 @@ static int read_links(memcached_st *mc, const char *prefix, const char *key, uns
     }
     memcached_result_st *res;
     while ((res = memcached_fetch_result(mc, NULL, &rc)) != NULL) {
-        tlsrpt_set_each(memcached_result_value(res), memcached_result_length(res), add_unique, out);
+        tlsrpt_set_each(memcached_result_value(res), memcached_result_length(res), st_members_add, out);
         memcached_result_free(res);
     }
     if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
@@ -204,7 +216,7 @@ int tlsrpt_store_set_read(void *memc, const char *prefix, const char *key, tlsrp
     if (!v)
         return 0;
     unsigned n = tlsrpt_set_links(v, len);
-    tlsrpt_set_each(v, len, add_unique, out);
+    tlsrpt_set_each(v, len, st_members_add, out);
     free(v);
     if (n > 0 && read_links(mc, prefix, key, n, out, errbuf, errlen) < 0) {
         tlsrpt_members_free(out);

@@ -316,8 +316,8 @@ static int counters_failed(st_call *c, const char *key, const phase3 *ph, size_t
 }
 
 /* Phase 3, one round trip (one more per lost create race, at most 3 in all): the
-   marker and label sets, then every counter as INCREMENTQ (delta = initial). */
-static int write_counters(st_call *c, const st_plan *p, const char *sent)
+   marker and label sets, then every counter as INCREMENT (delta = initial). */
+int st_write_counters(st_call *c, const st_plan *p, const char *sent)
 {
     size_t n = p->n_ctr + 2, *idx = malloc(n * sizeof *idx);
     st_req *reqs = calloc(n, sizeof *reqs);
@@ -437,7 +437,8 @@ static int budget_and_index(st_call *c, st_plan *p, st_sets *ss, uint64_t rep_co
 {
     p1view pv = { ss, p };
     st_view v = { ss_known, ss_exists, ss_members, &pv, rep_count };
-    size_t overhead = 2 + (p->label_key[0] != 0);   /* marker, reporter count, label */
+    size_t overhead = 2 + (p->label_key[0] != 0)    /* marker, reporter count, label */
+                      + (p->host[0] ? 3 : 0);       /* arr:, hosts:Y member and set */
     if (st_budget(c->st, p, &v, overhead, c->info) == 0)
         return nothing_left(c, p);
     if (st_budget_folded(p) && st_emit(c->st, p) < 0)
@@ -483,5 +484,37 @@ int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q)
         return rc;
     if (q->before_counters)
         q->before_counters(q->arg);
-    return write_counters(c, p, own_id ? sent : NULL);
+    return st_write_counters(c, p, own_id ? sent : NULL);
+}
+
+/* Burst callback of st_run_plain's read: link 0 of each set. */
+static void on_plain(void *arg, const st_ans *a)
+{
+    st_sets *ss = arg;
+    if (a->status == 0 && st_sets_got(ss, a->req, a->val, a->vlen, a->cas) != 0)
+        ss->oom = 1;
+}
+
+/* A plan without dedup marker (not-counted counts, partial flags): read its sets, write
+   its new members, then its counters; 2 round trips, 4 with new members. */
+int st_run_plain(st_call *c, st_plan *p)
+{
+    st_sets ss;
+    int rc = TLSRPT_COUNTED, maybe;
+    if (st_sets_init(&ss, p) != 0)
+        return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    st_req *reqs = calloc(ss.n ? ss.n : 1, sizeof *reqs);
+    if (!reqs)
+        rc = st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    for (size_t i = 0; reqs && i < ss.n; i++)
+        reqs[i] = (st_req){ .opcode = ST_OP_GETKQ, .key = ss.s[i].key };
+    if (rc == TLSRPT_COUNTED && ss.n && st_burst(c, "get (index sets)", reqs, ss.n, on_plain, &ss, &maybe) != 0)
+        rc = TLSRPT_STORE_FAILED;
+    else if (rc == TLSRPT_COUNTED && ss.oom)
+        rc = st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    free(reqs);
+    if (rc == TLSRPT_COUNTED)
+        rc = st_index_write(c, p, &ss, NULL);
+    st_sets_free(&ss);
+    return rc == TLSRPT_COUNTED ? st_write_counters(c, p, NULL) : rc;
 }

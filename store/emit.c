@@ -6,7 +6,8 @@
  *   d:D:Y:org:ORG:ok / fail                      always
  *   d:D:Y:type:RT, d:D:Y:mx:MX:fail              when > 0
  * and the index members P domains <- D, P d:D:days <- Y, d:D:Y:orgs <- ORG,
- * d:D:Y:types <- RT, d:D:Y:mxs <- MX. Keys and members are unique by
+ * d:D:Y:types <- RT, d:D:Y:mxs <- MX; with a host id H, P arr:A:H:counted += 1
+ * (A = arrival day) and P hosts:Y <- H. Keys and members are unique by
  * construction (the plan merged every sum first), so nothing is sorted.
  * The budget's decisions (budget.c) are applied here: a dropped domain gets
  * no key (its 4 sets are still listed, so set i of a domain stays at
@@ -175,8 +176,14 @@ int st_emit(const tlsrpt_store *st, st_plan *p)
     for (size_t i = 0; i < p->n_dom; i++)
         if (emit_sets(st, p, i) < 0)
             return -1;
+    if (p->host[0] && add_set(st, p, (const char *const[]){ "hosts", p->Y }, 2, 0) < 0)
+        return -1;
     for (size_t i = 0; i < p->n_dom; i++)
         if (!p->dom[i].drop && emit_domain(st, p, i) < 0)
             return -1;
+    if (p->host[0]
+        && (add_ctr(st, p, (const char *const[]){ "arr", p->arr_day, p->host, "counted" }, 4, 1, 1) < 0
+            || add_mem(p, ST_SET_HOSTS(p), p->host, -1, ST_ANCHOR_NONE) < 0))
+        return -1;
     return 0;
 }

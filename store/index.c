@@ -68,6 +68,7 @@ static int marker_key(const tlsrpt_store *st, const st_plan *p, const st_member 
 int st_sets_init(st_sets *ss, const st_plan *p)
 {
     ss->n = p->n_set;
+    ss->oom = 0;
     ss->s = calloc(p->n_set ? p->n_set : 1, sizeof *ss->s);
     if (!ss->s)
         return -1;

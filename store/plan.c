@@ -276,6 +276,8 @@ static int plan_seen(const tlsrpt_store *st, const tlsrpt_report *r, st_plan *p)
 static int plan_reporter(const tlsrpt_store *st, const tlsrpt_count_req *q, st_plan *p)
 {
     st_day_of(q->arrival ? q->arrival : time(NULL), p->arr_day);
+    if (q->host_id && q->host_id[0] && st_canon(p->host, sizeof p->host, q->host_id) < 0)
+        return -1;
     return tlsrpt_key_build(p->rep_key, sizeof p->rep_key, st->prefix,
                             (const char *const[]){ "org", p->org, p->arr_day, "newdomains" }, 4) < 0
                ? -1 : 0;

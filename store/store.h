@@ -144,6 +144,86 @@ int tlsrpt_store_parse_count(const char *v, size_t len, int64_t *out);
    PolicyDomains entries and org_key all go through it. */
 int tlsrpt_store_normalize_domain(const char *in, char *out, size_t outlen);
 
+/* Count a report candidate that was not counted, by arrival day (0 = now) and reason
+   token: P nc:A:REASON += 1, listed in P nc:days and P nc:A:reasons. TLSRPT_COUNTED or
+   TLSRPT_STORE_FAILED (errbuf). */
+int tlsrpt_store_not_counted(tlsrpt_store *st, time_t arrival, const char *reason,
+                             char *errbuf, size_t errlen);
+/* A partial count of report r cannot be ruled out (info->partial): P d:D:Y:partial += 1
+   for each of its domains, listed in P partial:days; a rebuild of the day clears it.
+   TLSRPT_COUNTED, TLSRPT_NOT_COUNTABLE (nothing of r is countable) or _STORE_FAILED. */
+int tlsrpt_store_mark_partial(tlsrpt_store *st, const tlsrpt_report *r, const tlsrpt_count_req *q,
+                              char *errbuf, size_t errlen);
+
+/* Loss detection: what each memcached server says (tlsrpt_store_check_loss). */
+typedef struct tlsrpt_server_state {
+    char server[300];           /* host:port or socket path */
+    int reachable;
+    long long epoch;            /* P epoch on that server: when counting into it began; 0 none */
+    long long uptime;           /* seconds since memcached started (stats) */
+    long long evictions;        /* items memcached evicted since it started (any client's) */
+    long long curr_items;
+    int lost;                   /* no epoch although data is expected (another server has one,
+                                   or TLSRPT_LOSS_EXPECT): the server lost what it held */
+    int restarted;              /* the epoch is older than the server: a restart kept the data */
+    int marked;                 /* TLSRPT_LOSS_MARK wrote a new epoch */
+} tlsrpt_server_state;
+typedef struct tlsrpt_loss {
+    size_t n;
+    tlsrpt_server_state s[64];
+    int loss;                   /* some server lost its data, or evicted items */
+    char text[600];             /* one line for the log ("" when all is well) */
+} tlsrpt_loss;
+#define TLSRPT_LOSS_MARK   0x01 /* add P epoch = now where it is missing (after judging) */
+#define TLSRPT_LOSS_EXPECT 0x02 /* counting happened before (the archive is not empty) */
+/* Ask every server for P epoch and its stats (one round trip; one more with MARK).
+   0, or -1 with errbuf when no server could be asked. */
+int tlsrpt_store_check_loss(tlsrpt_store *st, unsigned flags, tlsrpt_loss *out,
+                            char *errbuf, size_t errlen);
+
+/* ---- rebuild (tlsrpt-parse --rebuild): recount from the archive, then replace ---- */
+typedef struct tlsrpt_tally tlsrpt_tally;
+#define TLSRPT_TALLY_KNOWN_DOMAINS 0x01 /* domains memcached lists count as known for the
+                                           budgets (a --day rebuild of a live store) */
+/* A recount in memory with st's prefix, allow-list and budgets (st must outlive it). */
+tlsrpt_tally *tlsrpt_tally_new(tlsrpt_store *st, unsigned flags, char *errbuf, size_t errlen);
+/* Add one archived report with its request (identity, entry and host id, arrival), as
+   live counting would; feed them in archive order. A tlsrpt_count_status (DUPLICATE:
+   the same identity and report-id was added before, from any archive). */
+int tlsrpt_tally_add(tlsrpt_tally *t, const tlsrpt_report *r, const tlsrpt_count_req *q,
+                     tlsrpt_count_info *info, char *errbuf, size_t errlen);
+/* Add one archived report candidate that was not counted (arrival, reason token). 0/-1. */
+int tlsrpt_tally_not_counted(tlsrpt_tally *t, time_t arrival, const char *reason);
+void tlsrpt_tally_free(tlsrpt_tally *t);
+
+/* What to replace with a tally. */
+typedef struct tlsrpt_rebuild_opts {
+    const char *day;            /* one report day "YYYY-MM-DD", or NULL: every day */
+    const char *const *hosts;   /* archive ids of the archives fed (P hosts:Y is checked) */
+    size_t n_hosts;
+    int force;                  /* replace a day that other hosts counted into too */
+    /* called for every key whose value changes (old / new -1: missing) */
+    void (*on_change)(void *arg, const char *key, int64_t old_value, int64_t new_value);
+    void *arg;
+} tlsrpt_rebuild_opts;
+typedef struct tlsrpt_rebuild_result {
+    size_t days;                /* report days replaced */
+    size_t written, deleted, unchanged;     /* counters */
+    size_t sets;                /* index sets written */
+    size_t markers;             /* dedup markers added (missing ones only) */
+    char other_hosts[256];      /* hosts in P hosts:Y that were not given (space-separated) */
+    char text[640];             /* one line saying what was replaced */
+} tlsrpt_rebuild_result;
+#define TLSRPT_REBUILD_REFUSED 5    /* a day has counts of hosts not given, and no force */
+/* Replace memcached's counters (and index sets) of the tally's report days (or of
+   opts->day) by the tally's: every key the recount has is set, every counter of those
+   days it lacks is deleted, their per-day index sets are rewritten, the partial flags
+   go; long-lived sets only gain members; markers missing are added. Running it twice
+   changes nothing. 0, TLSRPT_REBUILD_REFUSED (res->other_hosts, nothing written), or
+   -1 with errbuf. */
+int tlsrpt_store_rebuild(tlsrpt_store *st, tlsrpt_tally *t, const tlsrpt_rebuild_opts *o,
+                         tlsrpt_rebuild_result *res, char *errbuf, size_t errlen);
+
 /* Encode one key component (%XX outside [A-Za-z0-9._-]); returns length, or -1 if it does not fit. */
 int tlsrpt_key_component(char *out, size_t outlen, const char *s);
 /* Decode a component back to the raw string; returns length or -1. */

@@ -112,6 +112,7 @@ typedef struct st_plan {
     size_t n_domains;
     char domains[512];
     char arr_day[11];           /* A: the arrival day (UTC) */
+    char host[ST_COMP_MAX + 1]; /* H: the host id component, "" without one */
     char rep_key[TLSRPT_KEY_MAX + 1];   /* P org:ORG:A:newdomains */
     size_t rep_new;             /* new domains this report takes (budget.c) */
 } st_plan;
@@ -125,6 +126,7 @@ typedef struct st_plan {
 #define ST_SET_ORGS(i) (2 + 4 * (i))
 #define ST_SET_TYPES(i) (3 + 4 * (i))
 #define ST_SET_MXS(i) (4 + 4 * (i))
+#define ST_SET_HOSTS(p) (1 + 4 * (p)->n_dom)     /* P hosts:Y, when the report has a host */
 
 /* What phase 1 (or the tally) knows about the index sets, for the budgets. */
 typedef struct st_view {
@@ -237,6 +239,8 @@ typedef struct st_req {
     const char *val;
     size_t vlen;
     uint64_t cas;                   /* 0, or the CAS a SET must match */
+    unsigned char direct;           /* send to server position srv, not by key hash */
+    uint32_t srv;
 } st_req;
 /* burst.c: one answer (every answer but the closing NOOP). */
 typedef struct st_ans {
@@ -282,10 +286,18 @@ typedef struct st_burst_res {
    part first; if that fails, no other server is sent anything. */
 int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_ans_cb cb,
                void *arg, long first_req, st_burst_res *res);
+/* chain.c: add member m (mlen bytes) to the tlsrpt_members arg unless it is listed. */
+void st_members_add(void *arg, const char *m, size_t mlen);
+/* chain.c: does ms list member m? */
+int st_members_has(const tlsrpt_members *ms, const char *m);
 /* count.c: is id a usable spool entry id? */
 int st_entry_id_ok(const char *id);
 /* count.c: phases 1-3 of one planned report on c (a pooled handle). */
 int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q);
+/* count.c: the counter burst of a plan (sent: the marker's "ID sent" value, or NULL). */
+int st_write_counters(st_call *c, const st_plan *p, const char *sent);
+/* count.c: a plan without dedup marker: its sets, new members, counters. */
+int st_run_plain(st_call *c, st_plan *p);
 /* index.c: the index sets a plan touches, with what phase 1 and the marker burst read. */
 typedef struct st_set_state {
     const char *key;
@@ -301,6 +313,7 @@ typedef struct st_set_state {
 typedef struct st_sets {
     st_set_state *s;            /* same order as st_plan.set */
     size_t n;
+    int oom;
 } st_sets;
 int st_sets_init(st_sets *ss, const st_plan *p);
 int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen, uint64_t cas);

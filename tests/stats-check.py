@@ -104,7 +104,9 @@ def check_broad(d):
     eq("broad mx verdict", (m["verdict"], m["top"], m["top_share"]),
        ("spread", "mx1.broad.example", 0.3))
     check("broad mx advice", m["advice"].endswith("look at all your MX hosts"), m["advice"])
-    check("broad hostile mx kept", HOSTILE_MX in [r["name"] for r in m["rows"]])
+    # issue 13: an MX that is not a host name never reaches a key; it counts under ~invalid
+    check("broad hostile mx counted under ~invalid, never by its name",
+          "~invalid" in [r["name"] for r in m["rows"]] and HOSTILE_MX not in [r["name"] for r in m["rows"]])
     t = d["result_types"]
     eq("broad majority type", (t["majority"], t["rows"][0]["share"]),
        ("sts-policy-fetch-error", 0.6))
@@ -231,7 +233,7 @@ def cmd_html(path):
           in html)
     check("html no-report days shaded", "<title>2025-03-17: no reports</title>" in html)
     check("html hostile org escaped", "Evil &lt;b&gt;&amp;&quot;Org&quot;&lt;/b&gt;" in html)
-    check("html hostile mx escaped", "&lt;img src=x onerror=alert(1)&gt;.broad.example" in html)
+    check("html hostile mx never shown (counted under ~invalid)", "onerror" not in html and "~invalid" in html)
     check("html no injected tags", "<img" not in html and "<b>&" not in html)
     check("html no script, no external assets",
           not re.search(r"<script|<link|<iframe|url\(|@import|\ssrc=\"|href=\"(?!#)", html))
