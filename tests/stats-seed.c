@@ -6,6 +6,15 @@
  *       decode each report file (JSON, gzip, zip or mail) and count it with
  *       tlsrpt_store_count_req; -k gives the DKIM signer's organisational domain
  *       (identity, org:ORG:name label), as the milter does with Authentication.
+ *   stats-seed [-s ...] partial FILE...
+ *       mark each report's domains and day partial (tlsrpt_store_mark_partial), as the
+ *       milter does when a count stopped half-way (info->partial)
+ *   stats-seed [-s ...] nc DAY REASON [N]
+ *       count N (1) report candidates not counted, arriving at noon UTC of DAY, for
+ *       REASON (tlsrpt_store_not_counted)
+ *   stats-seed [-s ...] mark
+ *       write P epoch where it is missing (tlsrpt_store_check_loss with MARK), as the
+ *       milter does at start; prints "lost" when the check found a loss, else "ok"
  *   stats-seed [-s ...] bench NDOMAINS NDAYS LASTDAY
  *       generate and count the scale data set: NDOMAINS domains d00000.bench.example...
  *       for the NDAYS days ending LASTDAY, reported every day by two signers
@@ -14,9 +23,9 @@
  *       (certificate-expired at mx1), sts ok 500 from Microsoft, and a tlsa twin of the
  *       Google policy when i % 10 == 0 (rule 12: counted once). Prints the reports counted.
  *
- * Budgets are raised (-n, default 100000 for bench) so that the generated reports are
- * counted whole. Exit: 0 when every report was counted (or a duplicate), 1 otherwise,
- * 2 on a usage error.
+ * bench marks P epoch first (mark). Budgets are raised (-n, default 100000 for bench)
+ * so that the generated reports are counted whole. Exit: 0 when every report was
+ * counted (or a duplicate), 1 otherwise, 2 on a usage error.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,6 +143,64 @@ static int cmd_count(tlsrpt_store *st, const seed_opts *o, int argc, char **argv
     return bad;
 }
 
+/* partial FILE...: flag each report's domains and day. */
+static int cmd_partial(tlsrpt_store *st, const seed_opts *o, int argc, char **argv)
+{
+    sbuf b = { NULL, 0, 0 };
+    char err[512];
+    int bad = 0;
+
+    for (int i = 0; i < argc; i++) {
+        tlsrpt_report *r = NULL;
+        tlsrpt_count_req q;
+        memset(&q, 0, sizeof q);
+        q.org_key = o->org_key;
+        if (read_file(argv[i], &b) < 0 ||
+            tlsrpt_decode_buffer(b.p ? b.p : "", b.n, NULL, TLSRPT_MODE_AUTO, &r, err,
+                                 sizeof err) != TLSRPT_OK ||
+            tlsrpt_store_mark_partial(st, r, &q, err, sizeof err) != TLSRPT_COUNTED) {
+            fprintf(stderr, "stats-seed: %s: cannot mark partial\n", argv[i]);
+            bad = 1;
+        }
+        tlsrpt_report_free(r);
+    }
+    free(b.p);
+    return bad;
+}
+
+/* nc DAY REASON [N]: report candidates not counted. */
+static int cmd_nc(tlsrpt_store *st, int argc, char **argv)
+{
+    struct tm tm;
+    char err[512];
+
+    memset(&tm, 0, sizeof tm);
+    if (argc < 2 || argc > 3 || !strptime(argv[0], "%Y-%m-%d", &tm))
+        return 2;
+    time_t arrival = timegm(&tm) + 12 * 3600;
+    int n = argc == 3 ? atoi(argv[2]) : 1;
+    for (int i = 0; i < n; i++)
+        if (tlsrpt_store_not_counted(st, arrival, argv[1], err, sizeof err) != TLSRPT_COUNTED) {
+            fprintf(stderr, "stats-seed: not_counted: %s\n", err);
+            return 1;
+        }
+    return 0;
+}
+
+/* mark: P epoch where missing. */
+static int cmd_mark(tlsrpt_store *st)
+{
+    tlsrpt_loss loss;
+    char err[512];
+
+    if (tlsrpt_store_check_loss(st, TLSRPT_LOSS_MARK, &loss, err, sizeof err) < 0) {
+        fprintf(stderr, "stats-seed: check_loss: %s\n", err);
+        return 1;
+    }
+    printf("%s\n", loss.loss ? "lost" : "ok");
+    return 0;
+}
+
 /* One generated report: signer org (0 Google, 1 Microsoft), day, domains [from, to). */
 static void bench_report(sbuf *b, int org, const char *day, int from, int to)
 {
@@ -215,8 +282,9 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fputs("usage: stats-seed [-s SERVERS] [-p PREFIX] [-k ORG_KEY] [-n N] "
-              "count FILE... | bench NDOMAINS NDAYS LASTDAY\n", stderr);
+        fputs("usage: stats-seed [-s SERVERS] [-p PREFIX] [-k ORG_KEY] [-n N] count FILE... |\n"
+              "       partial FILE... | nc DAY REASON [N] | mark | bench NDOMAINS NDAYS LASTDAY\n",
+              stderr);
         return 2;
     }
     const char *cmd = argv[optind++];
@@ -233,8 +301,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "stats-seed: %s\n", err);
         return 1;
     }
-    if (bench)
-        rc = cmd_bench(st, &o, argc - optind, argv + optind);
+    if (bench) {
+        rc = cmd_mark(st) != 0;                 /* as the milter does at start */
+        if (rc == 0)
+            rc = cmd_bench(st, &o, argc - optind, argv + optind);
+    } else if (strcmp(cmd, "partial") == 0)
+        rc = cmd_partial(st, &o, argc - optind, argv + optind);
+    else if (strcmp(cmd, "nc") == 0)
+        rc = cmd_nc(st, argc - optind, argv + optind);
+    else if (strcmp(cmd, "mark") == 0)
+        rc = cmd_mark(st);
     else if (strcmp(cmd, "count") == 0)
         rc = cmd_count(st, &o, argc - optind, argv + optind);
     else

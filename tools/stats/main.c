@@ -199,6 +199,30 @@ static int write_atomic(const char *path, const char *format, const ts_report *r
     return rc < 0 ? TS_EXIT_INTERNAL : TS_EXIT_OK;
 }
 
+/* Read everything (and ask about loss); 0 or -1 with e. */
+static int read_all(const tlsrpt_store_conf *sc, void *memc, ts_report *r, int all_domains,
+                    ts_err *e)
+{
+    char err[256];
+    tlsrpt_store *st = tlsrpt_store_new(sc, err, sizeof err);
+    tlsrpt_loss *loss = ts_xmalloc(sizeof *loss);
+    int asked = st && ts_loss_ask(st, loss) == 0;
+    int rc = ts_fetch(memc, r, all_domains, e);
+
+    ts_loss_judge(loss, asked, r->ndom > 0 && (rc == 0 || e->code != TS_EXIT_NODATA), r);
+    /* Hook (issue 10, third sign of loss): compare the archive with P arr:Y:H:counted
+       once config/ has ArchiveDir (loss.c). */
+    if (rc < 0 && r->loss.why) {
+        char cmd[512];
+        size_t n = strlen(e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n, "; counters were lost: %s; rebuild them with: %s",
+                 r->loss.text, ts_rebuild_cmd(r, NULL, cmd, sizeof cmd));
+    }
+    free(loss);
+    tlsrpt_store_free(st);
+    return rc;
+}
+
 /* Connect, read, analyze and print; returns the exit status. */
 static int run(opts *o, int argc, char **argv)
 {
@@ -231,7 +255,7 @@ static int run(opts *o, int argc, char **argv)
         }
         return usage_error("bad memcached servers", errbuf[0] ? errbuf : o->servers);
     }
-    rc = ts_fetch(m, &r, argc == 0, &e);
+    rc = read_all(&sc, m, &r, argc == 0, &e);
     memcached_free(m);
     if (o->verbose)
         fprintf(stderr, "tlsrpt-stats: %zu keys in %u round trips\n", r.keys, r.round_trips);
@@ -240,6 +264,13 @@ static int run(opts *o, int argc, char **argv)
         ts_report_free(&r);
         return e.code;
     }
+    if (r.loss.why)
+        fprintf(stderr, "tlsrpt-stats: warning: counters were lost: %s; rebuild them with: "
+                "tlsrpt-parse --rebuild -c %s\n", r.loss.text,
+                r.conf ? r.conf : "/etc/tlsrpt-milter.conf");
+    if (r.nbad)
+        fprintf(stderr, "tlsrpt-stats: warning: %zu malformed counter(s) skipped; the report "
+                "is complete otherwise\n", r.nbad);
     ts_analyze(&r);
     if (o->output)
         rc = write_atomic(o->output, o->format, &r);

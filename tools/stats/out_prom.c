@@ -258,20 +258,19 @@ static void health_metrics(FILE *f, const ts_report *r)
     fprintf(f, "tlsrpt_counters_loss_checked %d\n", r->loss.checked);
     family(f, "tlsrpt_not_counted", "Report candidates not counted in the window (by arrival "
            "day), by reason.");
-    for (i = 0; i < r->nc_reasons.n; i = j) {          /* names that escape alike: summed */
-        char *a = label_str(r->nc_reasons.v[i].name);
-        double sum = (double)r->nc_reasons.v[i].fail;
-        for (j = i + 1; j < r->nc_reasons.n; j++) {
-            char *b = label_str(r->nc_reasons.v[j].name);
-            int same = strcmp(a, b) == 0;
-            free(b);
-            if (!same)
-                break;
-            sum += (double)r->nc_reasons.v[j].fail;
-        }
-        fprintf(f, "tlsrpt_not_counted{reason=\"%s\"} %.12g\n", a, sum);
-        free(a);
+    lv *v = ts_xmalloc((r->nc_reasons.n ? r->nc_reasons.n : 1) * sizeof(*v));
+    for (i = 0; i < r->nc_reasons.n; i++)
+        v[i].lab = label_str(r->nc_reasons.v[i].name), v[i].v = (double)r->nc_reasons.v[i].fail;
+    qsort(v, r->nc_reasons.n, sizeof(*v), cmp_lv);
+    for (i = 0; i < r->nc_reasons.n; i = j) {       /* names that escape alike: summed */
+        double sum = v[i].v;
+        for (j = i + 1; j < r->nc_reasons.n && strcmp(v[j].lab, v[i].lab) == 0; j++)
+            sum += v[j].v;
+        fprintf(f, "tlsrpt_not_counted{reason=\"%s\"} %.12g\n", v[i].lab, sum);
     }
+    for (i = 0; i < r->nc_reasons.n; i++)
+        free(v[i].lab);
+    free(v);
     family(f, "tlsrpt_stats_malformed_counters", "Counter keys holding something that is not a "
            "number, skipped by tlsrpt-stats (named on its standard error).");
     fprintf(f, "tlsrpt_stats_malformed_counters %zu\n", r->nbad);

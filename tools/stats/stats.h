@@ -56,7 +56,7 @@ enum ts_exit {
 
 typedef struct ts_err {
     int code;                   /* TS_EXIT_* */
-    char msg[768];
+    char msg[2048];
 } ts_err;
 
 /* MTA-STS policy modes, as counted in d:D:Y:mode:M. */
@@ -259,6 +259,10 @@ void ts_mget_free(ts_mget *g);
 
 /* fetch.c */
 int ts_fetch(void *memc, ts_report *r, int all_domains, ts_err *e);
+
+/* loss.c */
+int ts_loss_ask(void *store, tlsrpt_loss *out);
+void ts_loss_judge(const tlsrpt_loss *in, int asked_ok, int data_seen, ts_report *r);
 
 /* analyze.c */
 void ts_analyze(ts_report *r);
