@@ -187,8 +187,8 @@ static int cmd_nc(tlsrpt_store *st, int argc, char **argv)
     return 0;
 }
 
-/* mark: P epoch where missing. */
-static int cmd_mark(tlsrpt_store *st)
+/* mark: P epoch where missing; verbose: say whether the check found a loss. */
+static int cmd_mark(tlsrpt_store *st, int verbose)
 {
     tlsrpt_loss loss;
     char err[512];
@@ -197,7 +197,8 @@ static int cmd_mark(tlsrpt_store *st)
         fprintf(stderr, "stats-seed: check_loss: %s\n", err);
         return 1;
     }
-    printf("%s\n", loss.loss ? "lost" : "ok");
+    if (verbose)
+        printf("%s\n", loss.loss ? "lost" : "ok");
     return 0;
 }
 
@@ -302,7 +303,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (bench) {
-        rc = cmd_mark(st) != 0;                 /* as the milter does at start */
+        rc = cmd_mark(st, 0) != 0;              /* as the milter does at start */
         if (rc == 0)
             rc = cmd_bench(st, &o, argc - optind, argv + optind);
     } else if (strcmp(cmd, "partial") == 0)
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "nc") == 0)
         rc = cmd_nc(st, argc - optind, argv + optind);
     else if (strcmp(cmd, "mark") == 0)
-        rc = cmd_mark(st);
+        rc = cmd_mark(st, 1);
     else if (strcmp(cmd, "count") == 0)
         rc = cmd_count(st, &o, argc - optind, argv + optind);
     else
