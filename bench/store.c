@@ -7,11 +7,13 @@
  * usage: store SERVERS N RUNS
  *        store --rebuild SERVERS N     (tally N small archived reports, then write them)
  * Each run counts N reports (each with its own report-id, so none is a
- * duplicate) and then does N increments; one line per run:
- *   run=I store_us=F incr_us=F keys=K round_trips=R p50_us=F max_us=F
+ * duplicate), each followed by one increment (interleaved: on a shared machine
+ * two separate loops see different loads); one line per run:
+ *   run=I store_us=F incr_us=F keys=K round_trips=R p50_us=F max_us=F incr_p50_us=F
  * (microseconds per report / per incr; keys = counter keys of one report as
- * planned; round_trips = tlsrpt_count_info.round_trips of the last report;
- * p50_us / max_us: median and slowest single report, to show stalls).
+ * planned, 44 since schema v2's ptype: counters; round_trips =
+ * tlsrpt_count_info.round_trips of the last report; p50_us / max_us: median and
+ * slowest single report, to show stalls).
  * The rebuild mode prints one line:
  *   rebuild reports=N tally_s=F write_s=F reports_per_s=F keys=K
  * (the tally of N reports of 2 domains over 30 days from 40 reporters, with a
@@ -99,42 +101,43 @@ static int cmp_dbl(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Count n reports with fresh report-ids; microseconds per report, -1 on failure.
-   lat (n entries) receives each report's time in microseconds. */
-static double run_store(tlsrpt_store *st, bench_report *b, int run, long n, unsigned *rt,
-                        double *lat)
+/* Count n reports with fresh report-ids, each followed by one increment of a plain key
+   (interleaved, so both see the same load on a shared machine); microseconds per
+   report into *store_us and per incr into *incr_us, -1 on failure. lat / ilat (n
+   entries) receive each report's / incr's time in microseconds. */
+static int run_both(tlsrpt_store *st, memcached_st *mc, bench_report *b, int run, long n, unsigned *rt,
+                    double *lat, double *ilat, double *store_us, double *incr_us)
 {
+    static const char key[] = "tlsrpt-bench:incr";
     tlsrpt_count_info info;
     char err[512];
-    double t0 = now();
-    for (long i = 0; i < n; i++) {
-        double t1 = now();
+    uint64_t v;
+    double ts = 0, ti = 0;
+    memcached_return_t mrc = memcached_set(mc, key, strlen(key), "0", 1, 0, 0);
+    for (long i = 0; i < n && mrc == MEMCACHED_SUCCESS; i++) {
         snprintf(b->rid, sizeof b->rid, "store-bench-%ld-%d-%ld", (long)time(NULL), run, i);
+        double t0 = now();
         int rc = tlsrpt_store_count(st, &b->r, &info, err, sizeof err);
+        double t1 = now();
+        mrc = memcached_increment(mc, key, strlen(key), 1, &v);
+        double t2 = now();
         if (rc != TLSRPT_COUNTED) {
             fprintf(stderr, "store: report %ld not counted (%d): %s\n", i, rc, err);
             return -1;
         }
         *rt = info.round_trips;
-        lat[i] = (now() - t1) * 1e6;
+        lat[i] = (t1 - t0) * 1e6;
+        ilat[i] = (t2 - t1) * 1e6;
+        ts += t1 - t0;
+        ti += t2 - t1;
     }
-    return (now() - t0) * 1e6 / (double)n;
-}
-
-/* Do n increments of one key; microseconds per incr, -1 on failure. */
-static double run_incr(memcached_st *mc, long n)
-{
-    static const char key[] = "tlsrpt-bench:incr";
-    uint64_t v;
-    memcached_return_t rc = memcached_set(mc, key, strlen(key), "0", 1, 0, 0);
-    double t0 = now();
-    for (long i = 0; i < n && rc == MEMCACHED_SUCCESS; i++)
-        rc = memcached_increment(mc, key, strlen(key), 1, &v);
-    if (rc != MEMCACHED_SUCCESS) {
-        fprintf(stderr, "store: incr failed: %s\n", memcached_strerror(mc, rc));
+    if (mrc != MEMCACHED_SUCCESS) {
+        fprintf(stderr, "store: incr failed: %s\n", memcached_strerror(mc, mrc));
         return -1;
     }
-    return (now() - t0) * 1e6 / (double)n;
+    *store_us = ts * 1e6 / (double)n;
+    *incr_us = ti * 1e6 / (double)n;
+    return 0;
 }
 
 /* The rebuild mode: tally n small reports and write them; 0 or 1. */
@@ -220,21 +223,23 @@ int main(int argc, char **argv)
         return 1;
     }
     memcached_server_list_free(list);
-    double *lat = calloc((size_t)n, sizeof *lat);
-    if (!lat)
+    double *lat = calloc((size_t)n, sizeof *lat), *ilat = calloc((size_t)n, sizeof *ilat);
+    if (!lat || !ilat)
         return 1;
     build(&b);
     for (long r = 0; r < runs; r++) {
-        double s = run_store(st, &b, (int)r, n, &rt, lat);
-        double i = run_incr(mc, n);
-        if (s < 0 || i < 0)
+        double s, i;
+        if (run_both(st, mc, &b, (int)r, n, &rt, lat, ilat, &s, &i) < 0)
             return 1;
         qsort(lat, (size_t)n, sizeof *lat, cmp_dbl);
-        printf("run=%ld store_us=%.2f incr_us=%.2f keys=%d round_trips=%u p50_us=%.1f max_us=%.1f\n",
-               r, s, i, N_DOM * (6 + N_TYPE + N_MX), rt, lat[n / 2], lat[n - 1]);
+        qsort(ilat, (size_t)n, sizeof *ilat, cmp_dbl);
+        printf("run=%ld store_us=%.2f incr_us=%.2f keys=%d round_trips=%u p50_us=%.1f max_us=%.1f "
+               "incr_p50_us=%.1f\n", r, s, i, N_DOM * (8 + N_TYPE + N_MX), rt, lat[n / 2], lat[n - 1],
+               ilat[n / 2]);
         fflush(stdout);
     }
     free(lat);
+    free(ilat);
     memcached_free(mc);
     tlsrpt_store_free(st);
     return 0;

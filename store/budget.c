@@ -83,7 +83,7 @@ static void pass_cores(bctx *b, tlsrpt_fold_info *f, size_t rep_left)
         size_t npt = 0, cost;
         for (size_t c = 0; c < ST_PT_N; c++)
             npt += d->pt_has[c];
-        cost = (day_new ? 4 : 1) + 2 * npt;     /* ok, fail, reports, mode + ptype */
+        cost = (day_new ? 5 : 1) + 2 * npt;     /* ok, fail, reports, mode, guard + ptype */
         cost += dom_new ? member_cost(b, ST_SET_DOMAINS) : 0;
         cost += day_new ? member_cost(b, ST_SET_DAYS(i)) : 0;
         cost += types_cost(b, i, &new_types);

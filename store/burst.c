@@ -41,10 +41,10 @@ static uint32_t get_be(const unsigned char *p, int n)
     return v;
 }
 
-/* Encode request r (opaque = its index) into b; returns its size. */
-static size_t put_req(unsigned char *b, const st_req *r, uint32_t opaque)
+/* Encode request r (key length kl, opaque = its index) into b; returns its size. */
+static size_t put_req(unsigned char *b, const st_req *r, size_t kl, uint32_t opaque)
 {
-    size_t kl = strlen(r->key), o = HDR;
+    size_t o = HDR;
     memset(b, 0, HDR);
     b[0] = 0x80;
     b[1] = r->opcode;
@@ -63,19 +63,19 @@ static size_t put_req(unsigned char *b, const st_req *r, uint32_t opaque)
 }
 
 /* All requests for server s, then a NOOP, in one buffer; NULL on out of memory. */
-static unsigned char *build(const st_req *reqs, size_t n, const uint32_t *srv, uint32_t s,
-                            size_t *len)
+static unsigned char *build(const st_req *reqs, size_t n, const uint32_t *srv, const uint16_t *kl,
+                            uint32_t s, size_t *len)
 {
     size_t cap = HDR, o = 0;
     unsigned char *b;
     for (size_t i = 0; i < n; i++)
         if (srv[i] == s)
-            cap += HDR + reqs[i].extlen + strlen(reqs[i].key) + reqs[i].vlen;
+            cap += HDR + reqs[i].extlen + kl[i] + reqs[i].vlen;
     if (!(b = malloc(cap)))
         return NULL;
     for (size_t i = 0; i < n; i++)
         if (srv[i] == s)
-            o += put_req(b + o, &reqs[i], (uint32_t)i);
+            o += put_req(b + o, &reqs[i], kl[i], (uint32_t)i);
     memset(b + o, 0, HDR);
     b[o] = 0x80;
     b[o + 1] = OP_NOOP;
@@ -127,25 +127,51 @@ static int rb_read(rbuf *rb, unsigned char *out, size_t n, long long deadline)
     return 0;
 }
 
-/* Read one server's answers up to the NOOP into cb; 0 or -1 (lost / protocol error). */
+/* Make n bytes (at most the buffer) contiguous at rb->b + rb->off; 0 or -1. */
+static int rb_need(rbuf *rb, size_t n, long long deadline)
+{
+    if (rb->len - rb->off >= n)
+        return 0;
+    memmove(rb->b, rb->b + rb->off, rb->len - rb->off);
+    rb->len -= rb->off;
+    rb->off = 0;
+    while (rb->len < n) {
+        size_t got;
+        if (st_recv_some(rb->fd, rb->b + rb->len, sizeof rb->b - rb->len, &got, deadline) < 0)
+            return -1;
+        rb->len += got;
+    }
+    return 0;
+}
+
+/* Read one server's answers up to the NOOP into cb; 0 or -1 (lost / protocol error).
+   An answer that fits the buffer is handed over in place; a larger one is copied. */
 static int read_one(int fd, size_t nreq, long long deadline, st_ans_cb cb, void *arg)
 {
     static _Thread_local rbuf rb;   /* 16 KB: kept off small thread stacks */
-    unsigned char h[HDR];
     rb.fd = fd;
     rb.off = rb.len = 0;
     for (;;) {
-        if (rb_read(&rb, h, HDR, deadline) < 0 || h[0] != 0x81)
+        unsigned char h[HDR], *body;
+        if (rb_need(&rb, HDR, deadline) < 0)
             return -1;
+        memcpy(h, rb.b + rb.off, HDR);
         uint32_t blen = get_be(h + 8, 4), opaque = get_be(h + 12, 4);
         size_t klen = get_be(h + 2, 2), elen = h[4];
-        unsigned char small[512], *body = small;
-        if (blen > ST_MAX_BODY || elen + klen > blen)
+        int big = HDR + (size_t)blen > sizeof rb.b, bad = 0;
+        if (h[0] != 0x81 || blen > ST_MAX_BODY || elen + klen > blen)
             return -1;
-        if (blen >= sizeof small && !(body = malloc(blen + 1)))
-            return -1;
-        int bad = rb_read(&rb, body, blen, deadline) < 0;
-        body[blen] = 0;
+        if (!big) {
+            if (rb_need(&rb, HDR + blen, deadline) < 0)
+                return -1;
+            body = rb.b + rb.off + HDR;
+            rb.off += HDR + blen;
+        } else {
+            rb.off += HDR;
+            if (!(body = malloc(blen + 1)))
+                return -1;
+            bad = rb_read(&rb, body, blen, deadline) < 0;
+        }
         int done = !bad && h[1] == OP_NOOP && opaque == NOOP_OPAQUE;
         if (!bad && !done && opaque < nreq && cb) {
             st_ans a = { opaque, h[1], get_be(h + 6, 2), (const char *)body + elen, klen,
@@ -153,7 +179,7 @@ static int read_one(int fd, size_t nreq, long long deadline, st_ans_cb cb, void 
                          (uint64_t)get_be(h + 16, 4) << 32 | get_be(h + 20, 4) };
             cb(arg, &a);
         }
-        if (body != small)
+        if (big)
             free(body);
         if (bad || done)
             return bad ? -1 : 0;
@@ -173,15 +199,15 @@ static void burst_fail(st_call *c, int *failed, const char *what, uint32_t s, co
 
 /* Send one server its part; 1 sent, 0 nothing to send, -1 failed (noted). */
 static int send_part(st_call *c, st_pipe *pp, const char *what, const st_req *reqs, size_t n,
-                     const uint32_t *srv, uint32_t s, long long deadline, st_burst_res *res,
-                     int *failed)
+                     const uint32_t *srv, const uint16_t *kl, uint32_t s, long long deadline,
+                     st_burst_res *res, int *failed)
 {
     size_t len, any = 0;
     for (size_t i = 0; i < n && !any; i++)
         any = srv[i] == s;
     if (!any)
         return 0;
-    unsigned char *b = build(reqs, n, srv, s, &len);
+    unsigned char *b = build(reqs, n, srv, kl, s, &len);
     int r = b ? send_one(c, pp, s, b, len, deadline) : -3;
     free(b);
     if (r == 0) {
@@ -198,19 +224,19 @@ static int send_part(st_call *c, st_pipe *pp, const char *what, const st_req *re
 /* Send each server its part; sent[s] = 1 when all of it went out. Server `first` (or
    none: UINT32_MAX) goes first, and when it fails nothing is sent to the others. */
 static void send_parts(st_call *c, st_pipe *pp, const char *what, const st_req *reqs, size_t n,
-                       const uint32_t *srv, uint32_t first, char *sent, int *failed,
-                       st_burst_res *res)
+                       const uint32_t *srv, const uint16_t *kl, uint32_t first, char *sent,
+                       int *failed, st_burst_res *res)
 {
     long long deadline = st_now_ms() + c->st->timeout_ms;
     if (first < pp->n) {
-        int r = send_part(c, pp, what, reqs, n, srv, first, deadline, res, failed);
+        int r = send_part(c, pp, what, reqs, n, srv, kl, first, deadline, res, failed);
         if (r < 0)
             return;
         sent[first] = r == 1;
     }
     for (uint32_t s = 0; s < pp->n; s++)
         if (s != first)
-            sent[s] = send_part(c, pp, what, reqs, n, srv, s, deadline, res, failed) == 1;
+            sent[s] = send_part(c, pp, what, reqs, n, srv, kl, s, deadline, res, failed) == 1;
 }
 
 /* One batch, one round trip over all servers; 0 or -1 with errbuf set. */
@@ -219,22 +245,24 @@ int st_burst_x(st_call *c, const char *what, const st_req *reqs, size_t n, st_an
 {
     size_t nsrv = memcached_server_count(c->mc);
     st_pipe *pp = st_pipe_take(c->st, nsrv);
-    uint32_t *srv = malloc((n ? n : 1) * sizeof *srv), first = UINT32_MAX;
+    uint32_t *srv = malloc((n ? n : 1) * (sizeof *srv + sizeof(uint16_t))), first = UINT32_MAX;
+    uint16_t *kl = srv ? (uint16_t *)(srv + (n ? n : 1)) : NULL;
     char *sent = calloc(nsrv ? nsrv : 1, 1);
     int failed = 0;
     res->maybe = res->sent_any = 0;
     if (!pp || !srv || !sent) {
         burst_fail(c, &failed, what, 0, "out of memory");
     } else {
-        for (size_t i = 0; i < n; i++) {
-            srv[i] = reqs[i].direct ? reqs[i].srv
-                                    : memcached_generate_hash(c->mc, reqs[i].key, strlen(reqs[i].key));
+        for (size_t i = 0; i < n; i++) {     /* one server: no hashing needed */
+            kl[i] = (uint16_t)strlen(reqs[i].key);
+            srv[i] = reqs[i].direct ? reqs[i].srv : nsrv == 1 ? 0
+                   : memcached_generate_hash(c->mc, reqs[i].key, kl[i]);
             srv[i] = srv[i] < nsrv ? srv[i] : 0;
         }
         if (first_req >= 0 && (size_t)first_req < n)
             first = srv[first_req];
         c->info->round_trips++;
-        send_parts(c, pp, what, reqs, n, srv, first, sent, &failed, res);
+        send_parts(c, pp, what, reqs, n, srv, kl, first, sent, &failed, res);
         long long deadline = st_now_ms() + c->st->timeout_ms;
         for (uint32_t s = 0; s < nsrv; s++)
             if (sent[s] && read_one(pp->fd[s], n, deadline, cb, arg) < 0) {

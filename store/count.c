@@ -75,13 +75,14 @@ static void unmark(st_call *c, const char *key, const char *token)
 /* Phase 1 answers: the dedup add, the marker's value and the index sets. */
 typedef struct phase1 {
     st_sets *ss;
+    st_guard *g;                /* per domain: its saturation guard */
+    size_t n_dom;
     int add_answered;
     unsigned add_status;
     char add_msg[128];
     int have_val;               /* the get of the marker answered */
     char val[128];              /* its value (cut) */
     size_t vlen;
-    uint64_t rep_count;         /* the reporter's new domains on the arrival day */
     int oom;
 } phase1;
 
@@ -100,10 +101,16 @@ static void on_phase1(void *arg, const st_ans *a)
             memcpy(ph->val, a->val, ph->vlen);
             ph->val[ph->vlen] = 0;
         }
-    } else if (a->req == 2 + ph->ss->n) {
+    } else if (a->req >= 2 + ph->ss->n) {
+        size_t i = a->req - 2 - ph->ss->n;
         int64_t v;
-        if (a->status == 0 && tlsrpt_store_parse_count(a->val, a->vlen, &v) == 0)
-            ph->rep_count = (uint64_t)v;
+        if (a->status == 0 && i < ph->n_dom && tlsrpt_store_parse_count(a->val, a->vlen, &v) == 0) {
+            ph->g[i].present = 1;
+            ph->g[i].value = (uint64_t)v;
+        } else if (a->status == 0 && i < ph->n_dom) {
+            ph->g[i].present = 1;       /* not a number: as if at the limit (checked) */
+            ph->g[i].value = UINT64_MAX;
+        }
     } else if (a->status == 0 && st_sets_got(ph->ss, a->req - 2, a->val, a->vlen, a->cas) != 0) {
         ph->oom = 1;
     }
@@ -146,12 +153,14 @@ static int judge_marker(st_call *c, const st_plan *p, const phase1 *ph, const ch
 }
 
 /* Phase 1, one round trip: add P seen:H (not when recovering), get it, read every set
-   and the reporter's count of new domains (*rep_count). */
+   and every domain's saturation guard P d:D:Y:max.
+   The reporter's count of new domains is not read here: the marker burst raises it,
+   and its answer is exact (index.c). */
 static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char *mine,
-                          int own_id, int recover, uint64_t *rep_count)
+                          int own_id, int recover, st_guard *g)
 {
-    st_req *reqs = calloc(ss->n + 3, sizeof *reqs);
-    phase1 ph = { .ss = ss };
+    st_req *reqs = calloc(ss->n + 2 + p->n_dom, sizeof *reqs);
+    phase1 ph = { .ss = ss, .g = g, .n_dom = p->n_dom };
     int maybe, rc;
     if (!reqs)
         return st_fail(c, "add", p->seen_key, MEMCACHED_MEMORY_ALLOCATION_FAILURE);
@@ -163,14 +172,18 @@ static int dedup_and_read(st_call *c, const st_plan *p, st_sets *ss, const char 
     reqs[1] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->seen_key };
     for (size_t i = 0; i < ss->n; i++)
         reqs[i + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = ss->s[i].key };
-    reqs[ss->n + 2] = (st_req){ .opcode = ST_OP_GETKQ, .key = p->rep_key };
-    char what[TLSRPT_KEY_MAX + 64];
-    snprintf(what, sizeof what, "add %s + get of %zu index sets", p->seen_key, ss->n);
-    rc = st_burst(c, what, reqs, ss->n + 3, on_phase1, &ph, &maybe);
+    for (size_t i = 0; i < p->n_dom; i++)
+        reqs[ss->n + 2 + i] = (st_req){ .opcode = ST_OP_GETKQ, .key = g[i].key };
+    rc = st_burst(c, "add", reqs, ss->n + 2 + p->n_dom, on_phase1, &ph, &maybe);
     free(reqs);
-    if (rc != 0)
+    if (rc != 0) {              /* name the key and the sets (formatted only now: cheaper) */
+        const char *on = strstr(c->errbuf, " failed on ");
+        char rest[256];
+        snprintf(rest, sizeof rest, "%s", on ? on : " failed");
+        snprintf(c->errbuf, c->errlen, "memcached add %s + get of %zu index sets%s", p->seen_key,
+                 ss->n, rest);
         return TLSRPT_STORE_FAILED;
-    *rep_count = ph.rep_count;
+    }
     if (ph.oom)
         return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     if (recover) {
@@ -235,12 +248,10 @@ static void on_phase3(void *arg, const st_ans *a)
     }
 }
 
-/* INCREMENT of counter ctr (delta = initial value) into r. */
-static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp)
+/* INCREMENT (INCREMENTQ when quiet) of counter ctr (delta = initial value) into r. */
+static void incr_req(st_req *r, const st_counter *ctr, uint32_t exp, int quiet)
 {
-    r->opcode = ST_OP_INCREMENT;
-    r->key = ctr->key;
-    r->extlen = 20;
+    *r = (st_req){ .opcode = quiet ? ST_OP_INCREMENTQ : ST_OP_INCREMENT, .key = ctr->key, .extlen = 20 };
     for (int b = 0; b < 8; b++) {
         r->extras[b] = (unsigned char)(ctr->delta >> (56 - 8 * b));
         r->extras[8 + b] = r->extras[b];
@@ -316,11 +327,12 @@ static int counters_failed(st_call *c, const char *key, const phase3 *ph, size_t
 }
 
 /* Phase 3, one round trip (one more per lost create race, at most 3 in all): the
-   marker and label sets, then every counter as INCREMENT (delta = initial). */
-int st_write_counters(st_call *c, const st_plan *p, const char *sent)
+   marker and label sets, then every counter as increment-with-initial, quiet where the
+   domain's guard allows it (g; counters of no domain always), else answering its value. */
+int st_write_counters(st_call *c, const st_plan *p, const char *sent, st_guard *g)
 {
     size_t n = p->n_ctr + 2, *idx = malloc(n * sizeof *idx);
-    st_req *reqs = calloc(n, sizeof *reqs);
+    st_req *reqs = malloc(n * sizeof *reqs);    /* every request is assigned whole */
     uint32_t exp = (uint32_t)st_expiry(c->st->counter_ttl);
     phase3 ph = { .again = malloc(n * sizeof *ph.again), .cap_again = n, .p = p, .idx = idx,
                   .clamp = malloc(n * sizeof *ph.clamp) };
@@ -336,8 +348,10 @@ int st_write_counters(st_call *c, const st_plan *p, const char *sent)
     n = p->n_ctr;
     for (int round = 0; round < 3 && (n > 0 || round == 0) && rc == 0 && !bad; round++) {
         size_t h = round == 0 ? head_reqs(c, p, sent, reqs) : 0;
-        for (size_t i = 0; i < n; i++)
-            incr_req(&reqs[h + i], &p->ctr[idx[i]], exp);
+        for (size_t i = 0; i < n; i++) {
+            long d = p->ctr[idx[i]].dom;
+            incr_req(&reqs[h + i], &p->ctr[idx[i]], exp, d < 0 || (g && g[d].quiet));
+        }
         ph.n_again = 0;
         ph.first_ctr = h;
         rc = st_burst_x(c, "incr (counters)", reqs, h + n, on_phase3, &ph, sent ? 0 : -1, &res);
@@ -383,7 +397,7 @@ static int ss_known(void *arg, size_t set, const char *member)
     const st_set_state *s = set < v->ss->n ? &v->ss->s[set] : NULL;
     if (!s)
         return 0;
-    if (s->value && st_has_member(s->value, member))
+    if (s->value && st_set_has(s, member))
         return 1;
     if (set != ST_SET_DOMAINS || s->links == 0)
         return 0;
@@ -406,8 +420,7 @@ static size_t ss_members(void *arg, size_t set)
 {
     const p1view *v = arg;
     const st_set_state *s = set < v->ss->n ? &v->ss->s[set] : NULL;
-    size_t n = s && s->value ? tlsrpt_set_each(s->value, s->vlen, NULL, NULL) : 0;
-    return s ? n * (s->links + 1) : 0;
+    return s ? s->ntok * (s->links + 1) : 0;
 }
 
 /* The report's sums after the budgets into info. */
@@ -433,10 +446,10 @@ static int nothing_left(st_call *c, const st_plan *p)
 }
 
 /* Budgets and index members (phase 2): TLSRPT_COUNTED when counters are to be sent. */
-static int budget_and_index(st_call *c, st_plan *p, st_sets *ss, uint64_t rep_count)
+static int budget_and_index(st_call *c, st_plan *p, st_sets *ss)
 {
     p1view pv = { ss, p };
-    st_view v = { ss_known, ss_exists, ss_members, &pv, rep_count };
+    st_view v = { ss_known, ss_exists, ss_members, &pv, 0 };   /* rep count: see phase 1 */
     size_t overhead = 2 + (p->label_key[0] != 0)    /* marker, reporter count, label */
                       + (p->host[0] ? 3 : 0);       /* arr:, hosts:Y member and set */
     if (st_budget(c->st, p, &v, overhead, c->info) == 0)
@@ -458,33 +471,93 @@ static int budget_and_index(st_call *c, st_plan *p, st_sets *ss, uint64_t rep_co
                                  : TLSRPT_COUNTED;
 }
 
+/* Each counted domain's mode: quiet when its guard (read in phase 1) is at most
+   ST_GUARD_QUIET and no delta passes ST_DELTA_QUIET, or when the day is new; a known
+   day without a guard (v1 data, an eviction, a rebuild) is checked and stays unguarded. */
+static void guard_modes(const st_plan *p, const st_sets *ss, st_guard *g)
+{
+    for (size_t k = 0; k < p->n_ctr; k++) {
+        long d = p->ctr[k].dom;
+        if (d >= 0 && p->ctr[k].delta > g[d].add)
+            g[d].add = p->ctr[k].delta;
+    }
+    for (size_t i = 0; i < p->n_dom; i++) {
+        const st_set_state *days = &ss->s[ST_SET_DAYS(i)];
+        int known = (days->value && st_set_has(days, p->Y)) || days->links > 0;
+        int small = g[i].add <= ST_DELTA_QUIET;
+        g[i].add = g[i].add ? g[i].add : 1;
+        if (g[i].present && g[i].value != UINT64_MAX) {
+            g[i].quiet = small && g[i].value <= ST_GUARD_QUIET;
+            g[i].touch = 1;
+        } else {
+            g[i].quiet = small && !g[i].present && !known;
+            g[i].touch = !g[i].present && !known;
+        }
+    }
+}
+
+/* Append each counted domain's guard increment to the plan's counters; 0 or -1. */
+static int add_guards(st_plan *p, const st_guard *g)
+{
+    for (size_t i = 0; i < p->n_dom; i++) {
+        if (p->dom[i].drop || !g[i].touch)
+            continue;
+        if (p->n_ctr == p->cap_ctr) {
+            st_counter *nc = realloc(p->ctr, (p->cap_ctr + p->n_dom) * sizeof *nc);
+            if (!nc)
+                return -1;
+            p->ctr = nc;
+            p->cap_ctr += p->n_dom;
+        }
+        st_counter *c = &p->ctr[p->n_ctr++];
+        memcpy(c->key, g[i].key, sizeof c->key);
+        c->delta = g[i].add;
+        c->keep_zero = 1;
+        c->dom = (long)i;
+    }
+    return 0;
+}
+
 /* Phases 1-3 on one pooled connection. */
 int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q)
 {
     char token[64], sent[128];
-    uint64_t rep_count = 0;
     st_sets ss;
+    st_guard *g = calloc(p->n_dom ? p->n_dom : 1, sizeof *g);
     int rc, own_id = q->entry_id != NULL;
-    if (st_sets_init(&ss, p) != 0)
+    for (size_t i = 0; g && i < p->n_dom; i++)
+        if (tlsrpt_key_build(g[i].key, sizeof g[i].key, c->st->prefix,
+                             (const char *const[]){ "d", p->dom[i].D, p->Y, "max" }, 4) < 0)
+            g[i].key[0] = 0;
+    if (!g || st_sets_init(&ss, p) != 0) {
+        free(g);
         return st_fail(c, "get", "(index sets)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    }
     if (own_id)
         snprintf(token, sizeof token, "%s", q->entry_id);
     else
         make_token(token, sizeof token);
     snprintf(sent, sizeof sent, "%s" SENT_SUFFIX, token);
-    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER),
-                        &rep_count);
+    rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER), g);
     if (rc == TLSRPT_COUNTED)
-        rc = budget_and_index(c, p, &ss, rep_count);
+        rc = budget_and_index(c, p, &ss);
+    if (rc == TLSRPT_COUNTED)
+        guard_modes(p, &ss, g);
     st_sets_free(&ss);
     info_sums(c->info, p);
     if (rc == TLSRPT_STORE_FAILED && !own_id && !c->info->partial)
         unmark(c, p->seen_key, token);      /* nothing counted yet: allow a replay */
-    if (rc != TLSRPT_COUNTED)
+    if (rc == TLSRPT_COUNTED && add_guards(p, g) < 0)
+        rc = st_fail(c, "incr", "(guards)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
+    if (rc != TLSRPT_COUNTED) {
+        free(g);
         return rc;
+    }
     if (q->before_counters)
         q->before_counters(q->arg);
-    return st_write_counters(c, p, own_id ? sent : NULL);
+    rc = st_write_counters(c, p, own_id ? sent : NULL, g);
+    free(g);
+    return rc;
 }
 
 /* Burst callback of st_run_plain's read: link 0 of each set. */
@@ -516,5 +589,5 @@ int st_run_plain(st_call *c, st_plan *p)
     if (rc == TLSRPT_COUNTED)
         rc = st_index_write(c, p, &ss, NULL);
     st_sets_free(&ss);
-    return rc == TLSRPT_COUNTED ? st_write_counters(c, p, NULL) : rc;
+    return rc == TLSRPT_COUNTED ? st_write_counters(c, p, NULL, NULL) : rc;
 }

@@ -43,6 +43,37 @@ static int host_name_ok(const char *name)
     return 1;
 }
 
+/* Lower-case ASCII in into out (n bytes + NUL, one trailing dot dropped) and check it
+   is a host name in the same pass; 1 yes, 0 no, -1 not ASCII. */
+static int ascii_host(const char *in, size_t n, char *out)
+{
+    size_t label = 0;
+    if (n && in[n - 1] == '.')
+        n--;
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0x80)
+            return -1;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        out[i] = (char)c;
+        if (c == '.') {
+            if (label == 0 || out[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    out[n] = 0;
+    return out[n - 1] != '-';
+}
+
 /* Normalize a host name (see the file comment); 0, -1 not a host name, -2 too small. */
 int tlsrpt_store_normalize_domain(const char *in, char *out, size_t outlen)
 {
@@ -54,6 +85,15 @@ int tlsrpt_store_normalize_domain(const char *in, char *out, size_t outlen)
     out[0] = 0;
     if (n == 0 || n > DOMAIN_IN_MAX)
         return -1;
+    if (n < outlen && n <= 254) {           /* the common case: ASCII, one pass */
+        int h = ascii_host(in, n, out);
+        if (h >= 0) {
+            if (!h)
+                out[0] = 0;
+            return h ? 0 : -1;
+        }
+        out[0] = 0;
+    }
     memcpy(buf, in, n + 1);
     if (buf[n - 1] == '.')
         buf[--n] = 0;

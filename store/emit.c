@@ -15,6 +15,7 @@
  * Limits: ST_MAX_OPS counters + members per report.
  * Errors: -1 on out of memory, a key that cannot be built, or too many keys.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "store_int.h"
@@ -53,6 +54,76 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz, size_t first)
     return 0;
 }
 
+/* The key "P d:D:Y:" that most counters of a domain start with. */
+typedef struct kbase {
+    char buf[TLSRPT_KEY_MAX + 1];
+    size_t len;
+    long dom;                   /* the domain it is of */
+} kbase;
+
+/* Build key = base + comps[3..n) joined by ':' when that fits in 250 bytes (then it is
+   what tlsrpt_key_build gives: it shortens only longer keys), else tlsrpt_key_build of
+   all of comps. Length or -1. */
+static int fast_key(const tlsrpt_store *st, const kbase *kb, char *out, const char *const *comps,
+                    size_t n)
+{
+    size_t len = kb ? kb->len : 0, l[16];
+    for (size_t i = 3; kb && kb->len && i < n && i < 16; i++)
+        len += (l[i] = strlen(comps[i])) + (i + 1 < n);
+    if (!kb || !kb->len || n > 16 || len > TLSRPT_KEY_MAX)
+        return tlsrpt_key_build(out, TLSRPT_KEY_MAX + 1, st->prefix, comps, n);
+    memcpy(out, kb->buf, kb->len);
+    size_t o = kb->len;
+    for (size_t i = 3; i < n; i++) {
+        memcpy(out + o, comps[i], l[i]);
+        o += l[i];
+        if (i + 1 < n)
+            out[o++] = ':';
+    }
+    out[o] = 0;
+    return (int)o;
+}
+
+/* The per-domain key base for (D, Y) of domain dom; len 0 when it would not fit. */
+static const kbase *make_base(const tlsrpt_store *st, kbase *kb, const char *D, const char *Y,
+                              long dom)
+{
+    size_t pl = strlen(st->prefix), dl = strlen(D), yl = strlen(Y);
+    kb->len = 0;
+    kb->dom = dom;
+    if (pl + 2 + dl + 1 + yl + 1 >= sizeof kb->buf)
+        return kb;              /* too long for the fast path: tlsrpt_key_build */
+    memcpy(kb->buf, st->prefix, pl);
+    memcpy(kb->buf + pl, "d:", 2);
+    memcpy(kb->buf + pl + 2, D, dl);
+    kb->buf[pl + 2 + dl] = ':';
+    memcpy(kb->buf + pl + 3 + dl, Y, yl);
+    kb->buf[pl + 3 + dl + yl] = ':';
+    kb->len = pl + 4 + dl + yl;
+    kb->buf[kb->len] = 0;
+    return kb;
+}
+
+/* Append a counter built from comps (comps 0..2 = "d", D, Y when kb is given);
+   -1 when out of memory / too many keys. */
+static int add_ctr_b(const tlsrpt_store *st, st_plan *p, const kbase *kb, const char *const *comps,
+                     size_t n, uint64_t delta, int keep_zero)
+{
+    if (delta == 0 && !keep_zero)
+        return 0;
+    if (p->n_ctr + p->n_mem >= ST_MAX_OPS
+        || grow((void **)&p->ctr, &p->cap_ctr, p->n_ctr, sizeof *p->ctr, 48) < 0)
+        return -1;
+    st_counter *c = &p->ctr[p->n_ctr];
+    if (fast_key(st, kb, c->key, comps, n) < 0)
+        return -1;
+    c->delta = delta;
+    c->keep_zero = keep_zero;
+    c->dom = kb ? kb->dom : -1;
+    p->n_ctr++;
+    return 0;
+}
+
 /* Append a counter built from comps; -1 when out of memory / too many keys. */
 static int add_ctr(const tlsrpt_store *st, st_plan *p, const char *const *comps, size_t n,
                    uint64_t delta, int keep_zero)
@@ -67,6 +138,7 @@ static int add_ctr(const tlsrpt_store *st, st_plan *p, const char *const *comps,
         return -1;
     c->delta = delta;
     c->keep_zero = keep_zero;
+    c->dom = -1;
     p->n_ctr++;
     return 0;
 }
@@ -103,13 +175,13 @@ static int add_mem(st_plan *p, long set, const char *member, long dom, long anch
 #define LAST(p) ((long)(p)->n_ctr - 1)
 
 /* type: and mx: counters of domain i and their members, as the budget decided. */
-static int emit_failures(const tlsrpt_store *st, st_plan *p, size_t i)
+static int emit_failures(const tlsrpt_store *st, st_plan *p, size_t i, const kbase *kb)
 {
     const st_dom *d = &p->dom[i];
     const char *D = d->D, *Y = p->Y;
     uint64_t other = 0;
     for (size_t t = 0; t <= ST_N_TYPES; t++)
-        if (d->type[t] && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "type", st_type_name(t) },
+        if (d->type[t] && (add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "type", st_type_name(t) },
                                    5, d->type[t], 0) < 0
                            || add_mem(p, ST_SET_TYPES(i), st_type_name(t), (long)i, LAST(p)) < 0))
             return -1;
@@ -117,12 +189,12 @@ static int emit_failures(const tlsrpt_store *st, st_plan *p, size_t i)
         if (d->mx[j].fold == ST_OTHER)
             other += d->mx[j].cnt;
         if (d->mx[j].fold == ST_KEEP
-            && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", d->mx[j].name, "fail" }, 6,
+            && (add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "mx", d->mx[j].name, "fail" }, 6,
                         d->mx[j].cnt, 0) < 0
                 || add_mem(p, ST_SET_MXS(i), d->mx[j].name, (long)i, LAST(p)) < 0))
             return -1;
     }
-    if (other && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "mx", ST_FOLD_OTHER, "fail" }, 6,
+    if (other && (add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "mx", ST_FOLD_OTHER, "fail" }, 6,
                           other, 0) < 0 || add_mem(p, ST_SET_MXS(i), ST_FOLD_OTHER, (long)i, LAST(p)) < 0))
         return -1;
     return 0;
@@ -144,24 +216,26 @@ static int emit_domain(const tlsrpt_store *st, st_plan *p, size_t i)
     const st_dom *d = &p->dom[i];
     const char *D = d->D, *Y = p->Y, *O = d->org_fold == ST_OTHER ? ST_FOLD_OTHER : p->org;
     long dom = (long)i;
-    if (emit_failures(st, p, i) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "ok" }, 4, d->ok, 1) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "fail" }, 4, d->fail, 1) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "reports" }, 4, 1, 1) < 0
+    kbase kbuf;
+    const kbase *kb = make_base(st, &kbuf, D, Y, dom);
+    if (emit_failures(st, p, i, kb) < 0
+        || add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "ok" }, 4, d->ok, 1) < 0
+        || add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "fail" }, 4, d->fail, 1) < 0
+        || add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "reports" }, 4, 1, 1) < 0
         || add_mem(p, ST_SET_DAYS(i), Y, dom, LAST(p)) < 0
-        || add_ctr(st, p, (const char *const[]){ "d", D, Y, "mode", d->mode }, 5, 1, 1) < 0
+        || add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "mode", d->mode }, 5, 1, 1) < 0
         || add_mem(p, ST_SET_DOMAINS, D, dom, ST_ANCHOR_DAYS) < 0)
         return -1;
     if (d->org_fold != ST_DROP
-        && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "ok" }, 6, d->ok, 1) < 0
+        && (add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "org", O, "ok" }, 6, d->ok, 1) < 0
             || add_mem(p, ST_SET_ORGS(i), O, dom, LAST(p)) < 0
-            || add_ctr(st, p, (const char *const[]){ "d", D, Y, "org", O, "fail" }, 6, d->fail, 1) < 0))
+            || add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "org", O, "fail" }, 6, d->fail, 1) < 0))
         return -1;
     for (size_t c = 0; c < ST_PT_N; c++)
         if (d->pt_has[c]
-            && (add_ctr(st, p, (const char *const[]){ "d", D, Y, "ptype", st_ptype_name(c), "ok" },
+            && (add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "ptype", st_ptype_name(c), "ok" },
                         6, d->pt_ok[c], 1) < 0
-                || add_ctr(st, p, (const char *const[]){ "d", D, Y, "ptype", st_ptype_name(c), "fail" },
+                || add_ctr_b(st, p, kb, (const char *const[]){ "d", D, Y, "ptype", st_ptype_name(c), "fail" },
                            6, d->pt_fail[c], 1) < 0))
             return -1;
     return 0;

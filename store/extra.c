@@ -57,6 +57,7 @@ static int x_ctr(const tlsrpt_store *st, st_plan *p, const char *const *comps, s
         if (tlsrpt_key_build(p->ctr[p->n_ctr].key, sizeof p->ctr[p->n_ctr].key, st->prefix, comps, n) < 0)
             return -1;
         p->ctr[p->n_ctr].delta = 1;
+        p->ctr[p->n_ctr].dom = -1;
         p->ctr[p->n_ctr++].keep_zero = 1;
     }
     if (set < 0)

@@ -77,6 +77,84 @@ int st_sets_init(st_sets *ss, const st_plan *p)
     return 0;
 }
 
+/* FNV-1a of n bytes. */
+static uint32_t fnv32(const char *m, size_t n)
+{
+    uint32_t h = 2166136261u;
+    while (n--)
+        h = (h ^ (unsigned char)*m++) * 16777619u;
+    return h;
+}
+
+/* Index the members of s->value in one pass (once, when it is read): offsets, lengths,
+   hashes in one allocation, a hash table past 8 members, the highest "+N" token.
+   -1 on out of memory. */
+static int index_members(st_set_state *s)
+{
+    size_t cap = s->vlen / 2 + 1, k = 0;
+    char *mem = malloc(cap * (2 * sizeof(uint32_t) + sizeof(uint16_t)));
+    if (!mem)
+        return -1;
+    s->toff = (uint32_t *)mem;
+    s->thash = s->toff + cap;
+    s->tlen = (uint16_t *)(s->thash + cap);
+    for (size_t i = 0; i < s->vlen; ) {
+        while (i < s->vlen && s->value[i] == ' ')
+            i++;
+        size_t st = i;
+        uint32_t h = 2166136261u;
+        for (; i < s->vlen && s->value[i] != ' '; i++)
+            h = (h ^ (unsigned char)s->value[i]) * 16777619u;
+        if (i == st)
+            continue;
+        if (s->value[st] == '+') {  /* a link token: not a member */
+            unsigned n = 0;
+            size_t d = st + 1;
+            for (; d < i && d < st + 7 && s->value[d] >= '0' && s->value[d] <= '9'; d++)
+                n = n * 10 + (unsigned)(s->value[d] - '0');
+            if (d == i && d > st + 1 && n > s->links && n <= ST_MAX_LINKS)
+                s->links = n;
+            continue;
+        }
+        s->toff[k] = (uint32_t)st;
+        s->tlen[k] = (uint16_t)(i - st < 65535 ? i - st : 65535);
+        s->thash[k++] = h;
+    }
+    s->ntok = k;
+    if (k <= 8)
+        return 0;
+    for (s->tcap = 16; s->tcap < 2 * k; s->tcap *= 2)
+        ;
+    if (!(s->tab = calloc(s->tcap, sizeof *s->tab)))
+        return -1;
+    for (size_t j = 0; j < k; j++) {
+        size_t h = s->thash[j] & (s->tcap - 1);
+        while (s->tab[h])
+            h = (h + 1) & (s->tcap - 1);
+        s->tab[h] = (uint32_t)(j + 1);
+    }
+    return 0;
+}
+
+/* Does link 0 of s list member? */
+int st_set_has(const st_set_state *s, const char *member)
+{
+    size_t ml = strlen(member);
+    uint32_t h = fnv32(member, ml);
+    if (s->tab) {
+        for (size_t i = h & (s->tcap - 1); s->tab[i]; i = (i + 1) & (s->tcap - 1)) {
+            size_t j = s->tab[i] - 1;
+            if (s->thash[j] == h && s->tlen[j] == ml && memcmp(s->value + s->toff[j], member, ml) == 0)
+                return 1;
+        }
+        return 0;
+    }
+    for (size_t j = 0; j < s->ntok; j++)
+        if (s->thash[j] == h && s->tlen[j] == ml && memcmp(s->value + s->toff[j], member, ml) == 0)
+            return 1;
+    return 0;
+}
+
 /* Remember link 0's value read for set i; -1 on out of memory. */
 int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen, uint64_t cas)
 {
@@ -90,8 +168,8 @@ int st_sets_got(st_sets *ss, size_t i, const char *val, size_t vlen, uint64_t ca
     ss->s[i].vlen = vlen;
     ss->s[i].cas = cas;
     ss->s[i].exists = 1;
-    ss->s[i].links = tlsrpt_set_links(val, vlen);
-    return 0;
+    ss->s[i].links = 0;
+    return index_members(&ss->s[i]);
 }
 
 /* Release the values read. */
@@ -102,6 +180,7 @@ void st_sets_free(st_sets *ss)
         for (unsigned k = 0; ss->s[i].lv && k < ss->s[i].links; k++)
             free(ss->s[i].lv[k]);
         free(ss->s[i].lv);
+        free(ss->s[i].toff), free(ss->s[i].tab);     /* toff holds thash and tlen too */
     }
     free(ss->s);
     ss->s = NULL;
@@ -113,7 +192,7 @@ int st_known1(const st_plan *p, const st_sets *ss, size_t m)
 {
     const st_member *mb = &p->mem[m];
     const st_set_state *s = &ss->s[mb->set];
-    if (s->value && st_has_member(s->value, mb->member))
+    if (s->value && st_set_has(s, mb->member))
         return 1;
     if (s->links == 0)
         return 0;
@@ -378,19 +457,25 @@ int st_index_write(st_call *c, st_plan *p, st_sets *ss, st_rep *rep)
     size_t n = p->n_mem ? p->n_mem : 1, nn = 0, n_extra = 0;
     size_t *need = malloc(n * sizeof *need);
     signed char *undecided = malloc(n);
-    char (*mk)[TLSRPT_KEY_MAX + 1] = calloc(n, sizeof *mk);
-    st_req *extra = calloc(n + 1, sizeof *extra);
+    char (*mk)[TLSRPT_KEY_MAX + 1] = NULL;
+    st_req *extra = NULL;
     int rc = TLSRPT_COUNTED;
-    if (!need || !undecided || !mk || !extra) {
-        free(need), free(undecided), free(mk), free(extra);
-        return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
-    }
-    for (size_t i = 0; i < p->n_mem; i++) {
+    for (size_t i = 0; need && undecided && i < p->n_mem; i++) {
         int k = st_known1(p, ss, i);
         if (k != 1) {
             undecided[nn] = k < 0;
             need[nn++] = i;
         }
+    }
+    if (nn == 0 && need && undecided) {     /* the steady state: every member listed */
+        free(need), free(undecided);
+        return TLSRPT_COUNTED;
+    }
+    mk = malloc(n * sizeof *mk);
+    extra = malloc((n + 1) * sizeof *extra);
+    if (!need || !undecided || !mk || !extra) {
+        free(need), free(undecided), free(mk), free(extra);
+        return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     }
     if (nn > 0)
         rc = take_markers(c, p, ss, need, &nn, undecided, rep, mk);

@@ -30,12 +30,18 @@ typedef struct pol_ref {
     size_t idx;
 } pol_ref;
 
-/* Index of a result type (0..ST_N_TYPES - 1), ST_N_TYPES ("other") when not an RFC 8460 one. */
+/* Index of a result type (0..ST_N_TYPES - 1), ST_N_TYPES ("other") when not an RFC 8460
+   one: compared by length first (called for every failure entry). */
 static size_t type_index(const char *rt)
 {
-    for (size_t i = 0; rt && i < ST_N_TYPES; i++) {
-        const char *n = st_type_name(i);
-        if (rt[0] == n[0] && strcmp(rt, n) == 0)
+    static size_t len[ST_N_TYPES];
+    size_t n = rt ? strlen(rt) : 0;
+    for (size_t i = 0; n && i < ST_N_TYPES; i++) {
+        const char *name = st_type_name(i);
+        size_t l = __atomic_load_n(&len[i], __ATOMIC_RELAXED);
+        if (!l)
+            __atomic_store_n(&len[i], l = strlen(name), __ATOMIC_RELAXED);
+        if (l == n && rt[0] == name[0] && memcmp(rt, name, n) == 0)
             return i;
     }
     return ST_N_TYPES;
@@ -129,6 +135,11 @@ static int failure_mx(const tlsrpt_failure *f, char *out, size_t outlen)
         snprintf(out, outlen, "%s", ST_MX_INVALID);     /* not a host name (13) */
         return 1;
     }
+    size_t n = strlen(mxn);     /* [a-z0-9.-] only: a short one encodes to itself */
+    if (n <= ST_COMP_MAX && n < outlen) {
+        memcpy(out, mxn, n + 1);
+        return 1;
+    }
     return st_canon(out, outlen, mxn) > 0;
 }
 
@@ -204,7 +215,7 @@ static void twin_rule(st_dom *d)
 static int analyze_domain(const tlsrpt_report *r, const pol_ref *g, size_t n, st_dom *d)
 {
     memset(d, 0, sizeof *d);
-    snprintf(d->name, sizeof d->name, "%s", g[0].dom);
+    memcpy(d->name, g[0].dom, sizeof d->name);     /* both 256 bytes, NUL-terminated */
     /* The domain is encoded in full (never "~"-shortened), so a reader that encodes a
        domain name itself builds the same keys with tlsrpt_key_build. */
     if (tlsrpt_key_component(d->D, sizeof d->D, d->name) < 0)
@@ -215,8 +226,13 @@ static int analyze_domain(const tlsrpt_report *r, const pol_ref *g, size_t n, st
         d->pt_has[c] = 1;
         d->pt_ok[c] = sat_add(d->pt_ok[c], nonneg(pol->total_successful));
         d->pt_fail[c] = sat_add(d->pt_fail[c], nonneg(pol->total_failure));
+        const char *prev = NULL;    /* reports list one type many times: look it up once */
+        size_t t = ST_N_TYPES;
         for (size_t j = 0; j < pol->n_failures; j++) {
-            size_t t = type_index(pol->failures[j].result_type);
+            const char *rt = pol->failures[j].result_type;
+            if (!prev || !rt || (rt != prev && strcmp(rt, prev) != 0))
+                t = type_index(rt);
+            prev = rt;
             d->type[t] = sat_add(d->type[t], nonneg(pol->failures[j].failed_session_count));
         }
     }
@@ -237,8 +253,12 @@ static void sum_domain(st_plan *p, const st_dom *d)
         p->pt_fail[c] = (int64_t)sat_add((uint64_t)p->pt_fail[c], d->pt_fail[c]);
     }
     p->n_domains++;
-    size_t used = strlen(p->domains);
-    snprintf(p->domains + used, sizeof p->domains - used, "%s%s", used ? "," : "", d->name);
+    size_t used = strlen(p->domains), dl = strlen(d->name);
+    if (used + 1 + dl < sizeof p->domains) {        /* else cut: the list is for messages */
+        if (used)
+            p->domains[used++] = ',';
+        memcpy(p->domains + used, d->name, dl + 1);
+    }
 }
 
 /* qsort: policies by domain, then position. */

@@ -137,14 +137,15 @@ static int member_keys(rb_state *s, tl_map *seen, const char *D, const char *Y, 
     return rc;
 }
 
-/* The fixed counters of (D, Y): ok, fail, reports, partial, mode:*, ptype:*:*. */
+/* The fixed counters of (D, Y): ok, fail, reports, partial, max (the saturation guard:
+   deleted, so that later reports of a rebuilt day are checked), mode:*, ptype:*:*. */
 static int fixed_keys(rb_state *s, tl_map *seen, const char *D, const char *Y)
 {
-    static const char *const one[] = { "ok", "fail", "reports", "partial" };
+    static const char *const one[] = { "ok", "fail", "reports", "partial", "max" };
     static const char *const modes[] = { "enforce", "testing", "none" };
     char key[TLSRPT_KEY_MAX + 1];
     const char *pf = s->c->st->prefix;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 5; i++)
         if (tlsrpt_key_build(key, sizeof key, pf, (const char *const[]){ "d", D, Y, one[i] }, 4) < 0
             || want_key(s, seen, key) < 0)
             return -1;

@@ -1,26 +1,36 @@
 /*
- * store.h - count decoded TLS-RPT reports into memcached (key schema v1).
+ * store.h - count decoded TLS-RPT reports into memcached (key schema v2).
  *
- * Shared by tlsrpt-milter, `tlsrpt-parse --push` and tlsrpt-stats, so that
- * every path counts and reads the same keys. Thread-safe: a tlsrpt_store
- * holds a memcached_pool; each call takes a connection and gives it back.
+ * Shared by tlsrpt-milter, `tlsrpt-parse --push` / `--rebuild` and tlsrpt-stats,
+ * so that every path counts and reads the same keys. Thread-safe: a tlsrpt_store
+ * holds a memcached_pool and raw pipelined connections; each call takes its own.
  *
- * Key schema v1 (P = KeyPrefix, default "tlsrpt:"; D = policy domain,
- * lower-cased, no trailing dot; Y = UTC day YYYY-MM-DD of the report start):
- *   P d:D:Y:ok | :fail | :reports                       counters
- *   P d:D:Y:type:RT                                     failed sessions per result type
- *                                                      (RFC 8460 types verbatim, others "other")
- *   P d:D:Y:org:ORG:ok | :fail                          per reporting organisation
- *   P d:D:Y:mx:MX:fail                                  failed sessions per receiving MX
- *   P d:D:Y:mode:enforce|testing|none                   reports by MTA-STS mode
- *   P domains, P d:D:days, P d:D:Y:orgs, P d:D:Y:types, P d:D:Y:mxs
- *                                                      index sets: space-separated members,
- *                                                      each an encoded component, each once
- *   P seen:H                                            dedup marker, H = hex SHA-256 of
- *                                                      organization-name NUL report-id
+ * Key schema v2 (P = KeyPrefix, default "tlsrpt:"; D = policy domain as a host name,
+ * A-labels, no trailing dot; Y = UTC day of the report start, A = UTC arrival day;
+ * ORG = the DKIM signer's organisational domain, or the organization-name without
+ * a signer; store/README.md has every rule):
+ *   P d:D:Y:ok | :fail | :reports                 counters (ok/fail: rule 12, sts and tlsa
+ *                                                of one domain are the same sessions)
+ *   P d:D:Y:ptype:T:ok | :fail                    per policy type (sts tlsa no-policy-found other)
+ *   P d:D:Y:type:RT                               failed sessions per result type
+ *   P d:D:Y:org:ORG:ok | :fail                    per reporter (~other: folded by a budget)
+ *   P d:D:Y:mx:MX:fail                            per receiving MX (~invalid, ~other)
+ *   P d:D:Y:mode:enforce|testing|none             reports by MTA-STS mode
+ *   P d:D:Y:max                                   saturation guard (internal)
+ *   P d:D:Y:partial                               reports whose count may be partial
+ *   P org:ORG:name                                display label (encoded organization-name)
+ *   P arr:A:H:counted, P nc:A:REASON              archive entries counted / candidates not
+ *   P domains, P d:D:days, P d:D:Y:orgs|types|mxs, P hosts:Y, P nc:days, P nc:A:reasons,
+ *   P partial:days                                index sets: chains of links (tokens +N,
+ *                                                links K:+N), see tlsrpt_store_set_read
+ *   P seen:H                                      dedup marker, H = hex SHA-256 of "dkim" NUL
+ *                                                signer NUL report-id (v1: organization-name
+ *                                                NUL report-id); value: the entry id
+ *   P epoch (per server), P org:ORG:A:newdomains, P ix:H    internal
  * Every key component byte outside [A-Za-z0-9._-] is written %XX (upper-case hex).
  * A key over 250 bytes has its longest component replaced by "~" + 32 hex digits
  * of a hash ("~" is never produced by the encoding, so no collision with a plain one).
+ * Counters saturate at 2^63-1; readers use tlsrpt_store_parse_count.
  */
 #ifndef TLSRPT_STORE_H
 #define TLSRPT_STORE_H

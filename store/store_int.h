@@ -42,7 +42,14 @@ typedef struct st_counter {
     char key[TLSRPT_KEY_MAX + 1];
     uint64_t delta;
     int keep_zero;              /* write even when delta is 0 (ok/fail keys) */
+    long dom;                   /* its domain (st_plan.dom), -1: not a domain's counter */
 } st_counter;
+
+/* Saturation guard of a domain's day, P d:D:Y:max (count.c): an upper bound of every
+   counter of (D, Y); below ST_GUARD_QUIET, and with every delta at most ST_DELTA_QUIET,
+   the domain's increments go quiet. */
+#define ST_GUARD_QUIET ((uint64_t)1 << 62)
+#define ST_DELTA_QUIET ((uint64_t)1 << 40)
 
 /* One index set the plan touches (its key is read in phase 1). */
 typedef struct st_pset {
@@ -294,8 +301,19 @@ int st_members_has(const tlsrpt_members *ms, const char *m);
 int st_entry_id_ok(const char *id);
 /* count.c: phases 1-3 of one planned report on c (a pooled handle). */
 int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q);
-/* count.c: the counter burst of a plan (sent: the marker's "ID sent" value, or NULL). */
-int st_write_counters(st_call *c, const st_plan *p, const char *sent);
+/* count.c: per domain of a plan, how its counter burst goes (NULL: domain counters
+   checked, the others quiet). */
+typedef struct st_guard {
+    char key[TLSRPT_KEY_MAX + 1];   /* P d:D:Y:max */
+    uint64_t value;             /* as phase 1 read it */
+    int present;                /* phase 1 found it */
+    int quiet;                  /* quiet increments (the guard says nothing can saturate) */
+    int touch;                  /* increment the guard (not when it is missing on a known day) */
+    uint64_t add;               /* the domain's largest delta of this report */
+} st_guard;
+/* count.c: the counter burst of a plan (sent: the marker's "ID sent" value, or NULL;
+   g: one st_guard per domain, or NULL). */
+int st_write_counters(st_call *c, const st_plan *p, const char *sent, st_guard *g);
 /* count.c: a plan without dedup marker: its sets, new members, counters. */
 int st_run_plain(st_call *c, st_plan *p);
 /* index.c: the index sets a plan touches, with what phase 1 and the marker burst read. */
@@ -309,6 +327,11 @@ typedef struct st_set_state {
     size_t tail_len;            /* link `links`, read in the marker burst when > 0 */
     int tail_exists;
     char **lv;                  /* links 1..links (sets without anchors), or NULL */
+    size_t ntok;                /* link 0's members (tokens "+N" not counted) */
+    uint32_t *toff, *thash;     /* per member: offset in value, FNV-1a hash */
+    uint16_t *tlen;
+    uint32_t *tab;              /* ntok > 8: open addressing over them (index + 1) */
+    size_t tcap;
 } st_set_state;
 typedef struct st_sets {
     st_set_state *s;            /* same order as st_plan.set */
@@ -328,6 +351,8 @@ typedef struct st_rep {
 } st_rep;
 /* index.c: is member one of the space-separated tokens of v? */
 int st_has_member(const char *v, const char *member);
+/* index.c: does link 0 of set state s list member (its token index, built once)? */
+int st_set_has(const st_set_state *s, const char *member);
 /* index.c: is member known from phase 1 alone (in link 0, or the set is chained and
    its anchor was read in phase 1)? -1 when the marker burst must tell (chained). */
 int st_known1(const st_plan *p, const st_sets *ss, size_t m);

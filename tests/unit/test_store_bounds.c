@@ -10,7 +10,8 @@
  * bytes counted per MX and of 254 folded into mx:~invalid; index markers living min(3600 s, CounterTTL) at 3599, 3600, 3601 and 0; 64
  * memcached servers accepted, 65 refused; counters saturating at 2^63-1 (reports of
  * 2^62, 2^62 and 2^63-1 sessions; a counter at 2^63-2 reaching exactly 2^63-1 and
- * then staying; one already past 2^64 - 1000 that memcached wraps); a session count of
+ * then staying; a v1 counter past 2^64 - 1000 that memcached wraps; the saturation
+ * guard d:D:Y:max bounding every counter of a day); a session count of
  * MaxSessionCount (2^40) counted and 2^40 + 1 invalid-report; counter values padded with
  * spaces read by tlsrpt_store_parse_count.
  * Key length (250 bytes) is in test_keys.c.
@@ -403,9 +404,12 @@ static void test_saturation(void)
     T_STREQ(raw(ok), max, "ok still 2^63-1, no wrap, no padding");
     T_STREQ(raw(org), max, "org ok saturated too");
     T_STREQ(raw("sat:d:sat.example:2026-06-08:reports"), "3", "3 reports");
+    /* near the limit through the store: 2^63-2, then + 1 (exactly 2^63-1), then + 1 more */
     const char *k = "sat:d:sat.example:2026-06-09:ok";
-    memcached_set(rd, k, strlen(k), "9223372036854775806", 19, 0, 0);
     tlib_tr t;
+    tlib_tr_init(&t, "Sat Org", "s4a", "2026-06-09");
+    tlib_tr_policy(&t, "sts", "sat.example", INT64_MAX - 1, 0);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "2^63-2 counted");
     tlib_tr_init(&t, "Sat Org", "s4", "2026-06-09");
     tlib_tr_policy(&t, "sts", "sat.example", 1, 0);
     T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "2^63-2 + 1 counted");
@@ -413,15 +417,34 @@ static void test_saturation(void)
     tlib_tr_init(&t, "Sat Org", "s5", "2026-06-09");
     tlib_tr_policy(&t, "sts", "sat.example", 1, 0);
     T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "2^63-1 + 1 counted");
-    T_CHECK(strcmp(raw(k), max) == 0 && info.saturated == 1, "2^63-1 + 1: clamped back to 2^63-1");
+    T_CHECK(strcmp(raw(k), max) == 0 && info.saturated >= 1,
+            "2^63-1 + 1: checked (the guard is past 2^62), clamped back to 2^63-1");
+    T_STREQ(raw("sat:d:sat.example:2026-06-09:max"), max, "the guard is saturated too");
+    /* v1 data: a wrapped v1 counter on a day the v1 index lists, no guard */
     k = "sat:d:sat.example:2026-06-10:ok";
+    const char *days = "sat:d:sat.example:days";
+    memcached_append(rd, days, strlen(days), " 2026-06-10", 11, 0, 0);
     memcached_set(rd, k, strlen(k), "18446744073709551000", 20, 0, 0);
     tlib_tr_init(&t, "Sat Org", "s6", "2026-06-10");
     tlib_tr_policy(&t, "sts", "sat.example", 2000, 0);
     T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED,
-            "a counter past 2^64 - 1000 + 2000 counted");
+            "a v1 counter past 2^64 - 1000 + 2000 counted");
     T_CHECK(strcmp(raw(k), max) == 0 && info.saturated == 1,
-            "memcached wrapped it past 2^64 (answer below the delta): clamped to 2^63-1");
+            "known day without a guard: checked; memcached wrapped it (answer below the delta): clamped");
+    T_CHECK(!raw("sat:d:sat.example:2026-06-10:max")[0],
+            "known day without a guard: it stays unguarded (checked from now on)");
+    /* a normal day: the guard bounds every counter, and the increments were quiet */
+    tlib_tr_init(&t, "Sat Org", "s7", "2026-06-11");
+    int p = tlib_tr_policy(&t, "sts", "sat.example", 70, 5);
+    tlib_tr_fail(&t, p, "validation-failure", "mx.sat.example", 5);
+    T_INTEQ(tlsrpt_store_count(st, &t.r, &info, err, sizeof err), TLSRPT_COUNTED, "a normal report counted");
+    T_STREQ(raw("sat:d:sat.example:2026-06-11:max"), "70", "a new day's guard = the report's largest delta");
+    tlib_tr_init(&t, "Sat Org", "s8", "2026-06-11");
+    p = tlib_tr_policy(&t, "sts", "sat.example", 3, 9);
+    tlib_tr_fail(&t, p, "validation-failure", "mx.sat.example", 9);
+    tlsrpt_store_count(st, &t.r, &info, err, sizeof err);
+    T_CHECK(atoll(raw("sat:d:sat.example:2026-06-11:max")) == 79 && atoll(raw("sat:d:sat.example:2026-06-11:ok")) == 73
+            && atoll(raw("sat:d:sat.example:2026-06-11:fail")) == 14, "the guard (79) bounds every counter (73, 14)");
     tlsrpt_store_free(st);
 }
 
