@@ -56,6 +56,7 @@ STATS_SRC  := $(wildcard tools/stats/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(wildcard tests/unit/tlib_*.c)
 DRIVER_SRC := $(wildcard tests/driver/*.c)
+STATSSEED_SRC := $(wildcard tests/stats-seed.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -76,6 +77,9 @@ PROGS += $(BUILD)/tlsrpt-stats
 endif
 ifneq ($(DRIVER_SRC),)
 PROGS += $(BUILD)/tests/milter-driver
+endif
+ifneq ($(STATSSEED_SRC),)
+PROGS += $(BUILD)/tests/stats-seed
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -125,6 +129,11 @@ $(BUILD)/tlsrpt-stats: $(call obj,$(STATS_SRC)) $(LOWER_LIBS)
 $(BUILD)/tests/milter-driver: $(call obj,$(DRIVER_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^
+
+# tests/t-stats.sh and the bench seed memcached through the store with it.
+$(BUILD)/tests/stats-seed: $(call obj,$(STATSSEED_SRC)) $(LOWER_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(TESTLIB_SRC)) $(LOWER_LIBS)
 	@mkdir -p $(dir $@)

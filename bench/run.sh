@@ -6,7 +6,8 @@
 #   make bench                 full run (medians of 5 runs, ~6 minutes here)
 #   BENCH_QUICK=1 make bench   CI smoke run (3 runs, smaller inputs, ~70 s here)
 #   BENCH_ONLY="1 2"           run only these sections (1 decoder, 2 milter,
-#                              3 postfix, 4 store, 5 memory, 6 archive)
+#                              3 postfix, 4 store, 5 memory, 6 archive,
+#                              7 tlsrpt-stats at scale)
 #   BENCH_CORPUS=DIR           corpus folder holding real/ and oracle.py
 #                              (default ../shared/corpus; when absent,
 #                              tests/fixtures is used and no Python row)
@@ -31,10 +32,12 @@ svc_init
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     RUNS=3 N_CORPUS=600 N_MIL=320 LARGE_MB=5 LARGE_COPIES=3 N_STORE=300 N_SPOOL=20000
+    N_STATS_DOM=600
 else
     RUNS=5 N_CORPUS=3000 N_MIL=992 LARGE_MB=5 LARGE_COPIES=10 N_STORE=2000 N_SPOOL=100000
+    N_STATS_DOM=3000
 fi
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7}
 B=$BUILD/bench
 W=$SVC_TMP/in
 B_TABLE=$SVC_TMP/table.tsv
@@ -312,6 +315,44 @@ b_spool() {
     b_row 6.iter "entries/s" "$N_SPOOL entries: list, meta, gunzip" 1 "$_i" "-" "-" "-"
 }
 
+# Section 7: tlsrpt-stats over N_STATS_DOM domains x 30 days against a 2 s limit. The
+# counters are written through the store itself (tests/stats-seed bench: generated
+# reports of 250 policies, two DKIM signers a day, see its file comment) into a
+# memcached of its own, then tlsrpt-stats reads the default 30-day window.
+b_stats() {
+    echo "== 7. stats: tlsrpt-stats over $N_STATS_DOM domains x 30 days (text, json, prometheus)"
+    _seed=$BUILD/tests/stats-seed
+    [ -x "$_seed" ] || { b_fail 7 "no $_seed (run make)"; return; }
+    _p=$(svc_free_port)
+    memcached -d -l 127.0.0.1 -p "$_p" -U 0 -m 1024 -c 64 -u root -P "$SVC_TMP/mc7.pid" \
+        >>"$SVC_TMP/mc7.log" 2>&1 && svc_wait_port "$_p" ||
+        { b_fail 7 "memcached (1 GB) does not start"; return; }
+    _t0=$(b_now_ms)
+    _n=$("$_seed" -s "127.0.0.1:$_p" bench "$N_STATS_DOM" 30 2026-11-30 2>>"$SVC_TMP/bench-stderr.log") ||
+        { b_fail 7 "stats-seed failed: $(tail -n 1 "$SVC_TMP/bench-stderr.log")"; svc_stop mc7; return; }
+    echo "   seeded: $_n reports through the store in $(($(b_now_ms) - _t0)) ms"
+    _st="$BUILD/tlsrpt-stats -s 127.0.0.1:$_p --today 2026-11-30 --days 30"
+    _v=$($_st -v 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) keys in \([0-9]*\) round trips/\1 \2/p')
+    _keys=${_v% *} _rt=${_v#* }
+    _t= _j= _pr=
+    for _r in $(seq "$RUNS"); do
+        _t="$_t $(b_time $_st)"
+        _j="$_j $(b_time $_st --format json)"
+        _pr="$_pr $(b_time $_st --format prometheus)"
+    done
+    echo "   $_keys keys in $_rt round trips; ms text:$_t; json:$_j; prometheus:$_pr"
+    _ts=$_t
+    _t=$(b_median $_t)
+    b_row 7.stats "s (round trips, keys)" "$N_STATS_DOM domains x 30 days, 2 signers, text" "$RUNS" \
+        "$(b_calc "%.2f" "$_t / 1000") ($_rt, $_keys)" "limit 2 s" \
+        "$(b_median $(for _x in $_ts; do b_calc "%.3f " "$_x / 2000"; done))" "<=1"
+    b_row 7.json "s" "the same, --format json" "$RUNS" "$(b_calc "%.2f" "$(b_median $_j) / 1000")" \
+        "-" "-" "-"
+    b_row 7.prom "s" "the same, --format prometheus" "$RUNS" \
+        "$(b_calc "%.2f" "$(b_median $_pr) / 1000")" "-" "-" "-"
+    svc_stop mc7
+}
+
 echo "# tlsrpt-milter bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cpus ($(lscpu | sed -n 's/^Model name: *//p')), load $(cut -d' ' -f1-3 /proc/loadavg), quick=${BENCH_QUICK:-0}, runs=$RUNS"
 b_build || { echo "bench: cannot build bench programs" >&2; exit 1; }
 CORPUS=${BENCH_CORPUS:-$SRC/../shared/corpus}
@@ -338,6 +379,7 @@ for _sec in $ONLY; do
         4) b_store ;;
         5) b_memory ;;
         6) b_spool ;;
+        7) b_stats ;;
     esac
 done
 

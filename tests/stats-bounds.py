@@ -14,12 +14,13 @@ the days with reports among the 7 days before; concentrated = one org / MX with
 >= 80% of failed sessions (else spread; single = one org); a result-type headline
 for a type with > 50%; ready = mode testing and >= 21 clean days (a day without
 reports neither counts nor breaks the run); silent = reported in the window but
-not in its last 3 days.
+not in its last 3 days; a count (or a window sum) at 2^63-1 is saturated.
 """
 import datetime
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 D = "b.example"
@@ -96,12 +97,22 @@ SCEN = {
     "rd-21:": (run_days(21, None, gap=5), {"ready": "ready", "clean": 21}),
     "rd-20:": (run_days(20, None, gap=5), {"ready": "reset", "clean": 20, "needed": 1}),
     "si-3:": (SILENT, {"silent": ["Quiet"]}),
+    # saturation: a counter at 2^63-1 is "at least that"; one below is a number; two
+    # days whose sum passes 2^63-1 stop there (never wrap), one below it does not
+    "sa-max:": ({day(0): rep(0, ok=2 ** 63 - 1)}, {"saturated": True, "ok": 2 ** 63 - 1}),
+    "sa-max1:": ({day(0): rep(0, ok=2 ** 63 - 2)}, {"saturated": False, "ok": 2 ** 63 - 2}),
+    "sa-sum:": ({day(0): rep(0, ok=2 ** 62), day(1): rep(0, ok=2 ** 62)},
+                {"saturated": True, "ok": 2 ** 63 - 1}),
+    "sa-sum1:": ({day(0): rep(0, ok=2 ** 62 - 1), day(1): rep(0, ok=2 ** 62 - 1)},
+                 {"saturated": False, "ok": 2 ** 63 - 2}),
 }
 
 
 def keys(prefix, days):
     """The raw key/value pairs of a scenario, as the store writes them."""
-    kv = {prefix + "domains": D, prefix + "d:%s:days" % D: " ".join(sorted(days))}
+    kv = {prefix + "domains": D, prefix + "d:%s:days" % D: " ".join(sorted(days)),
+          # P epoch, as tlsrpt-milter writes it at start: counters without it read as lost
+          prefix + "epoch": str(int(time.time()))}
     for y, r in days.items():
         b = "%sd:%s:%s:" % (prefix, D, y)
         kv.update({b + "reports": "1", b + "ok": str(r["ok"]), b + "fail": str(r["fail"]),
@@ -167,6 +178,9 @@ def cmd_check(prefix, path):
         eq(p + ": more days needed", rd["more_days_needed"], want.get("needed", 0))
     if "silent" in want:
         eq(p + ": silent reporters", [s["name"] for s in d["silent_reporters"]], want["silent"])
+    if "saturated" in want:
+        eq(p + ": window ok and saturated", (d["totals"]["ok"], d["totals"]["saturated"]),
+           (want["ok"], want["saturated"]))
 
 
 def cmd_window(n, path):

@@ -45,6 +45,14 @@ static void trend(ts_report *r, ts_domain *d)
         d->reports = ts_add64(d->reports, day->reports);
         d->ok = ts_add64(d->ok, day->ok);
         d->fail = ts_add64(d->fail, day->fail);
+        for (k = 0; k < TS_NPT; k++) {
+            d->pt_ok[k] = ts_add64(d->pt_ok[k], day->pt_ok[k]);
+            d->pt_fail[k] = ts_add64(d->pt_fail[k], day->pt_fail[k]);
+            d->pt_days[k] += (day->pt_seen >> k) & 1;
+        }
+        d->partial_days += day->partial;
+        if (TS_IS_SAT(day->ok) || TS_IS_SAT(day->fail) || TS_IS_SAT(day->reports))
+            d->saturated = 1;
         if (day->reports > 0) {
             d->report_days++;
             d->latest = w;
@@ -166,11 +174,33 @@ static void silent(ts_report *r, ts_domain *d)
     }
 }
 
+/* Did any count of a set reach 2^63-1? */
+static int set_saturated(const ts_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (TS_IS_SAT(s->v[i].ok) || TS_IS_SAT(s->v[i].fail))
+            return 1;
+    return 0;
+}
+
+/* qsort_r order of the not-counted entries: day, then reason name. */
+static int cmp_nc(const void *a, const void *b, void *ctx)
+{
+    const ts_nc *x = a, *y = b;
+    const ts_set *reasons = ctx;
+
+    if (x->w != y->w)
+        return x->w < y->w ? -1 : 1;
+    return strcmp(reasons->v[x->reason].name, reasons->v[y->reason].name);
+}
+
 /* Run every analysis on every domain. */
 void ts_analyze(ts_report *r)
 {
     size_t i;
 
+    if (r->nnc > 1)
+        qsort_r(r->nc, r->nnc, sizeof *r->nc, cmp_nc, &r->nc_reasons);
     for (i = 0; i < r->ndom; i++) {
         ts_domain *d = &r->dom[i];
         ts_dist types;
@@ -181,6 +211,11 @@ void ts_analyze(ts_report *r)
         d->majority = types.top >= 0 && types.top_share > 0.5 ? types.top : -1;
         readiness(r, d);
         silent(r, d);
+        if (TS_IS_SAT(d->reports) || TS_IS_SAT(d->ok) || TS_IS_SAT(d->fail) ||
+            set_saturated(&d->orgs) || set_saturated(&d->mxs) || set_saturated(&d->types))
+            d->saturated = 1;
+        if (d->saturated)
+            r->saturated = 1;
     }
 }
 
@@ -188,7 +223,8 @@ void ts_analyze(ts_report *r)
 const char *ts_dist_advice(const ts_domain *d, const ts_set *s, const ts_dist *di, int is_mx,
                            char *buf, size_t len)
 {
-    const char *top = di->top >= 0 ? s->v[di->top].name : "";
+    const char *top = di->top >= 0 ? (is_mx ? s->v[di->top].name : ts_org_display(&s->v[di->top]))
+                                   : "";
     double pct = di->top_share * 100.0;
 
     (void)d;

@@ -24,7 +24,7 @@
 
 /* Command-line settings. */
 typedef struct opts {
-    char *servers, *prefix, *output;
+    char *servers, *prefix, *output, *conf;
     const char *format, *today;
     int days, verbose;
 } opts;
@@ -43,8 +43,8 @@ static void usage(FILE *f)
           "  -f, --format F      text, json, prometheus or html (text)\n"
           "  -o, --output FILE   write FILE atomically instead of standard output\n"
           "  -v, --verbose       print keys read and round trips to standard error\n"
-          "exit: 0 ok, 1 usage/config, 2 memcached unreachable, 3 no data,\n"
-          "      4 malformed counter value, 5 internal/output error\n", f);
+          "exit: 0 ok (malformed counters are skipped with a warning), 1 usage/config,\n"
+          "      2 memcached unreachable, 3 no data, 5 internal/output error\n", f);
 }
 
 /* Read the milter configuration with the milter's own reader (config/): a file the
@@ -68,6 +68,8 @@ static int read_config(const char *path, opts *o)
         free(o->prefix);
         o->servers = ts_xstrdup(cfg.memcached_servers);
         o->prefix = ts_xstrdup(cfg.key_prefix);
+        free(o->conf);
+        o->conf = ts_xstrdup(path);
     }
     tm_config_free(&cfg);
     return nerr ? TS_EXIT_USAGE : TS_EXIT_OK;
@@ -143,8 +145,7 @@ static int add_named_domains(ts_report *r, int argc, char **argv)
     for (i = 0; i < argc; i++) {
         if (strlen(argv[i]) >= sizeof(norm))
             return usage_error("domain name too long", NULL);
-        tlsrpt_normalize_domain(argv[i], norm, sizeof(norm));
-        if (norm[0] == '\0' || norm[strcspn(norm, " \t\r\n\x7f")] != '\0')
+        if (tlsrpt_store_normalize_domain(argv[i], norm, sizeof(norm)) != 0)
             return usage_error("bad domain name", argv[i]);
         if (tlsrpt_key_component(enc, sizeof(enc), norm) < 0)
             return usage_error("domain name too long", NULL);
@@ -198,6 +199,30 @@ static int write_atomic(const char *path, const char *format, const ts_report *r
     return rc < 0 ? TS_EXIT_INTERNAL : TS_EXIT_OK;
 }
 
+/* Read everything (and ask about loss); 0 or -1 with e. */
+static int read_all(const tlsrpt_store_conf *sc, void *memc, ts_report *r, int all_domains,
+                    ts_err *e)
+{
+    char err[256];
+    tlsrpt_store *st = tlsrpt_store_new(sc, err, sizeof err);
+    tlsrpt_loss *loss = ts_xmalloc(sizeof *loss);
+    int asked = st && ts_loss_ask(st, loss) == 0;
+    int rc = ts_fetch(memc, r, all_domains, e);
+
+    ts_loss_judge(loss, asked, r->ndom > 0 && (rc == 0 || e->code != TS_EXIT_NODATA), r);
+    /* Hook (issue 10, third sign of loss): compare the archive with P arr:Y:H:counted
+       once config/ has ArchiveDir (loss.c). */
+    if (rc < 0 && r->loss.why) {
+        char cmd[512];
+        size_t n = strlen(e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n, "; counters were lost: %s; rebuild them with: %s",
+                 r->loss.text, ts_rebuild_cmd(r, NULL, cmd, sizeof cmd));
+    }
+    free(loss);
+    tlsrpt_store_free(st);
+    return rc;
+}
+
 /* Connect, read, analyze and print; returns the exit status. */
 static int run(opts *o, int argc, char **argv)
 {
@@ -213,6 +238,7 @@ static int run(opts *o, int argc, char **argv)
         return usage_error("--today wants YYYY-MM-DD", o->today);
     if (ts_report_init(&r, o->days, today, o->prefix, &e) < 0)
         return usage_error(e.msg, NULL);
+    r.conf = o->conf;
     if ((rc = add_named_domains(&r, argc, argv)) != TS_EXIT_OK) {
         ts_report_free(&r);
         return rc;
@@ -229,7 +255,7 @@ static int run(opts *o, int argc, char **argv)
         }
         return usage_error("bad memcached servers", errbuf[0] ? errbuf : o->servers);
     }
-    rc = ts_fetch(m, &r, argc == 0, &e);
+    rc = read_all(&sc, m, &r, argc == 0, &e);
     memcached_free(m);
     if (o->verbose)
         fprintf(stderr, "tlsrpt-stats: %zu keys in %u round trips\n", r.keys, r.round_trips);
@@ -238,6 +264,13 @@ static int run(opts *o, int argc, char **argv)
         ts_report_free(&r);
         return e.code;
     }
+    if (r.loss.why)
+        fprintf(stderr, "tlsrpt-stats: warning: counters were lost: %s; rebuild them with: "
+                "tlsrpt-parse --rebuild -c %s\n", r.loss.text,
+                r.conf ? r.conf : "/etc/tlsrpt-milter.conf");
+    if (r.nbad)
+        fprintf(stderr, "tlsrpt-stats: warning: %zu malformed counter(s) skipped; the report "
+                "is complete otherwise\n", r.nbad);
     ts_analyze(&r);
     if (o->output)
         rc = write_atomic(o->output, o->format, &r);
@@ -252,7 +285,7 @@ static int run(opts *o, int argc, char **argv)
 /* Parse the options, apply the defaults, run; the exit status is the result. */
 int main(int argc, char **argv)
 {
-    opts o = { NULL, NULL, NULL, "text", NULL, 30, 0 };
+    opts o = { NULL, NULL, NULL, NULL, "text", NULL, 30, 0 };
     int rc = parse_opts(argc, argv, &o);
 
     if (rc == TS_EXIT_OK) {
@@ -265,5 +298,6 @@ int main(int argc, char **argv)
         rc = TS_EXIT_OK;
     free(o.servers);
     free(o.prefix);
+    free(o.conf);
     return rc;
 }

@@ -6,8 +6,9 @@
  * Families are written whole, one after the other, each with HELP and TYPE.
  *
  * Label values are escaped (\\, \", \n) and other control characters become
- * '?'; names are valid UTF-8 already. Cardinality: per domain 2 + 12 + the
- * orgs and MX hosts seen in the window (bounded by TS_MAX_ENTITIES).
+ * '?'; names and labels are valid UTF-8 already. Cardinality: per domain 2 + 12 +
+ * 8 policy-type series + the orgs and MX hosts seen in the window (bounded by
+ * TS_MAX_ENTITIES); globally 3 loss series and one per not-counted reason.
  * Errors: returns -1 on a write error.
  */
 #include <stdlib.h>
@@ -73,25 +74,44 @@ static int cmp_lv(const void *a, const void *b)
     return strcmp(((const lv *)a)->lab, ((const lv *)b)->lab);
 }
 
-/* Failed sessions of a set, one sample per distinct escaped label (hostile names that
-   escape alike are summed, so no series is ever duplicated); rfc: add 0 for absent types. */
+/* key="name" (and for orgs ,org_label="label") of one entity, escaped (new string). */
+static char *pair_str(const char *key, const char *name, const char *label, int with_label)
+{
+    char *n = label_str(name), *l = label_str(label ? label : "");
+    size_t len = strlen(key) + strlen(n) + strlen(l) + 32;
+    char *out = ts_xmalloc(len);
+
+    if (with_label)
+        snprintf(out, len, "%s=\"%s\",org_label=\"%s\"", key, n, l);
+    else
+        snprintf(out, len, "%s=\"%s\"", key, n);
+    free(n);
+    free(l);
+    return out;
+}
+
+/* Failed sessions of a set, one sample per distinct escaped label set (hostile names that
+   escape alike are summed, so no series is ever duplicated); rfc: add 0 for absent types;
+   orgs: with their org_label. */
 static void merged(FILE *f, const char *name, const ts_domain *d, const char *key,
                    const ts_set *s, int rfc)
 {
     size_t n = 0, i, j, cap = s->n + (rfc ? ts_n_rtypes : 0);
-    lv *v = ts_xmalloc(cap * sizeof(*v));
+    lv *v = ts_xmalloc((cap ? cap : 1) * sizeof(*v));
     char *dom = label_str(d->name);
+    int orgs = strcmp(key, "org") == 0;
 
     for (i = 0; i < s->n; i++)
-        v[n].lab = label_str(s->v[i].name), v[n++].v = (double)s->v[i].fail;
+        v[n].lab = pair_str(key, s->v[i].name, s->v[i].label, orgs),
+        v[n++].v = (double)s->v[i].fail;
     for (i = 0; rfc && i < ts_n_rtypes; i++)
-        v[n].lab = label_str(ts_rtypes[i].name), v[n++].v = 0.0;
+        v[n].lab = pair_str(key, ts_rtypes[i].name, NULL, 0), v[n++].v = 0.0;
     qsort(v, n, sizeof(*v), cmp_lv);
     for (i = 0; i < n; i = j) {
         double sum = v[i].v;
         for (j = i + 1; j < n && strcmp(v[j].lab, v[i].lab) == 0; j++)
             sum += v[j].v;
-        fprintf(f, "%s{domain=\"%s\",%s=\"%s\"} %.12g\n", name, dom, key, v[i].lab, sum);
+        fprintf(f, "%s{domain=\"%s\",%s} %.12g\n", name, dom, v[i].lab, sum);
     }
     for (i = 0; i < n; i++)
         free(v[i].lab);
@@ -122,6 +142,27 @@ static void window_metrics(FILE *f, const ts_report *r)
            XSTR(TS_LEAD_DAYS) " report days).");
     for (i = 0; i < r->ndom; i++)
         sample(f, "tlsrpt_window_spikes", &r->dom[i], NULL, NULL, r->dom[i].spikes);
+    family(f, "tlsrpt_window_policy_type_sessions", "TLS sessions in the window per policy "
+           "type (sts, tlsa, no-policy-found, other), by result; a session reported under both "
+           "sts and tlsa is in both here, once in tlsrpt_window_sessions.");
+    for (i = 0; i < r->ndom; i++) {
+        char *dom = label_str(r->dom[i].name);
+        for (int k = 0; k < TS_NPT; k++)
+            fprintf(f, "tlsrpt_window_policy_type_sessions{domain=\"%s\",policy_type=\"%s\","
+                    "result=\"ok\"} %.12g\ntlsrpt_window_policy_type_sessions{domain=\"%s\","
+                    "policy_type=\"%s\",result=\"fail\"} %.12g\n", dom, ts_pt_names[k],
+                    (double)r->dom[i].pt_ok[k], dom, ts_pt_names[k], (double)r->dom[i].pt_fail[k]);
+        free(dom);
+    }
+    family(f, "tlsrpt_window_partial_marks", "Window days marked partial: a partial count cannot "
+           "be ruled out (tlsrpt-parse --rebuild -c CONF --day DAY repairs them).");
+    for (i = 0; i < r->ndom; i++)
+        sample(f, "tlsrpt_window_partial_marks", &r->dom[i], NULL, NULL,
+               r->dom[i].partial_days);
+    family(f, "tlsrpt_window_saturated", "1 when a count of the domain in the window reached "
+           "2^63-1 (saturated: the value is at least that).");
+    for (i = 0; i < r->ndom; i++)
+        sample(f, "tlsrpt_window_saturated", &r->dom[i], NULL, NULL, r->dom[i].saturated);
     family(f, "tlsrpt_window_failed_sessions", "Failed sessions in the window by RFC 8460 "
            "result type.");
     for (i = 0; i < r->ndom; i++)
@@ -200,6 +241,41 @@ static void sts_metrics(FILE *f, const ts_report *r)
                r->dom[i].ready.verdict == TS_READY_YES);
 }
 
+/* Loss, not-counted reports and malformed counters: not per domain. */
+static void health_metrics(FILE *f, const ts_report *r)
+{
+    size_t i, j;
+
+    family(f, "tlsrpt_counters_lost", "1 when counters were lost (reason: restart = a memcached "
+           "server lost its data since counting began, evictions = memcached evicted items, "
+           "archive = the archive holds reports the counters lack); rebuild with tlsrpt-parse "
+           "--rebuild -c CONF.");
+    for (int k = 0; k < 3; k++)
+        fprintf(f, "tlsrpt_counters_lost{reason=\"%s\"} %d\n", ts_lost_names[k],
+                (r->loss.why >> k) & 1);
+    family(f, "tlsrpt_counters_loss_checked", "1 when the loss check ran (memcached answered "
+           "its stats); 0 means tlsrpt_counters_lost says nothing.");
+    fprintf(f, "tlsrpt_counters_loss_checked %d\n", r->loss.checked);
+    family(f, "tlsrpt_not_counted", "Report candidates not counted in the window (by arrival "
+           "day), by reason.");
+    lv *v = ts_xmalloc((r->nc_reasons.n ? r->nc_reasons.n : 1) * sizeof(*v));
+    for (i = 0; i < r->nc_reasons.n; i++)
+        v[i].lab = label_str(r->nc_reasons.v[i].name), v[i].v = (double)r->nc_reasons.v[i].fail;
+    qsort(v, r->nc_reasons.n, sizeof(*v), cmp_lv);
+    for (i = 0; i < r->nc_reasons.n; i = j) {       /* names that escape alike: summed */
+        double sum = v[i].v;
+        for (j = i + 1; j < r->nc_reasons.n && strcmp(v[j].lab, v[i].lab) == 0; j++)
+            sum += v[j].v;
+        fprintf(f, "tlsrpt_not_counted{reason=\"%s\"} %.12g\n", v[i].lab, sum);
+    }
+    for (i = 0; i < r->nc_reasons.n; i++)
+        free(v[i].lab);
+    free(v);
+    family(f, "tlsrpt_stats_malformed_counters", "Counter keys holding something that is not a "
+           "number, skipped by tlsrpt-stats (named on its standard error).");
+    fprintf(f, "tlsrpt_stats_malformed_counters %zu\n", r->nbad);
+}
+
 /* The whole exposition. */
 int ts_out_prom(FILE *f, const ts_report *r)
 {
@@ -211,6 +287,7 @@ int ts_out_prom(FILE *f, const ts_report *r)
             (long long)(r->first + (time_t)r->ndays * 86400));
     family(f, "tlsrpt_stats_generated_timestamp_seconds", "When tlsrpt-stats wrote this.");
     fprintf(f, "tlsrpt_stats_generated_timestamp_seconds %lld\n", (long long)r->generated);
+    health_metrics(f, r);
     window_metrics(f, r);
     spread_metrics(f, r);
     latest_metrics(f, r);

@@ -1,8 +1,11 @@
 /*
- * out_text.c - the plain-text view: a summary table (one line per domain),
- * then per domain the daily trend, the org and MX distributions, the result
- * types, MTA-STS readiness and silent reporters, then the rules. Tables fit
- * 80 columns; longer names are cut with '~'.
+ * out_text.c - the plain-text view: warnings first (counters lost, malformed
+ * counters skipped, saturated counts), a summary table (one line per domain),
+ * then per domain the daily trend (partial days marked, with the command that
+ * rebuilds them), the policy types, the org and MX distributions, the result
+ * types, MTA-STS readiness and silent reporters, then the report candidates not
+ * counted and the rules. Tables fit 80 columns; longer names are cut with '~';
+ * a saturated count (2^63-1) is shown as ">=2^63-1".
  *
  * Reporter strings are made terminal-safe: C0/C1 control characters, DEL and
  * bidirectional overrides become '?'. Widths count code points (wide CJK
@@ -78,6 +81,41 @@ static void wrapped(FILE *f, const char *indent, const char *text)
     }
 }
 
+/* A count as a string (">=2^63-1" when saturated); returns buf. */
+static const char *cnt(int64_t v, char *buf, size_t len)
+{
+    ts_format_count(v, buf, len);
+    return buf;
+}
+
+/* Loss, malformed counters, saturation: said before anything else. */
+static void warnings(FILE *f, const ts_report *r)
+{
+    char line[2048], cmd[512];
+    size_t i;
+
+    if (r->loss.why) {
+        snprintf(line, sizeof(line), "WARNING: counters were lost: %s. The counts below are "
+                 "too low; rebuild them from the archive with: %s", r->loss.text,
+                 ts_rebuild_cmd(r, NULL, cmd, sizeof(cmd)));
+        wrapped(f, "", line);
+    }
+    if (r->nbad) {
+        snprintf(line, sizeof(line), "WARNING: %zu malformed counter%s skipped (not a number; "
+                 "the rest is complete):", r->nbad, r->nbad == 1 ? "" : "s");
+        wrapped(f, "", line);
+        for (i = 0; i < r->nbad && i < TS_MAX_BAD; i++) {
+            snprintf(line, sizeof(line), "%s holds \"%s\"", r->bad[i].key, r->bad[i].value);
+            wrapped(f, "  ", line);
+        }
+    }
+    if (r->saturated)
+        wrapped(f, "", "NOTE: counts shown as >=2^63-1 are saturated: at least "
+                "9223372036854775807 (the store stops there instead of wrapping).");
+    if (r->loss.why || r->nbad || r->saturated)
+        fputc('\n', f);
+}
+
 /* Short readiness label for the summary table. */
 static void ready_label(const ts_domain *d, char *buf, size_t len)
 {
@@ -94,19 +132,20 @@ static void ready_label(const ts_domain *d, char *buf, size_t len)
 /* Header and one summary row per domain. */
 static void summary(FILE *f, const ts_report *r)
 {
-    char label[32], line[1024];
+    char label[32], line[1024], a[24], b[24], c[24];
     size_t i;
 
     fprintf(f, "TLS-RPT %s .. %s (%d days, UTC), %zu domain%s\n\n", TS_WNAME(r, 0),
             TS_WNAME(r, r->ndays - 1), r->ndays, r->ndom, r->ndom == 1 ? "" : "s");
-    fprintf(f, "%-22s %7s %10s %8s %7s %3s %s\n", "DOMAIN", "REPORTS", "OK", "FAILED",
+    warnings(f, r);
+    fprintf(f, "%-22s %8s %10s %8s %7s %3s %s\n", "DOMAIN", "REPORTS", "OK", "FAILED",
             "RATE", "SPK", "READINESS");
     for (i = 0; i < r->ndom; i++) {
         const ts_domain *d = &r->dom[i];
         ready_label(d, label, sizeof(label));
         col(f, d->name, 22);
-        fprintf(f, " %7lld %10lld %8lld %6.2f%% %3d %s\n", (long long)d->reports,
-                (long long)d->ok, (long long)d->fail,
+        fprintf(f, " %8s %10s %8s %6.2f%% %3d %s\n", cnt(d->reports, a, sizeof a),
+                cnt(d->ok, b, sizeof b), cnt(d->fail, c, sizeof c),
                 100.0 * ts_ratio(d->fail, ts_add64(d->ok, d->fail)), d->spikes, label);
     }
     fputc('\n', f);
@@ -116,9 +155,10 @@ static void summary(FILE *f, const ts_report *r)
     }
 }
 
-/* Daily trend table of a domain. */
+/* Daily trend table of a domain, then the partial days with their rebuild command. */
 static void trend(FILE *f, const ts_report *r, const ts_domain *d)
 {
+    char a[24], b[24], c[24], line[1024], cmd[512];
     int w;
 
     fprintf(f, "\nDaily trend\n%-10s %8s %12s %10s %8s  %s\n", "DAY", "REPORTS", "OK",
@@ -130,13 +170,37 @@ static void trend(FILE *f, const ts_report *r, const ts_domain *d)
                     "-");
             continue;
         }
-        fprintf(f, "%-10s %8lld %12lld %10lld %7.2f%%", TS_WNAME(r, w), (long long)day->reports,
-                (long long)day->ok, (long long)day->fail,
+        fprintf(f, "%-10s %8s %12s %10s %7.2f%%", TS_WNAME(r, w), cnt(day->reports, a, sizeof a),
+                cnt(day->ok, b, sizeof b), cnt(day->fail, c, sizeof c),
                 100.0 * ts_ratio(day->fail, ts_add64(day->ok, day->fail)));
         if (day->spike)
             fprintf(f, "  SPIKE (median %g)", day->baseline);
+        if (day->partial)
+            fprintf(f, "  PARTIAL?");
         fputc('\n', f);
     }
+    for (w = 0; w < r->ndays; w++)
+        if (TS_WDAY(d, w)->partial) {
+            snprintf(line, sizeof(line), "PARTIAL? %s: memcached failed during a report's "
+                     "counting, a partial count cannot be ruled out; rebuild that day with: %s",
+                     TS_WNAME(r, w), ts_rebuild_cmd(r, TS_WNAME(r, w), cmd, sizeof(cmd)));
+            wrapped(f, "  ", line);
+        }
+}
+
+/* Sessions per policy type (rule 12: ok / failed above count sts and tlsa once). */
+static void ptypes(FILE *f, const ts_domain *d)
+{
+    char a[24], b[24];
+    int k;
+
+    fprintf(f, "\nSessions by policy type\n");
+    wrapped(f, "  ", "a session reported under both sts and tlsa counts once in the totals "
+            "(the larger of the two per report); here each type has its own sums");
+    fprintf(f, "%-20s %14s %12s %6s\n", "POLICY TYPE", "OK", "FAILED", "DAYS");
+    for (k = 0; k < TS_NPT; k++)
+        fprintf(f, "%-20s %14s %12s %6d\n", ts_pt_names[k], cnt(d->pt_ok[k], a, sizeof a),
+                cnt(d->pt_fail[k], b, sizeof b), d->pt_days[k]);
 }
 
 /* Organisation table with its verdict. */
@@ -149,12 +213,13 @@ static void orgs(FILE *f, const ts_report *r, const ts_domain *d)
     wrapped(f, "  ", ts_dist_advice(d, &d->orgs, &d->orgdist, 0, advice, sizeof(advice)));
     if (d->orgs.n == 0)
         return;
-    fprintf(f, "%-32s %12s %10s %7s  %s\n", "ORGANISATION", "OK", "FAILED", "SHARE",
+    fprintf(f, "%-38s %10s %9s %7s  %s\n", "ORGANISATION", "OK", "FAILED", "SHARE",
             "LAST SEEN");
     for (j = 0; j < d->orgs.n; j++) {
         const ts_entity *e = &d->orgs.v[d->orgs.order[j]];
-        col(f, e->name, 32);
-        fprintf(f, " %12lld %10lld %6.1f%%  %s\n", (long long)e->ok, (long long)e->fail,
+        char a[24], b[24];
+        col(f, ts_org_display(e), 38);
+        fprintf(f, " %10s %9s %6.1f%%  %s\n", cnt(e->ok, a, sizeof a), cnt(e->fail, b, sizeof b),
                 100.0 * e->share, e->last_day >= 0 ? TS_WNAME(r, e->last_day) : "-");
     }
 }
@@ -169,8 +234,11 @@ static void fail_table(FILE *f, const char *title, const ts_set *s)
     fprintf(f, "%-58s %10s %7s\n", title, "FAILED", "SHARE");
     for (j = 0; j < s->n; j++) {
         const ts_entity *e = &s->v[s->order[j]];
-        col(f, e->name, 58);
-        fprintf(f, " %10lld %6.1f%%\n", (long long)e->fail, 100.0 * e->share);
+        char a[24];
+        col(f, strcmp(e->name, "~invalid") == 0 ? "~invalid (not host names)"
+               : strcmp(e->name, "~other") == 0 ? "~other (folded by the per-report budget)"
+                                               : e->name, 58);
+        fprintf(f, " %10s %6.1f%%\n", cnt(e->fail, a, sizeof a), 100.0 * e->share);
     }
 }
 
@@ -215,9 +283,29 @@ static void ready_silent(FILE *f, const ts_report *r, const ts_domain *d)
     for (j = 0; j < d->nsilent; j++) {
         const ts_entity *e = &d->orgs.v[d->silent[j]];
         fputs("  ", f);
-        col(f, e->name, 50);
+        col(f, ts_org_display(e), 50);
         fprintf(f, " last report %s\n", TS_WNAME(r, e->last_day));
     }
+}
+
+/* Report candidates not counted, per arrival day and reason. */
+static void not_counted(FILE *f, const ts_report *r)
+{
+    char a[24];
+    size_t i;
+
+    fprintf(f, "\nReport candidates not counted (arrival day, UTC)\n");
+    if (r->nnc == 0) {
+        fprintf(f, "  none\n");
+        return;
+    }
+    fprintf(f, "%-10s %-40s %12s\n", "DAY", "REASON", "COUNT");
+    for (i = 0; i < r->nnc; i++) {
+        fprintf(f, "%-10s ", TS_WNAME(r, r->nc[i].w));
+        col(f, r->nc_reasons.v[r->nc[i].reason].name, 40);
+        fprintf(f, " %12s\n", cnt(r->nc[i].n, a, sizeof a));
+    }
+    fprintf(f, "%-10s %-40s %12s\n", "window", "all reasons", cnt(r->nc_total, a, sizeof a));
 }
 
 /* The whole text report. */
@@ -233,6 +321,7 @@ int ts_out_text(FILE *f, const ts_report *r)
         fputc('\n', f);
         wrapped(f, "== ", d->name);
         trend(f, r, d);
+        ptypes(f, d);
         orgs(f, r, d);
         fprintf(f, "\nFailed sessions by receiving MX\n");
         wrapped(f, "  ", ts_dist_advice(d, &d->mxs, &d->mxdist, 1, advice, sizeof(advice)));
@@ -240,6 +329,7 @@ int ts_out_text(FILE *f, const ts_report *r)
         types(f, d);
         ready_silent(f, r, d);
     }
+    not_counted(f, r);
     fprintf(f, "\nRules\n");
     for (k = 0; k < TS_NRULES; k++) {
         ts_rules(k, rule, sizeof(rule));

@@ -12,6 +12,35 @@
 #include "stats.h"
 
 const char *const ts_mode_names[TS_NMODES] = { "enforce", "testing", "none" };
+const char *const ts_pt_names[TS_NPT] = { "sts", "tlsa", "no-policy-found", "other" };
+const char *const ts_lost_names[3] = { "restart", "evictions", "archive" };
+
+/* FNV-1a of a domain's encoded name. */
+static size_t dom_hash(const char *s)
+{
+    size_t h = (size_t)1469598103934665603ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * (size_t)1099511628211ULL;
+    return h;
+}
+
+/* Rebuild the domain hash slots for at least n domains. */
+static void dom_rehash(ts_report *r, size_t n)
+{
+    size_t i, h;
+
+    free(r->dslot);
+    for (r->ndslot = 64; r->ndslot < 2 * n; r->ndslot *= 2)
+        ;
+    r->dslot = ts_xmalloc(r->ndslot * sizeof *r->dslot);
+    memset(r->dslot, 0, r->ndslot * sizeof *r->dslot);
+    for (i = 0; i < r->ndom; i++) {
+        for (h = dom_hash(r->dom[i].enc) & (r->ndslot - 1); r->dslot[h]; h = (h + 1) & (r->ndslot - 1))
+            ;
+        r->dslot[h] = i + 1;
+    }
+}
 
 /* Set up an empty report for ndays days ending with the day of today. */
 int ts_report_init(ts_report *r, int ndays, time_t today, const char *prefix, ts_err *e)
@@ -47,11 +76,15 @@ int ts_report_init(ts_report *r, int ndays, time_t today, const char *prefix, ts
 int ts_report_add_domain(ts_report *r, const char *enc, const char *name, int requested,
                          ts_err *e)
 {
-    size_t i, total = (size_t)(r->ndays + TS_LEAD_DAYS);
+    size_t total = (size_t)(r->ndays + TS_LEAD_DAYS);
     ts_domain *d;
 
-    for (i = 0; i < r->ndom; i++)
-        if (strcmp(r->dom[i].enc, enc) == 0)
+    size_t h;
+
+    if (r->ndslot < 2 * (r->ndom + 1))
+        dom_rehash(r, r->ndom + 1);
+    for (h = dom_hash(enc) & (r->ndslot - 1); r->dslot[h]; h = (h + 1) & (r->ndslot - 1))
+        if (strcmp(r->dom[r->dslot[h] - 1].enc, enc) == 0)
             return 0;
     if (r->ndom >= TS_MAX_DOMAINS) {
         ts_seterr(e, TS_EXIT_NODATA, "more than %d domains", TS_MAX_DOMAINS);
@@ -63,6 +96,7 @@ int ts_report_add_domain(ts_report *r, const char *enc, const char *name, int re
     }
     if (r->ndom % 16 == 0)
         r->dom = ts_xrealloc(r->dom, (r->ndom + 16) * sizeof(*r->dom));
+    r->dslot[h] = r->ndom + 1;
     d = &r->dom[r->ndom++];
     memset(d, 0, sizeof(*d));
     strcpy(d->enc, enc);
@@ -78,15 +112,11 @@ int ts_report_add_domain(ts_report *r, const char *enc, const char *name, int re
 /* Release everything a report owns. */
 void ts_report_free(ts_report *r)
 {
-    size_t i, j;
+    size_t i;
 
     for (i = 0; i < r->ndom; i++) {
         ts_domain *d = &r->dom[i];
-        if (d->sets) {
-            for (j = 0; j < (size_t)r->ndays * 3; j++)
-                free(d->sets[j]);
-            free(d->sets);
-        }
+        free(d->memb);
         free(d->name);
         free(d->day);
         free(d->silent);
@@ -95,6 +125,12 @@ void ts_report_free(ts_report *r)
         ts_set_free(&d->types);
     }
     free(r->dom);
+    free(r->dslot);
     free(r->dayname);
+    free(r->nc);
+    free(r->nc_day);
+    free(r->partial_day);
+    ts_set_free(&r->labels);
+    ts_set_free(&r->nc_reasons);
     memset(r, 0, sizeof(*r));
 }

@@ -200,6 +200,7 @@ void ts_set_free(ts_set *s)
     for (i = 0; i < s->n; i++) {
         free(s->v[i].enc);
         free(s->v[i].name);
+        free(s->v[i].display);
     }
     free(s->v);
     free(s->slot);
@@ -217,25 +218,28 @@ int64_t ts_add64(int64_t a, int64_t b)
     return r;
 }
 
-/* Parse a counter value: optional blanks, 1-19 digits, optional blanks. 0 or -1. */
-int ts_parse_counter(const char *v, size_t len, int64_t *out)
+/* A count for text and HTML: the number, or ">=2^63-1" when saturated. */
+void ts_format_count(int64_t v, char *out, size_t outlen)
 {
-    size_t i = 0, nd = 0;
-    int64_t x = 0;
+    if (TS_IS_SAT(v))
+        snprintf(out, outlen, ">=2^63-1");
+    else
+        snprintf(out, outlen, "%lld", (long long)v);
+}
 
-    while (i < len && (v[i] == ' ' || v[i] == '\r' || v[i] == '\n'))
-        i++;
-    for (; i < len && v[i] >= '0' && v[i] <= '9'; i++, nd++) {
-        if (x > (INT64_MAX - (v[i] - '0')) / 10)
-            return -1;
-        x = x * 10 + (v[i] - '0');
-    }
-    while (i < len && (v[i] == ' ' || v[i] == '\r' || v[i] == '\n'))
-        i++;
-    if (nd == 0 || i != len)
-        return -1;
-    *out = x;
-    return 0;
+/* How an organisation is shown: "google.com (Google LLC)" with a label, else its name. */
+const char *ts_org_display(const ts_entity *e)
+{
+    return e->display ? e->display : e->name;
+}
+
+/* The command that rebuilds the counters (of one arrival day when day is set). */
+char *ts_rebuild_cmd(const ts_report *r, const char *day, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "tlsrpt-parse --rebuild -c %s%s%s",
+             r->conf ? r->conf : "/etc/tlsrpt-milter.conf",
+             day ? " --day " : "", day ? day : "");
+    return out;
 }
 
 /* Parse a strict YYYY-MM-DD day into its 00:00 UTC time. 0 or -1. */
