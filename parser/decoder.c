@@ -220,6 +220,12 @@ size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d)
     return d->fed;
 }
 
+/* The mode the input is read in (AUTO until decided). */
+enum tlsrpt_mode tlsrpt_input_mode(const tlsrpt_decoder *d)
+{
+    return (enum tlsrpt_mode)d->mode;
+}
+
 /* zlib's inflate state and 32 KiB window, json-c's tokener with its depth stack. */
 #define ZLIB_BYTES (7200 + 32768)
 #define TOKENER_BYTES(depth) (256 + (size_t)(depth) * 48)

@@ -199,6 +199,9 @@ int tlsrpt_error(const tlsrpt_decoder *d);
 const char *tlsrpt_errstr(const tlsrpt_decoder *d);
 /* Total bytes fed so far. */
 size_t tlsrpt_bytes_fed(const tlsrpt_decoder *d);
+/* How the input is read: TLSRPT_MODE_MESSAGE, TLSRPT_MODE_RAW, or TLSRPT_MODE_AUTO while
+   an AUTO decoder has not yet seen enough bytes to decide. */
+enum tlsrpt_mode tlsrpt_input_mode(const tlsrpt_decoder *d);
 /* Estimated bytes of memory the decoder holds now, its report(s) included: buffers,
    zlib, json-c's tree estimated from the weighted value count (jcount.c) with room for
    the report being mapped from it. Meant for a budget across concurrent decoders; how

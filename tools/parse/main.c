@@ -2,7 +2,12 @@
  * main.c - tlsrpt-parse: decode TLS-RPT report mails (.eml), bare reports
  * (.json, .json.gz) and Maildir folders with the streaming decoder, and
  * print them as normalized JSON (default) or the oracle's TSV (--tsv), or
- * count them into memcached (--push).
+ * count them into memcached (--push). Every report part of a mail is
+ * handled on its own (JSON: one object per part, with "part" when there are
+ * several; TSV: the first report, the oracle's one line per input).
+ * A report mail is DKIM-verified (verify.c) for --push under the
+ * configuration's Authentication (default dkim), and for --json when -c or
+ * --auth dkim asks for it; --auth none|dkim overrides the configuration.
  *
  * Exit status: 0 every input gave a report (and, with --push, was counted
  * or already counted), 1 any input was rejected or not counted, 2 usage.
@@ -27,6 +32,7 @@ struct opts {
     int out;
     tlsrpt_limits lim;
     push_ctx *push;
+    tlsrpt_auth_lib *auth;          /* NULL: no DKIM verification */
     int rejected;
 };
 
@@ -34,72 +40,108 @@ struct opts {
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: tlsrpt-parse [--json | --tsv | --push [-c FILE] [--servers LIST] [--prefix P]]\n"
-        "                    [--max-report-bytes N] FILE|DIR|- ...\n"
+        "usage: tlsrpt-parse [--json | --tsv | --push] [-c FILE] [--servers LIST] [--prefix P]\n"
+        "                    [--auth dkim|none] [--max-report-bytes N] FILE|DIR|- ...\n"
         "  --json      normalized report as JSON, one object per input and line (default)\n"
         "  --tsv       one TSV line per input, the format of the corpus oracle\n"
         "  --push      count the reports into memcached like the milter (dedup: replay is safe)\n"
-        "  -c FILE     milter config for --push (MemcachedServers, KeyPrefix, TTLs, limits)\n"
+        "  -c FILE     milter config (MemcachedServers, KeyPrefix, TTLs, limits, Authentication,\n"
+        "              DkimKeyFile ...): --push verifies report mails as the milter does\n"
+        "  --auth A    dkim: verify report mails (--json shows the verdict), none: do not\n"
         "exit: 0 all inputs gave a report, 1 some were rejected or not counted, 2 usage\n");
 }
 
-/* Decode one open file descriptor, read in 64 KiB chunks. */
-static int decode_fd(int fd, const tlsrpt_limits *lim, tlsrpt_report **out, char *err, size_t errlen)
+/* Decode one open file descriptor, read in 64 KiB chunks, verifying next to it (v).
+   Returns the decoder (finished; the caller frees it) or NULL with err set. */
+static tlsrpt_decoder *decode_fd(int fd, const tlsrpt_limits *lim, pv_file *v, int *rc,
+                                 char *err, size_t errlen)
 {
     static char buf[65536];
     tlsrpt_decoder *d = tlsrpt_decoder_new(lim, TLSRPT_MODE_AUTO);
     ssize_t n;
-    int rc = TLSRPT_OK;
-    *out = NULL;
+    *rc = TLSRPT_OK;
     if (!d) {
         snprintf(err, errlen, "out of memory");
-        return TLSRPT_ERR_NOMEM;
+        *rc = TLSRPT_ERR_NOMEM;
+        return NULL;
     }
-    while (rc == TLSRPT_OK && ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
-        if (n > 0)
-            rc = tlsrpt_feed(d, buf, (size_t)n);
-    if (rc == TLSRPT_OK && n < 0) {
+    while (*rc == TLSRPT_OK && ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0) {
+            *rc = tlsrpt_feed(d, buf, (size_t)n);
+            pv_feed(v, d, buf, (size_t)n);
+        }
+    if (*rc == TLSRPT_OK && n < 0) {
         snprintf(err, errlen, "read error: %s", strerror(errno));
         tlsrpt_decoder_free(d);
-        return TLSRPT_ERR_USAGE;
+        *rc = TLSRPT_ERR_USAGE;
+        return NULL;
     }
-    if (rc == TLSRPT_OK)
-        rc = tlsrpt_finish(d);
-    if (rc == TLSRPT_OK)
-        *out = tlsrpt_take_result(d);
-    else
+    if (*rc == TLSRPT_OK)
+        *rc = tlsrpt_finish(d);
+    if (*rc != TLSRPT_OK)
         snprintf(err, errlen, "%s", tlsrpt_errstr(d));
-    tlsrpt_decoder_free(d);
-    return rc;
+    return d;
 }
 
-/* Decode one file and emit its output. */
+/* One decoded report part: print it or count it. */
+static void do_report(struct opts *o, const char *path, const char *name, int part,
+                      const tlsrpt_report *r, pv_file *v, int judge)
+{
+    tlsrpt_verdict vd;
+    if (judge)
+        pv_judge(v, r, &vd);
+    if (o->out == OUT_JSON)
+        out_json_ex(stdout, name, part, r, TLSRPT_OK, "", judge ? &vd : NULL);
+    else if (o->out == OUT_PUSH)
+        o->rejected |= push_report(o->push, path, r, judge ? &vd : NULL);
+}
+
+/* Decode one file and emit its output: every report part (TSV: the first report). */
 static void do_file(struct opts *o, const char *path)
 {
     char err[512] = "";
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-    tlsrpt_report *r = NULL;
-    int rc;
+    tlsrpt_decoder *d = NULL;
+    pv_file v;
+    int rc = TLSRPT_ERR_USAGE;
+    pv_start(&v, o->out == OUT_TSV ? NULL : o->auth, name);
     if (fd < 0) {
         snprintf(err, sizeof err, "cannot open: %s", strerror(errno));
-        rc = TLSRPT_ERR_USAGE;
     } else {
-        rc = decode_fd(fd, &o->lim, &r, err, sizeof err);
+        d = decode_fd(fd, &o->lim, &v, &rc, err, sizeof err);
         if (fd != 0)
             close(fd);
     }
-    if (rc != TLSRPT_OK)
+    size_t np = rc == TLSRPT_OK ? tlsrpt_part_count(d) : 0;
+    int judge = rc == TLSRPT_OK && pv_finish(&v, d);
+    if (rc != TLSRPT_OK || np == 0) {
         o->rejected = 1;
-    if (o->out == OUT_TSV)
-        out_tsv(stdout, name, r, err);
-    else if (o->out == OUT_JSON)
-        out_json(stdout, name, r, rc, err);
-    else if (r)
-        o->rejected |= push_report(o->push, path, r);
-    else
-        printf("%s: not counted: reason=%s (%s)\n", path, tlsrpt_reason(rc), err);
-    tlsrpt_report_free(r);
+        if (o->out == OUT_TSV)
+            out_tsv(stdout, name, rc == TLSRPT_OK && d ? tlsrpt_result(d) : NULL, err);
+        else if (o->out == OUT_JSON)
+            out_json(stdout, name, NULL, rc, err);
+        else
+            printf("%s: not counted: reason=%s (%s)\n", path, tlsrpt_reason(rc), err);
+    } else if (o->out == OUT_TSV) {
+        out_tsv(stdout, name, tlsrpt_result(d), "");
+    }
+    for (size_t i = 0; o->out != OUT_TSV && rc == TLSRPT_OK && i < np; i++) {
+        tlsrpt_part pt;
+        int part = np > 1 ? (int)i + 1 : 0;
+        if (tlsrpt_part_at(d, i, &pt) == TLSRPT_OK && pt.report) {
+            do_report(o, path, name, part, pt.report, &v, judge);
+            continue;
+        }
+        o->rejected = 1;
+        if (o->out == OUT_JSON)
+            out_json_ex(stdout, name, part, NULL, pt.err, pt.msg, NULL);
+        else
+            printf("%s: report %d/%zu not counted: reason=%s (%s)\n", path, (int)i + 1, np,
+                   tlsrpt_reason(pt.err), pt.msg);
+    }
+    pv_end(&v);
+    tlsrpt_decoder_free(d);
 }
 
 /* Sort helper for directory entries. */
@@ -161,6 +203,41 @@ static void do_path(struct opts *o, const char *path)
     }
 }
 
+/* Read the configuration (-c, else the built-in defaults), open the store for --push and
+   the DKIM lib when reports are to be verified. 0, or -1 after printing why. */
+static int setup(struct opts *o, tm_config *cfg, const char *conf, const char *auth,
+                 const char *servers, const char *prefix)
+{
+    char err[4096];
+    tlsrpt_limits_default(&o->lim);
+    if (tm_config_init(cfg) != 0) {
+        fprintf(stderr, "tlsrpt-parse: out of memory\n");
+        return -1;
+    }
+    if (conf && tm_config_load(cfg, conf, err, sizeof err) != 0) {
+        fprintf(stderr, "tlsrpt-parse: %s\n", err);
+        return -1;
+    }
+    if (conf || o->out == OUT_PUSH)
+        o->lim = cfg->limits;
+    int verify = auth ? strcmp(auth, "dkim") == 0
+                      : cfg->authentication == TM_AUTH_DKIM && (o->out == OUT_PUSH || conf);
+    if (verify && o->out != OUT_TSV) {
+        tlsrpt_auth_conf ac;
+        tm_config_auth_conf(cfg, &ac);
+        if (!(o->auth = tlsrpt_auth_lib_new(&ac, err, sizeof err))) {
+            fprintf(stderr, "tlsrpt-parse: %s%s%s\n", conf ? conf : "", conf ? ": " : "", err);
+            return -1;
+        }
+    }
+    if (o->out == OUT_PUSH && !(o->push = push_open(cfg, servers, prefix))) {
+        tlsrpt_auth_lib_free(o->auth);
+        o->auth = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lopts[] = {
@@ -168,10 +245,11 @@ int main(int argc, char **argv)
         { "push", no_argument, 0, 'p' }, { "servers", required_argument, 0, 's' },
         { "prefix", required_argument, 0, 'P' }, { "help", no_argument, 0, 'h' },
         { "max-report-bytes", required_argument, 0, 'R' }, { "version", no_argument, 0, 'V' },
+        { "auth", required_argument, 0, 'A' },
         { 0, 0, 0, 0 }
     };
     struct opts o = { .out = OUT_JSON };
-    const char *conf = NULL, *servers = NULL, *prefix = NULL;
+    const char *conf = NULL, *servers = NULL, *prefix = NULL, *auth = NULL;
     size_t max_report = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", lopts, NULL)) != -1) {
@@ -182,6 +260,7 @@ int main(int argc, char **argv)
         case 'c': conf = optarg; break;
         case 's': servers = optarg; break;
         case 'P': prefix = optarg; break;
+        case 'A': auth = optarg; break;
         case 'R': max_report = strtoull(optarg, NULL, 10); break;
         case 'V': printf("tlsrpt-parse %s\n", TLSRPT_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -192,9 +271,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    tlsrpt_limits_default(&o.lim);
-    if (o.out == OUT_PUSH && !(o.push = push_open(conf, servers, prefix, &o.lim)))
+    if (auth && strcmp(auth, "dkim") != 0 && strcmp(auth, "none") != 0) {
+        fprintf(stderr, "tlsrpt-parse: --auth: '%s' (expected dkim or none)\n", auth);
         return 2;
+    }
+    tm_config cfg;
+    if (setup(&o, &cfg, conf, auth, servers, prefix) != 0) {
+        tm_config_free(&cfg);
+        return 2;
+    }
     if (max_report)
         o.lim.max_report_bytes = max_report;
     if (o.out == OUT_TSV)
@@ -202,5 +287,7 @@ int main(int argc, char **argv)
     for (int i = optind; i < argc; i++)
         do_path(&o, argv[i]);
     push_close(o.push);
+    tlsrpt_auth_lib_free(o.auth);
+    tm_config_free(&cfg);
     return o.rejected ? 1 : 0;
 }

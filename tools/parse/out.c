@@ -96,10 +96,41 @@ static struct json_object *policy_json(const tlsrpt_policy *p)
 }
 
 /* Print one input's result as a JSON line. */
+/* The DKIM verdict of a verified report mail. */
+static struct json_object *verdict_json(const tlsrpt_verdict *v)
+{
+    struct json_object *o = json_object_new_object();
+    add_str(o, "result", v->authentic ? "pass" : "fail");
+    if (!v->authentic)
+        add_str(o, "reason", v->reason[0] ? v->reason : "unauthenticated");
+    add_str(o, "detail", v->detail);
+    if (v->signer[0])
+        add_str(o, "signer", v->signer);
+    if (v->signer_org[0])
+        add_str(o, "signer-org", v->signer_org);
+    if (v->from_domain[0])
+        add_str(o, "from-domain", v->from_domain);
+    if (v->authentic && v->submitter_disagrees)
+        add_str(o, "submitter-disagrees", v->submitter);
+    return o;
+}
+
+/* One input as JSON (see out_json_ex). */
 void out_json(FILE *f, const char *name, const tlsrpt_report *r, int err, const char *errmsg)
+{
+    out_json_ex(f, name, 0, r, err, errmsg, NULL);
+}
+
+/* One report part as JSON: "part" when the input has several, "dkim" when verified. */
+void out_json_ex(FILE *f, const char *name, int part, const tlsrpt_report *r, int err,
+                 const char *errmsg, const tlsrpt_verdict *v)
 {
     struct json_object *o = json_object_new_object();
     add_str(o, "file", name);
+    if (part > 0)
+        json_object_object_add(o, "part", json_object_new_int(part));
+    if (v)
+        json_object_object_add(o, "dkim", verdict_json(v));
     if (!r) {
         add_str(o, "error", errmsg);
         add_str(o, "reason", tlsrpt_reason(err));
