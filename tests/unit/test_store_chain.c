@@ -5,7 +5,8 @@
  * with tlsrpt_store_set_read); then a real report for a new domain is counted and listed
  * with 4 round trips, 2 the next time, and a known domain deep in the chain is not
  * listed again; one day's MX set filled past 1 MB the same way (a new MX there costs 4
- * round trips, a known one 3: its anchor is read in the marker burst); a v1 set of
+ * round trips, a known one 3: its anchor is read in the marker burst, and decides even
+ * for a member deep in the chain whose index marker expired); a v1 set of
  * nearly 1 MB grows a link instead of failing; 4 threads adding new domains to the
  * chained set at once (each listed once); every link of a long-lived chain touched when
  * it grows; the reader helpers (tokens, hashed link keys).
@@ -18,6 +19,7 @@
 #include "tlib_memcached.h"
 #include "tlib_store.h"
 #include "store.h"
+#include "sha256.h"
 
 static pid_t mc_pid;
 static int mc_port;
@@ -210,8 +212,24 @@ static void test_mxs(void)
     T_CHECK(rc == TLSRPT_COUNTED && rt == 3, "the same MX again: 3 round trips (anchor in the marker burst)");
     rt = count_one(st, "mreal-3", "victim.example", m.mx[5], "2026-11-01", &rc);
     T_CHECK(rc == TLSRPT_COUNTED && rt == 3, "a known MX of the last link: 3 round trips");
+    char first[128];                            /* an MX of the 6th fill report: in a middle link */
+    snprintf(first, sizeof first, "m%05d.%s.%s.example", 5005,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb");
+    char mk[128], hex[33];                      /* its index marker gone (expired after an hour) */
+    unsigned char dg[TLSRPT_SHA256_LEN];
+    tlsrpt_sha256_ctx sc;
+    tlsrpt_sha256_init(&sc);
+    tlsrpt_sha256_update(&sc, set, strlen(set) + 1);
+    tlsrpt_sha256_update(&sc, first, strlen(first));
+    tlsrpt_sha256_final(&sc, dg);
+    tlsrpt_hex(hex, dg, 16);
+    snprintf(mk, sizeof mk, "cm:ix:%s", hex);
+    T_CHECK(memcached_delete(rd, mk, strlen(mk), 0) == MEMCACHED_SUCCESS,
+            "the deep MX's index marker exists, and is deleted (as if expired)");
+    rt = count_one(st, "mreal-deep", "victim.example", first, "2026-11-01", &rc);
+    T_CHECK(rc == TLSRPT_COUNTED && rt == 3, "a known MX deep in the chain: 3 round trips (its anchor says listed)");
     n = set_size("cm:", set, &max_link, &links);
-    T_INTEQ(n, 12001, "mxs: nothing listed twice");
+    T_INTEQ(n, 12001, "mxs: nothing listed twice (a known MX deep in the chain is not appended again)");
     rt = count_one(st, "mreal-4", "victim.example", "mx1.victim.example", "2026-11-02", &rc);
     T_CHECK(rc == TLSRPT_COUNTED && rt == 4, "another day of the same domain is a normal day (4, new day)");
     tlsrpt_store_free(fill);
