@@ -10,7 +10,12 @@
 # lost (text and JSON), a replay of the same reports is all duplicates (the dedup
 # markers survived) and counting goes on. Then the control: SIGTERM (what a plain
 # `systemctl stop` sends) and the same start come up empty, and tlsrpt-stats over
-# the counters written after it says lost (no epoch while counters exist).
+# the counters written after it says lost (no epoch while counters exist). And -M:
+# a 2 MB memcached with -M refuses reports (stats-seed count, the store's own API:
+# store-unavailable, or store-partial when the counter burst failed half-way) and
+# evicts nothing, tlsrpt-stats then shows the reports counted (plus at most the
+# partial ones) and says nothing lost; the same without -M evicts and tlsrpt-stats
+# says lost.
 # Prerequisites (else SKIP): memcached 1.5.18+ with -e, a tmpfs at /dev/shm,
 # tlsrpt-parse, tlsrpt-stats, stats-seed, python3.
 BUILD=${BUILD:-$(pwd)/build}
@@ -117,5 +122,57 @@ t_eq "SIGTERM then the same start: the cache comes up empty" "$(wc -l <"$W/term.
 "$STATS" -c "$W/c.conf" --today 2026-01-03 --days 7 >"$W/stats2.txt" 2>&1
 t_grep "after SIGTERM: tlsrpt-stats says lost" "$W/stats2.txt" 'counters were lost'
 mc_stop TERM
+
+# ---- -M: a full memcached refuses new reports instead of evicting old counters ----
+python3 "$TLSRPT_SRCDIR/bench/mc-sizing-gen.py" "$W/fill" 400 3 1 2026-01-03 >/dev/null
+printf 'MaxDomainsPerReporter 100000\n' >>"$W/c.conf"
+# fill NAME OPTIONS...: a 2 MB memcached with OPTIONS, epoch marked, 1200 reports pushed
+fill() {
+    _fn=$1
+    shift
+    rm -f "$MEM" "$MEM.meta"
+    memcached -d -l 127.0.0.1 -p "$PORT" -U 0 -m 2 -c 256 -u root "$@" -P "$SVC_TMP/mc.pid" \
+        >>"$SVC_TMP/mc.log" 2>&1 && svc_wait_port "$PORT" || return 1
+    "$SEED" -s "$S" mark >/dev/null
+    "$SEED" -s "$S" -D 100000 count "$W/fill/google.com"/*.json 2>"$W/$_fn.out"
+    "$STATS" -c "$W/c.conf" --today 2026-01-03 --days 3 --format json >"$W/$_fn.json" 2>/dev/null
+    python3 -c '
+import json, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"stats\r\nquit\r\n")
+b = b""
+while True:
+    c = s.recv(65536)
+    if not c: break
+    b += c
+st = dict(l.split()[1:3] for l in b.decode().splitlines() if l.startswith("STAT "))
+print(st["evictions"])' "$PORT" >"$W/$_fn.evictions"
+    mc_stop TERM
+}
+if fill full -M; then
+    nn=$(grep -c 'not counted: ' "$W/full.out")
+    ns=$(grep -c 'not counted: store-\(unavailable\|partial\) ' "$W/full.out")
+    np=$(grep -c 'not counted: store-partial ' "$W/full.out")
+    nc=$((1200 - nn))
+    t_check "-M: memcached filled up: some reports refused ($nn of 1200, $np partial)" test "$nn" -gt 0
+    t_eq "-M: every refused report has a store reason" "$ns" "$nn"
+    t_eq "-M: nothing evicted" "$(cat "$W/full.evictions")" 0
+    t_eq "-M: tlsrpt-stats: nothing lost, and its reports are the $nc counted (+ at most the $np partial)" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = sum(x["totals"]["reports"] for x in d["domains"])
+print(d["loss"]["lost"], int(sys.argv[2]) <= n <= int(sys.argv[2]) + int(sys.argv[3]))' "$W/full.json" "$nc" "$np")" "False True"
+else
+    t_fail "-M: memcached -m 2 -M starts" "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')"
+fi
+if fill evict; then
+    t_check "without -M: memcached evicts ($(cat "$W/evict.evictions") items)" test "$(cat "$W/evict.evictions")" -gt 0
+    t_eq "without -M: tlsrpt-stats says lost (evictions)" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["loss"]["lost"])' "$W/evict.json")" True
+else
+    t_fail "memcached -m 2 starts" "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')"
+fi
 
 [ "$T_FAILS" -eq 0 ]
