@@ -5,7 +5,8 @@
 # reports), a duplicate, not counted for three reasons (no-report, corrupt-gzip,
 # foreign-domain), a mail with no report recipient (not a candidate), memcached
 # stopped (store-unavailable, delivered), a failed and a good SIGHUP reload, then
-# OnStoreError tempfail (451); with Authentication dkim a signed report (pass),
+# OnStoreError tempfail (451), a reload to a MetricsFile that cannot be written
+# (logged once, mails still answered) and back; with Authentication dkim a signed report (pass),
 # an unsigned one (none) and a tampered one (fail). The textfile must hold
 # exactly those numbers, be replaced atomically (no .tmp left, mode 0644), pass
 # `promtool check metrics`, and be written a last time at SIGTERM, which still
@@ -202,16 +203,36 @@ t_check "textfile: HELP and TYPE for every family" awk '
 t_eq "no temporary file left" "$(ls "$NODE")" tlsrpt-milter.prom
 promcheck "the milter's textfile" "$W/run.prom"
 
-# ---- the last write at the stop ----
+# ---- a MetricsFile that cannot be written (a reload to a missing directory) ----
+cp "$CONF" "$W/tempfail.conf"
+echo "MetricsFile $SVC_TMP/nodir/tlsrpt-milter.prom" >>"$CONF"
+kill -HUP "$MPID"
+n=0
+while ! grep -q 'MetricsFile: cannot create' "$SVC_TMP/m1.log" && [ $n -lt 60 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+sleep 2.5                                              # two more intervals
+t_eq "unwritable MetricsFile: logged once, not every interval" \
+    "$(grep -c 'MetricsFile: cannot create' "$SVC_TMP/m1.log")" 1
 drive plain2 m1 -r rua@rua.test "$FIX/plain.eml"
+t_grep "unwritable MetricsFile: mails are still answered" "$W/plain2.out" 'reason=no-report$'
+cp "$W/tempfail.conf" "$CONF"
+kill -HUP "$MPID"
+mwait "$PROM" tlsrpt_milter_config_generation 4
+t_eq "back to a writable MetricsFile: rewritten at once" "$(mval "$PROM" tlsrpt_milter_config_generation)" 4
+t_grep "back to a writable MetricsFile: said once" "$SVC_TMP/m1.log" "MetricsFile: $PROM written again"
+
+# ---- the last write at the stop ----
+drive plain3 m1 -r rua@rua.test "$FIX/plain.eml"
 t0=$(date +%s%N)
 kill -TERM "$MPID"
 wait "$MPID" 2>/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
 rm -f "$SVC_TMP/m1.pid"
 t_check "SIGTERM with MetricsFile: gone in $ms ms (< 1000)" test "$ms" -lt 1000
-t_eq "stop: the last figures are in the file" "$(mval "$PROM" tlsrpt_milter_report_mails_total)" 9
-t_eq "stop: no-report now 2" "$(mval "$PROM" 'tlsrpt_milter_not_counted_total{reason="no-report"}')" 2
+t_eq "stop: the last figures are in the file" "$(mval "$PROM" tlsrpt_milter_report_mails_total)" 10
+t_eq "stop: no-report now 3" "$(mval "$PROM" 'tlsrpt_milter_not_counted_total{reason="no-report"}')" 3
 
 # ---- DKIM results ----
 if /usr/bin/python3 -c 'import dkim' 2>/dev/null && command -v openssl >/dev/null 2>&1; then
