@@ -271,6 +271,20 @@ static int set_new_keys(tm_config *c, const char *v, char *m)
 static int set_rep_domains(tm_config *c, const char *v, char *m)
 { return tm_kp_parse_int(v, 1, 100000, &c->max_domains_per_reporter)
          ? tm_kp_bad_number("MaxDomainsPerReporter", v, "an integer 1..100000", m) : 0; }
+/* MetricsFile: an absolute path, or empty (no metrics file). */
+static int set_metrics_file(tm_config *c, const char *v, char *m)
+{
+    const char *base = strrchr(v, '/');
+    if (*v && (*v != '/' || !base[1] || strlen(v) > TM_CONF_PATH_MAX)) {
+        snprintf(m, TM_MSG_MAX, "bad value for MetricsFile: '%.200s' (expected an absolute "
+                 "path of a file, at most %d bytes)", v, TM_CONF_PATH_MAX);
+        return -1;
+    }
+    return tm_kp_set_str(&c->metrics_file, v, m);
+}
+static int set_metrics_interval(tm_config *c, const char *v, char *m)
+{ return tm_kp_parse_int(v, 1, TM_CONF_MAX_METRICS_INTERVAL, &c->metrics_interval_s)
+         ? tm_kp_bad_number("MetricsInterval", v, "seconds 1..3600", m) : 0; }
 static int set_delim(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->rcpt_delim, v, m); }
 static int set_user(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->user, v, m); }
 static int set_group(tm_config *c, const char *v, char *m) { return tm_kp_set_str(&c->group, v, m); }
@@ -336,6 +350,8 @@ PRINTER(pr_log_format, tm_kp_put(f, n, tm_kp_enum_name(format_names, c->log_form
 PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
 PRINTER(pr_new_keys, fprintf(f, "%s %d\n", n, c->max_new_keys))
 PRINTER(pr_rep_domains, fprintf(f, "%s %d\n", n, c->max_domains_per_reporter))
+PRINTER(pr_metrics_file, tm_kp_put(f, n, c->metrics_file))
+PRINTER(pr_metrics_interval, fprintf(f, "%s %d\n", n, c->metrics_interval_s))
 
 const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_SOCKET] = { "Socket", set_socket, pr_socket, 0 },
@@ -376,6 +392,8 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
     [TM_K_MAX_NEW_KEYS] = { "MaxNewKeysPerReport", set_new_keys, pr_new_keys, 0 },
     [TM_K_MAX_DOMAINS_PER_REPORTER] = { "MaxDomainsPerReporter", set_rep_domains, pr_rep_domains, 0 },
+    [TM_K_METRICS_FILE] = { "MetricsFile", set_metrics_file, pr_metrics_file, 1 },
+    [TM_K_METRICS_INTERVAL] = { "MetricsInterval", set_metrics_interval, pr_metrics_interval, 0 },
 };
 
 /* Set the built-in defaults. */
@@ -390,6 +408,8 @@ int tm_config_init(tm_config *cfg)
     cfg->group = strdup("");
     cfg->pidfile = strdup("");
     cfg->source = strdup("");
+    cfg->metrics_file = strdup("");
+    cfg->metrics_interval_s = 60;
     cfg->action = TM_ACTION_DISCARD;
     cfg->on_store_error = TM_STORE_ERR_DELIVER;
     cfg->counter_ttl = 34560000;
@@ -404,7 +424,8 @@ int tm_config_init(tm_config *cfg)
     cfg->max_new_keys = 2000;
     cfg->max_domains_per_reporter = 1000;
     if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
-        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
+        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source
+        || !cfg->metrics_file) {
         tm_config_free(cfg);
         return -1;
     }
@@ -424,6 +445,7 @@ void tm_config_free(tm_config *cfg)
     free(cfg->group);
     free(cfg->pidfile);
     free(cfg->source);
+    free(cfg->metrics_file);
     tm_auth_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }

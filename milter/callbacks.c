@@ -44,6 +44,7 @@
 #include "rcpt.h"
 #include "log.h"
 #include "control.h"
+#include "metrics.h"
 
 /* Forget the message: free the decoder and recipient copies, give its memory charge
    back (a heap trim after a burst), drop its generation. */
@@ -88,6 +89,7 @@ static int hurry(tm_msg *m, const char *where)
         return 0;
     tm_logq(LOG_WARNING, m->queue_id, "stopping: temporary failure at %s (the mail did not "
             "finish within the stop grace time)", where);
+    tm_metrics_tempfail("stopping");
     return 1;
 }
 
@@ -134,6 +136,7 @@ static void msg_start_decoder(tm_msg *m, int leadspc)
 {
     if (m->dec || m->fail_reason)
         return;
+    tm_metrics_mail_start(&m->t0);              /* a report candidate: seen, timed */
     const tm_gen *g = msg_gen(m);
     m->dec = g ? tlsrpt_decoder_new(&g->cfg.limits, TLSRPT_MODE_MESSAGE) : NULL;
     if (m->dec && g->auth)
@@ -203,6 +206,7 @@ static sfsistat over_budget(SMFICTX *ctx, tm_msg *m)
 {
     char code[] = "451", xcode[] = "4.3.1";
     char text[] = "TLS-RPT decoder busy, try again later";
+    tm_metrics_tempfail("memory-budget");
     if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
         tm_logq(LOG_WARNING, m->queue_id, "smfi_setreply failed");
     return final(m, SMFIS_TEMPFAIL);
@@ -426,6 +430,7 @@ static sfsistat tm_eom(SMFICTX *ctx)
     const tm_gen *g = msg_gen(&c->msg);
     c->msg.leadspc = c->leadspc;
     sfsistat r = g ? tm_outcome(ctx, &c->msg, &g->cfg, g->store) : SMFIS_ACCEPT;
+    tm_metrics_mail_done(&c->msg.t0);
     msg_reset(&c->msg);
     return r;
 }

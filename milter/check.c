@@ -160,6 +160,21 @@ static int check_auth(const tm_config *cfg, const ident *id, char *err, size_t e
     return 0;
 }
 
+/* MetricsFile: its directory exists and id can create and rename files in it; the file
+   itself, when it exists, is not a directory. 0 or one error. */
+static int check_metrics(const tm_config *cfg, const ident *id, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    dir_of(cfg->metrics_file, dir, sizeof dir);
+    if (check_dir(cfg, TM_K_METRICS_FILE, id, dir, 1, err, errlen))
+        return 1;
+    if (stat(cfg->metrics_file, &st) == 0 && S_ISDIR(st.st_mode))
+        return tm_config_errorf(cfg, TM_K_METRICS_FILE, err, errlen, "MetricsFile: %.200s "
+                                "is a directory", cfg->metrics_file);
+    return 0;
+}
+
 /* Every check of check.h. */
 int tm_check_system(const tm_config *cfg, char *err, size_t errlen)
 {
@@ -172,6 +187,8 @@ int tm_check_system(const tm_config *cfg, char *err, size_t errlen)
         dir_of(sock, dir, sizeof dir);
         nerr += check_dir(cfg, TM_K_SOCKET, &id, dir, 1, err, errlen);
     }
+    if (known && cfg->metrics_file[0])
+        nerr += check_metrics(cfg, &id, err, errlen);
     if (cfg->authentication == TM_AUTH_DKIM)
         nerr += check_auth(cfg, known ? &id : NULL, err, errlen);
     if (cfg->pidfile[0]) {

@@ -39,6 +39,7 @@
 #include "gen.h"
 #include "log.h"
 #include "notify.h"
+#include "metrics.h"
 
 #define TM_KICK_SIG SIGUSR2
 #define TM_KICK_MS 5
@@ -170,6 +171,7 @@ static void reload(void)
         log_lines(LOG_ERR, err);
         tm_log(LOG_ERR, "SIGHUP: reload of %s failed with %d error(s): still running with "
                "the previous configuration", g_conf_path, nerr);
+        tm_metrics_reload_failed();
         tm_notify("READY=1");
         return;
     }
@@ -183,6 +185,7 @@ static void reload(void)
     tm_log_set(g->cfg.log_level, g->cfg.log_format);
     unsigned inflight = tm_gen_inflight();
     tm_gen_install(g);
+    tm_metrics_configure(&g->cfg, g->id);
     tm_log(LOG_NOTICE, "SIGHUP: reloaded %s (generation %lu: action %s, authentication %s%s, "
            "%zu report address(es)); %u mail(s) in flight finish with the previous one",
            g_conf_path, g->id, g->cfg.action == TM_ACTION_TAG ? "tag" : "discard",

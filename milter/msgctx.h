@@ -69,6 +69,7 @@ typedef struct tm_msg {
     char queue_id[TM_QUEUEID_MAX]; /* "{i}" macro, "" until known */
     tm_gen *gen;                /* referenced generation, NULL when no mail is open */
     tm_flight flight;           /* our entry in the list of mails in flight (gen.h) */
+    struct timespec t0;         /* when the report candidate began (metrics.h), 0 = not yet */
 } tm_msg;
 
 /* One SMTP connection from the MTA. */

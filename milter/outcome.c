@@ -49,6 +49,7 @@
 #include <string.h>
 #include "outcome.h"
 #include "log.h"
+#include "metrics.h"
 
 #define TM_VALUE_MAX 100
 #define TM_STATUS_MAX 640
@@ -125,6 +126,7 @@ static sfsistat not_counted(SMFICTX *ctx, const tm_msg *m, const char *reason, c
 {
     char v[128];
     snprintf(v, sizeof v, "error; reason=%s", reason);
+    tm_metrics_not_counted(reason);
     deliver_status(ctx, m, v);
     tm_logq(LOG_WARNING, m->queue_id, "not counted: reason=%s (%s); delivered with %s", reason,
             detail && *detail ? detail : "no detail", TM_STATUS_HEADER);
@@ -173,6 +175,7 @@ static sfsistat tempfail(SMFICTX *ctx, const tm_msg *m)
 {
     char code[] = "451", xcode[] = "4.3.0";
     char text[] = "TLS-RPT report store unavailable, try again later";
+    tm_metrics_tempfail("store-unavailable");
     if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
         tm_logq(LOG_WARNING, m->queue_id, "smfi_setreply failed");
     return SMFIS_TEMPFAIL;
@@ -231,6 +234,7 @@ static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const 
 static void rep_fail(tm_rep *p, int fate, const char *reason, const char *detail)
 {
     p->fate = fate;
+    tm_metrics_not_counted(reason);
     snprintf(p->reason, sizeof p->reason, "%s", reason);
     snprintf(p->detail, sizeof p->detail, "%s", detail && *detail ? detail : "no detail");
 }
@@ -245,9 +249,11 @@ static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
     int s = tlsrpt_store_count_req(st, p->r, &q, &p->info, err, sizeof err);
     switch (s) {
     case TLSRPT_COUNTED:
+        tm_metrics_counted();
         p->fate = TM_FATE_COUNTED;
         break;
     case TLSRPT_DUPLICATE:
+        tm_metrics_duplicate();
         p->fate = TM_FATE_DUPLICATE;
         break;
     case TLSRPT_NOT_COUNTABLE:
@@ -255,6 +261,7 @@ static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
                  err[0] ? err : "no countable policy in the report");
         break;
     default:                                    /* a partial count: a retry cannot help */
+        tm_metrics_store_error();
         rep_fail(p, cfg->on_store_error == TM_STORE_ERR_TEMPFAIL && !p->info.partial
                  ? TM_FATE_TEMPFAIL : TM_FATE_FAILED,
                  p->info.reason[0] ? p->info.reason : "store-unavailable", err);
@@ -267,10 +274,12 @@ static int judge_report(const tm_msg *m, const tm_config *cfg, tm_rep *p)
 {
     tlsrpt_verdict v;
     if (!m->auth) {
+        tm_metrics_dkim(TM_DKIM_NONE);
         rep_fail(p, TM_FATE_FAILED, "unauthenticated", "no DKIM verification for this mail");
         return -1;
     }
     tlsrpt_auth_judge(m->auth, p->r->contact_info, NULL, &v);
+    tm_metrics_dkim(v.authentic ? TM_DKIM_PASS : v.signatures ? TM_DKIM_FAIL : TM_DKIM_NONE);
     if (v.submitter_disagrees && v.submitter[0])
         snprintf(p->submitter, sizeof p->submitter, "%s", v.submitter);
     if (!v.authentic) {

@@ -2,7 +2,7 @@
  * stats-seed.c - seed memcached for tests/t-stats.sh and the bench's scale row
  * through the store's own code (store/store.h), never by writing keys by hand.
  *
- *   stats-seed [-s SERVERS] [-p PREFIX] [-k ORG_KEY] [-n MAXNEWKEYS] count FILE...
+ *   stats-seed [-s SERVERS] [-p PREFIX] [-k ORG_KEY] [-n MAXNEWKEYS] [-D MAXDOMAINS] count FILE...
  *       decode each report file (JSON, gzip, zip or mail) and count it with
  *       tlsrpt_store_count_req; -k gives the DKIM signer's organisational domain
  *       (identity, org:ORG:name label), as the milter does with Authentication.
@@ -23,7 +23,8 @@
  *       (certificate-expired at mx1), sts ok 500 from Microsoft, and a tlsa twin of the
  *       Google policy when i % 10 == 0 (rule 12: counted once). Prints the reports counted.
  *
- * bench marks P epoch first (mark). Budgets are raised (-n, default 100000 for bench)
+ * bench marks P epoch first (mark). Budgets are raised (-n and -D for MaxNewKeysPerReport
+ * and MaxDomainsPerReporter; both default to 100000 for bench)
  * so that the generated reports are counted whole. Exit: 0 when every report was
  * counted (or a duplicate), 1 otherwise, 2 on a usage error.
  */
@@ -40,6 +41,7 @@
 typedef struct seed_opts {
     const char *servers, *prefix, *org_key;
     size_t max_new_keys;
+    size_t max_domains;             /* -D: MaxDomainsPerReporter, 0 = the store default */
 } seed_opts;
 
 /* A growing text buffer; exits on out of memory. */
@@ -268,22 +270,23 @@ static int cmd_bench(tlsrpt_store *st, seed_opts *o, int argc, char **argv)
 /* Parse the options, open the store, run the command. */
 int main(int argc, char **argv)
 {
-    seed_opts o = { "127.0.0.1:11211", "tlsrpt:", NULL, 0 };
+    seed_opts o = { "127.0.0.1:11211", "tlsrpt:", NULL, 0, 0 };
     tlsrpt_store_conf sc;
     char err[512];
     int c, rc;
 
-    while ((c = getopt(argc, argv, "s:p:k:n:")) != -1) {
+    while ((c = getopt(argc, argv, "s:p:k:n:D:")) != -1) {
         switch (c) {
         case 's': o.servers = optarg; break;
         case 'p': o.prefix = optarg; break;
         case 'k': o.org_key = optarg; break;
         case 'n': o.max_new_keys = (size_t)atol(optarg); break;
+        case 'D': o.max_domains = (size_t)atol(optarg); break;
         default: return 2;
         }
     }
     if (optind >= argc) {
-        fputs("usage: stats-seed [-s SERVERS] [-p PREFIX] [-k ORG_KEY] [-n N] count FILE... |\n"
+        fputs("usage: stats-seed [-s SERVERS] [-p PREFIX] [-k ORG_KEY] [-n N] [-D N] count FILE... |\n"
               "       partial FILE... | nc DAY REASON [N] | mark | bench NDOMAINS NDAYS LASTDAY\n",
               stderr);
         return 2;
@@ -296,7 +299,7 @@ int main(int argc, char **argv)
     sc.timeout_ms = 5000;
     sc.pool_size = 1;
     sc.max_new_keys = o.max_new_keys ? o.max_new_keys : bench ? 100000 : 0;
-    sc.max_domains_per_reporter = bench ? 100000 : 0;
+    sc.max_domains_per_reporter = o.max_domains ? o.max_domains : bench ? 100000 : 0;
     tlsrpt_store *st = tlsrpt_store_new(&sc, err, sizeof err);
     if (!st) {
         fprintf(stderr, "stats-seed: %s\n", err);

@@ -24,7 +24,7 @@ run() {
 }
 for t in test_stages test_zip test_multi test_map test_rcpt test_config test_config_auth test_keys test_store test_store_concurrency \
          test_auth test_auth_dns test_spool test_spool_state test_outcome test_bounds test_store_bounds \
-         test_store_rules test_store_names test_store_budget test_store_rebuild; do
+         test_store_rules test_store_names test_store_budget test_store_rebuild test_metrics; do
     [ -x "$BUILD/tests/$t" ] && run "$t" 0 "$BUILD/tests/$t"
 done
 run "tlsrpt-parse fixtures" 1 "$BUILD/tlsrpt-parse" --json tests/fixtures

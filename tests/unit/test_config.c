@@ -210,6 +210,45 @@ static void test_errors(void)
                  "err MaxNewKeysPerReport 0");
     expect_error(RA "MaxDomainsPerReporter 100001\n", "t.conf:2: bad value for MaxDomainsPerReporter",
                  "err MaxDomainsPerReporter 100001");
+    expect_error(RA "MetricsInterval 0\n", "t.conf:2: bad value for MetricsInterval: '0' "
+                 "(expected seconds 1..3600)", "err MetricsInterval 0");
+    expect_error(RA "MetricsInterval 3601\n", "t.conf:2: bad value for MetricsInterval",
+                 "err MetricsInterval 3601");
+    expect_error(RA "MetricsFile metrics.prom\n", "t.conf:2: bad value for MetricsFile: "
+                 "'metrics.prom' (expected an absolute path of a file", "err MetricsFile relative");
+    expect_error(RA "MetricsFile /var/lib/\n", "t.conf:2: bad value for MetricsFile",
+                 "err MetricsFile a directory path");
+    {
+        tm_config c;
+        char e[512] = "", big[1100];
+        memset(big, 'a', sizeof big);
+        big[0] = '/';
+        big[1025] = 0;
+        int n = parse(&c, RA "MetricsInterval 3600\n", e, sizeof e);
+        T_CHECK(n == 0 && c.metrics_interval_s == 3600 && c.metrics_file[0] == 0,
+                "MetricsInterval 3600 taken; MetricsFile empty by default");
+        tm_config_free(&c);
+        n = parse(&c, RA "MetricsInterval 1\nMetricsFile /x/m.prom\n", e, sizeof e);
+        T_CHECK(n == 0 && c.metrics_interval_s == 1 && !strcmp(c.metrics_file, "/x/m.prom"),
+                "MetricsInterval 1 and MetricsFile taken");
+        tm_config_free(&c);
+        n = parse(&c, RA, e, sizeof e);
+        T_CHECK(n == 0 && c.metrics_interval_s == 60, "MetricsInterval default 60");
+        tm_config_free(&c);
+        char line[1200];
+        big[1024] = 0;
+        snprintf(line, sizeof line, RA "MetricsFile %s\n", big);
+        n = parse(&c, line, e, sizeof e);
+        T_CHECK(n == 0, "MetricsFile of 1024 bytes taken");
+        tm_config_free(&c);
+        memset(big, 'a', 1025);
+        big[0] = '/';
+        big[1025] = 0;
+        snprintf(line, sizeof line, RA "MetricsFile %s\n", big);
+        n = parse(&c, line, e, sizeof e);
+        T_CHECK(n == 1 && strstr(e, "at most 1024 bytes"), "MetricsFile of 1025 bytes refused");
+        tm_config_free(&c);
+    }
     {
         tm_config c;
         tlsrpt_store_conf sc;

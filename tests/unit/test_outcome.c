@@ -8,12 +8,14 @@
  * first, with an empty value. Header values are cut at 100 bytes. Mails of several
  * report parts: every mix of counted, duplicate and failed parts with Action discard
  * and tag (the header says counted=N; of=M); a store that fails, under OnStoreError
- * deliver and tempfail.
+ * deliver and tempfail. The metrics hooks (milter/metrics.c, included too): a store
+ * failure, a not-counted part and a 451 each move their figure.
  * Includes milter/outcome.c directly (its static functions are the paths); the
  * t-milter.sh scripts drive the same code through libmilter and a real store.
  * Limits: the recorder keeps 64 KiB of calls; more is a failed check.
  */
 #include "../../milter/outcome.c"
+#include "../../milter/metrics.c"
 #include "tlib.h"
 #include <stdarg.h>
 
@@ -77,6 +79,27 @@ int smfi_setreply(SMFICTX *ctx, char *code, char *xcode, char *text)
     (void)text;
     rec("REPLYCODE %s %s\n", code, xcode);
     return MI_SUCCESS;
+}
+
+/* Stub for metrics.c: no mails in flight here. */
+unsigned tm_gen_inflight(void)
+{
+    return 0;
+}
+
+/* One sample's value in the metrics text ("name{labels}" exactly), -1 when absent. */
+static long metric(const char *sample)
+{
+    static char buf[65536];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    if (!f)
+        return -1;
+    tm_metrics_write(f);
+    fclose(f);
+    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, sample, strlen(sample)) == 0 && l[strlen(sample)] == ' ')
+            return atol(l + strlen(sample) + 1);
+    return -1;
 }
 
 /* Log lines are not checked here (t-milter.sh reads the milter's log). */
@@ -285,7 +308,10 @@ static void test_error_paths(void)
             T_STREQ(g_calls, want, name);
 
             rec_reset(0);
+            long tf = metric("tlsrpt_milter_tempfail_total{reason=\"store-unavailable\"}");
             s = tempfail(NULL, &m);
+            T_INTEQ(metric("tlsrpt_milter_tempfail_total{reason=\"store-unavailable\"}"), tf + 1,
+                    "store down, tempfail: counted in the metrics");
             snprintf(name, sizeof name, "store down, tempfail, %zu rua, %u forged: 451", nr, nf);
             T_INTEQ(s, SMFIS_TEMPFAIL, name);
             snprintf(name, sizeof name, "store down, tempfail, %zu rua, %u forged: only the reply",
@@ -405,7 +431,13 @@ static void test_store_choice(void)
         memset(&p, 0, sizeof p);
         cfg.on_store_error = mode ? TM_STORE_ERR_TEMPFAIL : TM_STORE_ERR_DELIVER;
         p.r = r;
+        long se = metric("tlsrpt_milter_store_errors_total");
+        long nc = metric("tlsrpt_milter_not_counted_total{reason=\"store-unavailable\"}");
         count_report(&cfg, st, &p);
+        T_INTEQ(metric("tlsrpt_milter_store_errors_total"), se + 1, "store down: a store error "
+                "in the metrics");
+        T_INTEQ(metric("tlsrpt_milter_not_counted_total{reason=\"store-unavailable\"}"), nc + 1,
+                "store down: not counted, store-unavailable, in the metrics");
         T_INTEQ(p.fate, mode ? TM_FATE_TEMPFAIL : TM_FATE_FAILED, mode
                 ? "store down, OnStoreError tempfail: the part is a tempfail"
                 : "store down, OnStoreError deliver: the part failed");
