@@ -13,7 +13,8 @@
 # an entry pending -> counted once after the restart; ArchiveAll keeps uncountable mails
 # (ArchiveAll no does not); nc: counters equal the uncountable mails per reason;
 # ArchiveDays expiry at start; the loss line against an empty memcached; -n checks of
-# ArchiveDir; the stop stays under a second.
+# ArchiveDir; with Authentication dkim the meta's verdict and the retry counting under
+# the signer recorded at arrival; the stop stays under a second.
 # Needs tlsrpt-milter, milter-driver, memcached, memccat, gzip; SKIPs otherwise.
 BUILD=${BUILD:-$(pwd)/build}
 TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
@@ -282,6 +283,38 @@ else
     t_skip "-n: ArchiveDir not writable by User" "needs root and user nobody"
 fi
 
+# ---- 11. Authentication dkim: the meta has the verdict, the retry counts under the signer ----
+SIGN=$TLSRPT_SRCDIR/tests/lib/dkim-sign.py
+if command -v openssl >/dev/null 2>&1 && /usr/bin/python3 -c 'import dkim' 2>/dev/null; then
+    K=$T/keys
+    mkdir -p "$K"
+    /usr/bin/python3 "$SIGN" key "$K/r.pem" sel1 reporter.test "$K/keys.txt"
+    chmod 644 "$K/keys.txt"
+    A9=$T/a9
+    mstart a9 "$MC2" "KeyPrefix a9:" "ArchiveDir $A9" "Authentication dkim" "DkimKeyFile $K/keys.txt" || exit 1
+    sed -e 's|"report-id": "[^"]*"|"report-id": "dkim-1"|' \
+        -e 's|"contact-info": "[^"]*"|"contact-info": "tlsrpt@reporter.test"|' "$FIX/report1.json" >"$W/dk.json"
+    mk_report_mail "$W/dk.json" "$W/dk-unsigned.eml" fixture.example
+    /usr/bin/python3 "$SIGN" sign "$K/r.pem" sel1 reporter.test "$W/dk-unsigned.eml" "$W/dk.eml"
+    svc_stop mc2
+    drive dk a9 -r rua@rua.test "$W/dk.eml"
+    t_grep "dkim, memcached down: discarded" "$W/dk.out" '^DISCARD$'
+    E=$(ls "$A9/$DAY"/*.meta 2>/dev/null | head -1)
+    t_eq "dkim: the meta has the DKIM verdict" \
+        "$(grep -E '^(auth|auth-result|signer|signer-org|from-domain|verdict) ' "$E" | tr '\n' ' ')" \
+        "auth dkim auth-result pass signer reporter.test signer-org reporter.test from-domain reporter.test verdict countable "
+    sed 's/\r*$/\r/' "$W/dk.eml" >"$W/dk.crlf"
+    if gzip -dc "${E%.meta}.eml.gz" | cmp -s - "$W/dk.crlf"; then t_pass "dkim: the signed mail archived byte for byte"
+    else t_fail "dkim: the signed mail archived byte for byte" "$(gzip -dc "${E%.meta}.eml.gz" | cmp - "$W/dk.crlf" 2>&1)"; fi
+    svc_memcached_start mc2 "$MC2" >/dev/null || t_fail "memcached mc2 restart" ""
+    if wait_settled "$A9"; then t_pass "dkim: the retry counted it"
+    else t_fail "dkim: the retry counted it" "$(ls "$A9/pending")"; fi
+    t_eq "dkim: counted under the signer recorded at arrival" \
+        "$(t_get "$MC2" "a9:d:fixture.example:$RD:org:reporter.test:ok")" 10
+else
+    t_skip "archive with Authentication dkim" "openssl or python3-dkim missing"
+fi
+
 # ---- 10. the stop stays under a second with the retry thread ----
 t0=$(date +%s%N)
 kill "$(cat "$T/a2.pid")"
@@ -289,4 +322,4 @@ while kill -0 "$(cat "$T/a2.pid")" 2>/dev/null; do sleep 0.01; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 t_check "SIGTERM with an archive: stopped within a second (${ms} ms)" test "$ms" -lt 1000
 
-svc_stop ref ref2 ref5 a1b a2 a2t a4 a4t a5 a6 mc mc2 mc5 mc8
+svc_stop ref ref2 ref5 a1b a2 a2t a4 a4t a5 a6 a9 mc mc2 mc5 mc8
