@@ -26,6 +26,11 @@
 static tlsrpt_spool *g_sp;
 static pthread_mutex_t g_claim_lock = PTHREAD_MUTEX_INITIALIZER;
 static tm_claim g_claims = { &g_claims, &g_claims, "" };    /* list head */
+static struct progress {
+    char id[TLSRPT_SPOOL_ID_MAX];
+    unsigned long long done;
+} g_prog[TM_PROGRESS_MAX];                  /* under g_claim_lock; a ring, id "" = free */
+static size_t g_prog_next;
 
 /* recover's note callback: every file it removes or keeps, at debug level. */
 static void note(void *arg, const char *event, const char *path)
@@ -101,6 +106,50 @@ void tm_archive_unclaim(tm_claim *c)
         c->next->prev = c->prev;
         c->prev = c->next = NULL;
     }
+    pthread_mutex_unlock(&g_claim_lock);
+}
+
+/* The slot of id, or NULL (under the lock). */
+static struct progress *prog_find(const char *id)
+{
+    for (size_t i = 0; i < TM_PROGRESS_MAX; i++)
+        if (g_prog[i].id[0] && strcmp(g_prog[i].id, id) == 0)
+            return &g_prog[i];
+    return NULL;
+}
+
+/* Remember the reports of id already settled. */
+void tm_archive_progress_set(const char *id, unsigned long long done)
+{
+    pthread_mutex_lock(&g_claim_lock);
+    struct progress *p = prog_find(id);
+    if (!p) {
+        p = &g_prog[g_prog_next];
+        g_prog_next = (g_prog_next + 1) % TM_PROGRESS_MAX;
+        snprintf(p->id, sizeof p->id, "%s", id);
+        p->done = 0;
+    }
+    p->done |= done;
+    pthread_mutex_unlock(&g_claim_lock);
+}
+
+/* The reports of id already settled (0: none known). */
+unsigned long long tm_archive_progress_get(const char *id)
+{
+    pthread_mutex_lock(&g_claim_lock);
+    struct progress *p = prog_find(id);
+    unsigned long long done = p ? p->done : 0;
+    pthread_mutex_unlock(&g_claim_lock);
+    return done;
+}
+
+/* Forget id's progress (it is done). */
+void tm_archive_progress_drop(const char *id)
+{
+    pthread_mutex_lock(&g_claim_lock);
+    struct progress *p = prog_find(id);
+    if (p)
+        p->id[0] = 0;
     pthread_mutex_unlock(&g_claim_lock);
 }
 

@@ -56,6 +56,17 @@ int tm_archive_claim(tm_claim *c, const char *id);
 /* Drop a claim (nothing when c is not linked). */
 void tm_archive_unclaim(tm_claim *c);
 
+/* Progress of an entry left pending with some of its reports settled (counted, duplicate
+   or not countable), by report index (bit i = report i; reports from 64 on are not
+   remembered): the retry thread of this process skips them, so a report whose counters
+   went out is not taken for a partial count. In memory only (at most TM_PROGRESS_MAX
+   entries, the oldest forgotten first): after a restart such a report is flagged partial
+   instead (never counted twice). */
+#define TM_PROGRESS_MAX 1024
+void tm_archive_progress_set(const char *id, unsigned long long done);
+unsigned long long tm_archive_progress_get(const char *id);
+void tm_archive_progress_drop(const char *id);
+
 /* The meta of a mail (archmeta.c): queue id, the DKIM result when auth is given
    (Authentication dkim; NULL: "auth none"), the mail's verdict ("countable" or a reason
    token). NULL on no memory. Free with tlsrpt_spool_meta_free. */

@@ -85,6 +85,7 @@ typedef struct tm_entry {
     time_t arrival;                 /* 0 = now (no archive) */
     int moved;                      /* NEW -> COUNTING done (before the first burst) */
     int pending, partial;           /* reports the store failed on / of them partly counted */
+    unsigned long long done;        /* bit i: report part i settled by the store */
 } tm_entry;
 
 /* Copy s as a safe quoted-string body: printable ASCII, no '"' or '\\', cut with "...". */
@@ -214,8 +215,9 @@ static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const 
     if (m->arch.committed)                      /* the archive entry: " archive=ID" */
         snprintf(where + strlen(where), sizeof where - strlen(where), " archive=%s", m->arch.id);
     if (p->fate == TM_FATE_PENDING) {
-        tm_logq(LOG_WARNING, m->queue_id, "pending: reason=%s (%s)%s; kept in the archive, "
-                "counted when the store is back%s%s%s", p->reason, p->detail, names, where,
+        tm_logq(LOG_WARNING, m->queue_id, "pending: reason=%s (%s)%s; kept in the archive, %s"
+                "%s%s%s", p->reason, p->detail, names, p->info.partial ? "may be partly counted: "
+                "its days are flagged for a rebuild" : "counted when the store is back", where,
                 action ? " action=" : "", action ? action : "");
         return;
     }
@@ -463,6 +465,8 @@ static void entry_settle(tm_entry *e)
         r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
     if (r < 0)
         tm_logq(LOG_WARNING, e->qid, "archive %s: %s", e->id, err);
+    if ((e->pending || e->partial) && e->done)  /* the retry skips what is settled */
+        tm_archive_progress_set(e->id, e->done);
 }
 
 /* Add a part's result to the tally. */
@@ -571,8 +575,11 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     int down = 0;
     for (size_t i = 0; i < np; i++) {
         tm_rep p;
-        if (judge_part(m, cfg, i, rc, &p) == 0)
+        if (judge_part(m, cfg, i, rc, &p) == 0) {
             count_report(cfg, st, &e, &p);
+            if (p.fate != TM_FATE_PENDING && i < 64)
+                e.done |= 1ULL << i;
+        }
         if (p.fate == TM_FATE_TEMPFAIL) {
             log_rep(m, &p, i + 1, np, NULL);
             return tempfail(ctx, m);
