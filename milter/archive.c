@@ -14,6 +14,9 @@
  * the mail (a->err), the writer aborted at once (its tmp file removed) and
  * logged once; the mail is then delivered with reason=archive-failed.
  * Opening the archive at start fails the start (logged), as -n would say.
+ * Counting an entry (tm_archive_before_counters, tm_archive_settle): the
+ * pending state moves NEW -> COUNTING just before the first counter burst,
+ * then to done, back to NEW or to PARTIAL (PLAN-archive.md).
  * Claims: a mutex-guarded list; a handful of entries at a time (one per mail
  * in flight plus the retry thread's), so a linear scan.
  */
@@ -256,4 +259,37 @@ void tm_archive_reset(tm_arch *a)
     tlsrpt_spool_abort(a->w);
     tm_archive_unclaim(&a->claim);
     memset(a, 0, sizeof *a);
+}
+
+/* The NEW -> COUNTING move just before a report's counter burst (once per entry). */
+void tm_archive_before_counters(void *arg)
+{
+    tm_entry *e = arg;
+    char err[320];
+    if (e->moved)
+        return;
+    int r = tlsrpt_spool_set_state(e->sp, e->id, TLSRPT_SPOOL_NEW, TLSRPT_SPOOL_COUNTING, err,
+                                   sizeof err);
+    if (r == 0)
+        e->moved = 1;
+    else
+        tm_logq(LOG_WARNING, e->qid, "archive %s: new -> counting: %s", e->id,
+                r > 0 ? "not in state new" : err);
+}
+
+/* After counting an archived mail (archive.h). */
+void tm_archive_settle(tm_entry *e)
+{
+    char err[320] = "";
+    int from = e->moved ? TLSRPT_SPOOL_COUNTING : TLSRPT_SPOOL_NEW, r = 0;
+    if (e->partial)
+        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_PARTIAL, err, sizeof err);
+    else if (e->pending && e->moved)
+        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_NEW, err, sizeof err);
+    else if (!e->pending)
+        r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
+    if (r < 0)
+        tm_logq(LOG_WARNING, e->qid, "archive %s: %s", e->id, err);
+    if ((e->pending || e->partial) && e->done)  /* the retry skips what is settled */
+        tm_archive_progress_set(e->id, e->done);
 }
