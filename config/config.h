@@ -37,6 +37,8 @@
 #define TM_CONF_MAX_SESSION_COUNT ((int64_t)1 << 62) /* MaxSessionCount upper bound */
 #define TM_CONF_MAX_METRICS_INTERVAL 3600           /* MetricsInterval upper bound, seconds */
 #define TM_CONF_PATH_MAX 1024                       /* MetricsFile: longest path, bytes */
+#define TM_CONF_DEF_ARCHIVE_DAYS 400                /* ArchiveDays default */
+#define TM_CONF_MAX_ARCHIVE_DAYS 36500              /* ArchiveDays upper bound (100 years) */
 
 enum tm_action { TM_ACTION_DISCARD = 0, TM_ACTION_TAG };
 enum tm_on_store_error { TM_STORE_ERR_DELIVER = 0, TM_STORE_ERR_TEMPFAIL };
@@ -60,6 +62,7 @@ enum tm_key {
     TM_K_STORE_TIMEOUT,
     TM_K_MAX_NEW_KEYS, TM_K_MAX_DOMAINS_PER_REPORTER,
     TM_K_METRICS_FILE, TM_K_METRICS_INTERVAL,
+    TM_K_ARCHIVE_DIR, TM_K_ARCHIVE_DAYS, TM_K_ARCHIVE_ALL,
     TM_K_COUNT
 };
 
@@ -99,6 +102,10 @@ typedef struct tm_config {
     int max_domains_per_reporter;   /* MaxDomainsPerReporter */
     char *metrics_file;             /* MetricsFile: Prometheus textfile, "" = none */
     int metrics_interval_s;         /* MetricsInterval: seconds between writes */
+    char *archive_dir;              /* ArchiveDir: absolute path, "" = no archive (the
+                                       built-in default; the shipped file sets one) */
+    int archive_days;               /* ArchiveDays: retention in days, 0 = forever */
+    int archive_all;                /* ArchiveAll: also keep uncountable report mails */
     char *source;                   /* file name of the last parse, for messages ("" before) */
     unsigned line[TM_K_COUNT];      /* line where each key was last set, 0 = default */
 } tm_config;

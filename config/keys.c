@@ -297,6 +297,23 @@ static int set_pidfile(tm_config *c, const char *v, char *m)
     return tm_kp_set_str(&c->pidfile, v, m);
 }
 
+/* ArchiveDir: an absolute directory path, or empty (no archive). */
+static int set_archive_dir(tm_config *c, const char *v, char *m)
+{
+    if (*v && *v != '/') {
+        snprintf(m, TM_MSG_MAX, "bad value for ArchiveDir: '%.200s' (expected an absolute path, "
+                 "or nothing for no archive)", v);
+        return -1;
+    }
+    return tm_kp_set_str(&c->archive_dir, v, m);
+}
+static int set_archive_days(tm_config *c, const char *v, char *m)
+{ return tm_kp_parse_int(v, 0, TM_CONF_MAX_ARCHIVE_DAYS, &c->archive_days)
+         ? tm_kp_bad_number("ArchiveDays", v, "days 0..36500 (0 = keep forever)", m) : 0; }
+static const char *const yesno_names[] = { "no", "yes", NULL };
+static int set_archive_all(tm_config *c, const char *v, char *m)
+{ return tm_kp_set_enum("ArchiveAll", yesno_names, v, &c->archive_all, m); }
+
 /* Seconds in the largest unit that divides them exactly. */
 static void put_duration(FILE *f, const char *name, long s)
 {
@@ -352,6 +369,9 @@ PRINTER(pr_new_keys, fprintf(f, "%s %d\n", n, c->max_new_keys))
 PRINTER(pr_rep_domains, fprintf(f, "%s %d\n", n, c->max_domains_per_reporter))
 PRINTER(pr_metrics_file, tm_kp_put(f, n, c->metrics_file))
 PRINTER(pr_metrics_interval, fprintf(f, "%s %d\n", n, c->metrics_interval_s))
+PRINTER(pr_archive_dir, tm_kp_put(f, n, c->archive_dir))
+PRINTER(pr_archive_days, fprintf(f, "%s %d\n", n, c->archive_days))
+PRINTER(pr_archive_all, tm_kp_put(f, n, tm_kp_enum_name(yesno_names, c->archive_all)))
 
 const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_SOCKET] = { "Socket", set_socket, pr_socket, 0 },
@@ -394,6 +414,9 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_MAX_DOMAINS_PER_REPORTER] = { "MaxDomainsPerReporter", set_rep_domains, pr_rep_domains, 0 },
     [TM_K_METRICS_FILE] = { "MetricsFile", set_metrics_file, pr_metrics_file, 1 },
     [TM_K_METRICS_INTERVAL] = { "MetricsInterval", set_metrics_interval, pr_metrics_interval, 0 },
+    [TM_K_ARCHIVE_DIR] = { "ArchiveDir", set_archive_dir, pr_archive_dir, 1 },
+    [TM_K_ARCHIVE_DAYS] = { "ArchiveDays", set_archive_days, pr_archive_days, 0 },
+    [TM_K_ARCHIVE_ALL] = { "ArchiveAll", set_archive_all, pr_archive_all, 0 },
 };
 
 /* Set the built-in defaults. */
@@ -410,6 +433,8 @@ int tm_config_init(tm_config *cfg)
     cfg->source = strdup("");
     cfg->metrics_file = strdup("");
     cfg->metrics_interval_s = 60;
+    cfg->archive_dir = strdup("");
+    cfg->archive_days = TM_CONF_DEF_ARCHIVE_DAYS;
     cfg->action = TM_ACTION_DISCARD;
     cfg->on_store_error = TM_STORE_ERR_DELIVER;
     cfg->counter_ttl = 34560000;
@@ -425,7 +450,7 @@ int tm_config_init(tm_config *cfg)
     cfg->max_domains_per_reporter = 1000;
     if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
         || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source
-        || !cfg->metrics_file) {
+        || !cfg->metrics_file || !cfg->archive_dir) {
         tm_config_free(cfg);
         return -1;
     }
@@ -446,6 +471,7 @@ void tm_config_free(tm_config *cfg)
     free(cfg->pidfile);
     free(cfg->source);
     free(cfg->metrics_file);
+    free(cfg->archive_dir);
     tm_auth_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -30,6 +30,8 @@
 #include "log.h"
 #include "budget.h"
 #include "metrics.h"
+#include "archive.h"
+#include "retry.h"
 
 /* glibc malloc arenas for all threads (see main). */
 #define TM_MALLOC_ARENAS 1
@@ -154,6 +156,8 @@ static int start(tm_run *run)
         tm_log(LOG_ERR, "cannot start the metrics thread: %s", strerror(errno));
         return -1;
     }
+    if (tm_archive_open(&g->cfg) != 0 || tm_retry_start(run->conf_path) != 0)
+        return -1;                              /* as User: the archive's files are its */
     if (tm_control_start(run->conf_path, run->pidfile_arg, &g->cfg) != 0) {
         tm_log(LOG_ERR, "cannot start the signal thread: %s", strerror(errno));
         return -1;
@@ -180,6 +184,7 @@ static int run_milter(tm_run *run)
         rc = smfi_main() == MI_SUCCESS ? 0 : 1;
         tm_control_listener_ended();
         int sig = tm_control_join();
+        tm_retry_join();
         tm_metrics_stop();                      /* the last MetricsFile */
         if (sig)
             rc = 0;

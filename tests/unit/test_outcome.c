@@ -10,12 +10,15 @@
  * and tag (the header says counted=N; of=M); a store that fails, under OnStoreError
  * deliver and tempfail. The metrics hooks (milter/metrics.c, included too): a store
  * failure, a not-counted part and a 451 each move their figure.
- * Includes milter/outcome.c directly (its static functions are the paths); the
+ * Includes milter/outcome.c (and archive.c, archmeta.c, which it calls) directly (its
+ * static functions are the paths); the
  * t-milter.sh scripts drive the same code through libmilter and a real store.
  * Limits: the recorder keeps 64 KiB of calls; more is a failed check.
  */
 #include "../../milter/outcome.c"
 #include "../../milter/metrics.c"
+#include "../../milter/archive.c"
+#include "../../milter/archmeta.c"
 #include "tlib.h"
 #include <stdarg.h>
 
@@ -100,6 +103,11 @@ static long metric(const char *sample)
         if (strncmp(l, sample, strlen(sample)) == 0 && l[strlen(sample)] == ' ')
             return atol(l + strlen(sample) + 1);
     return -1;
+}
+
+/* No retry thread here (t-milter-archive.sh runs it). */
+void tm_retry_wake(void)
+{
 }
 
 /* Log lines are not checked here (t-milter.sh reads the milter's log). */
@@ -427,13 +435,15 @@ static void test_store_choice(void)
     for (int mode = 0; r && mode < 2; mode++) {
         tm_config cfg;
         tm_rep p;
+        tm_entry e;                     /* no archive: OnStoreError decides */
         memset(&cfg, 0, sizeof cfg);
         memset(&p, 0, sizeof p);
+        memset(&e, 0, sizeof e);
         cfg.on_store_error = mode ? TM_STORE_ERR_TEMPFAIL : TM_STORE_ERR_DELIVER;
         p.r = r;
         long se = metric("tlsrpt_milter_store_errors_total");
         long nc = metric("tlsrpt_milter_not_counted_total{reason=\"store-unavailable\"}");
-        count_report(&cfg, st, &p);
+        count_report(&cfg, st, &e, &p);
         T_INTEQ(metric("tlsrpt_milter_store_errors_total"), se + 1, "store down: a store error "
                 "in the metrics");
         T_INTEQ(metric("tlsrpt_milter_not_counted_total{reason=\"store-unavailable\"}"), nc + 1,
