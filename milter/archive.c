@@ -316,3 +316,12 @@ void tm_archive_settle(tm_entry *e)
     if ((e->pending || e->partial) && e->done)  /* the retry skips what is settled */
         tm_archive_progress_set(e->id, e->done);
 }
+
+/* Same dedup identity within one mail (see archive.h). */
+int tm_same_report(const tlsrpt_report *a, const tlsrpt_report *b, int signed_mail)
+{
+    const char *ra = a->report_id ? a->report_id : "", *rb = b->report_id ? b->report_id : "";
+    const char *oa = a->organization_name ? a->organization_name : "";
+    const char *ob = b->organization_name ? b->organization_name : "";
+    return strcmp(ra, rb) == 0 && (signed_mail || strcmp(oa, ob) == 0);
+}

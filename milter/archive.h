@@ -68,6 +68,13 @@ void tm_archive_progress_set(const char *id, unsigned long long done);
 unsigned long long tm_archive_progress_get(const char *id);
 void tm_archive_progress_drop(const char *id);
 
+/* Is report b the same report as a, which came earlier in the same mail: the store's
+   dedup identity (the signer's organisational domain when signed is set, else the
+   organization-name; and the report-id)? A mail that holds one report twice has it
+   counted once: with an archive every report of a mail is counted as the same entry
+   id, so the store would take the second for a retry of a partly sent first one. */
+int tm_same_report(const tlsrpt_report *a, const tlsrpt_report *b, int signed_mail);
+
 /* The archive entry of a mail being counted (sp NULL: not archived). */
 typedef struct tm_entry {
     tlsrpt_spool *sp;

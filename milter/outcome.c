@@ -520,6 +520,38 @@ static sfsistat mail_not_counted(SMFICTX *ctx, tm_msg *m, const tm_config *cfg,
     return not_counted(ctx, m, reason, detail);
 }
 
+/* The reports of a mail counted (or pending) so far, for tm_same_report. */
+#define TM_SEEN_MAX 8
+typedef struct tm_seen {
+    size_t n;
+    struct { const tlsrpt_report *r; int fate; tlsrpt_count_info info; } v[TM_SEEN_MAX];
+} tm_seen;
+
+/* A report that came earlier in the same mail (counted, duplicate or pending) is a
+   duplicate now, with the earlier one's figures; 1 when p was settled so. */
+static int seen_before(const tm_seen *s, tm_rep *p)
+{
+    for (size_t k = 0; k < s->n; k++)
+        if (tm_same_report(s->v[k].r, p->r, p->signer[0] != 0)) {
+            p->info = s->v[k].info;
+            p->fate = TM_FATE_DUPLICATE;
+            tm_metrics_duplicate();
+            return 1;
+        }
+    return 0;
+}
+
+/* Remember a report whose fate the store decided (the first TM_SEEN_MAX). */
+static void seen_add(tm_seen *s, const tm_rep *p)
+{
+    if (s->n < TM_SEEN_MAX && (p->fate == TM_FATE_COUNTED || p->fate == TM_FATE_DUPLICATE
+                               || p->fate == TM_FATE_PENDING)) {
+        s->v[s->n].r = p->r;
+        s->v[s->n].fate = p->fate;
+        s->v[s->n++].info = p->info;
+    }
+}
+
 /* Decide and act for a report mail at end of message: archive (when ArchiveDir is set),
    count, answer. */
 sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store *st)
@@ -544,12 +576,16 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     memset(&t, 0, sizeof t);
     t.parts = np;
     int down = 0;
+    tm_seen seen;
+    seen.n = 0;
     for (size_t i = 0; i < np; i++) {
         tm_rep p;
         if (judge_part(m, cfg, i, rc, &p) == 0) {
-            count_report(cfg, st, &e, &p);
+            if (!seen_before(&seen, &p))
+                count_report(cfg, st, &e, &p);
             if (p.fate != TM_FATE_PENDING && i < 64)
                 e.done |= 1ULL << i;
+            seen_add(&seen, &p);
         }
         if (p.fate == TM_FATE_TEMPFAIL) {
             log_rep(m, &p, i + 1, np, NULL);

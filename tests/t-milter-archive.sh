@@ -315,6 +315,32 @@ t_eq "multi: the second report's day flagged partial" "$(t_get "$MC" "a10:d:othe
 t_eq "multi: the first report's day not flagged" "$(t_get "$MC" "a10:d:fixture.example:$RD:partial")" ""
 t_eq "multi: nc:partial-count = 1" "$(t_get "$MC" "a10:nc:$DAY:partial-count")" 1
 
+# ---- 6c. the same report twice in one mail: counted once, never taken for a partial
+# count (every report of an archived mail is counted as the same entry id), at once and
+# by the retry thread after memcached was down ----
+mstart a11 "$MC" "KeyPrefix a11:" "ArchiveDir $T/a11" || exit 1
+sed -e 's|"report-id": "[^"]*"|"report-id": "twice-a"|' "$FIX/report1.json" >"$W/tw.json"
+mk_multi_mail "$W/twice.eml" "" "$W/tw.json" "$W/tw.json"
+drive twice a11 -r rua@rua.test "$W/twice.eml"
+t_grep "twice in one mail: discarded" "$W/twice.out" '^DISCARD$'
+t_eq "twice in one mail: counted once" "$(t_get "$MC" "a11:d:fixture.example:$RD:reports")" 1
+t_eq "twice in one mail: nothing pending" "$(npend "$T/a11")" 0
+t_eq "twice in one mail: no day flagged partial" "$(t_get "$MC" "a11:d:fixture.example:$RD:partial")" ""
+t_grep "twice in one mail: the second is logged as a duplicate" "$T/a11.log" 'duplicate .*report-id="twice-a".* report=2/2'
+MC12=$(svc_memcached_start mc12) || { t_fail memcached-start "mc12"; exit 1; }
+mstart a12 "$MC12" "KeyPrefix a12:" "ArchiveDir $T/a12" || exit 1
+svc_stop mc12
+sed -e 's|"report-id": "[^"]*"|"report-id": "twice-b"|' "$FIX/report1.json" >"$W/tw2.json"
+mk_multi_mail "$W/twice2.eml" "" "$W/tw2.json" "$W/tw2.json"
+drive twice2 a12 -r rua@rua.test "$W/twice2.eml"
+t_grep "twice in one mail, memcached down: discarded" "$W/twice2.out" '^DISCARD$'
+svc_memcached_start mc12 "$MC12" >/dev/null || t_fail "memcached mc12 restart" "$(tail -2 "$T/mc12.log")"
+if wait_settled "$T/a12"; then t_pass "twice in one mail, memcached back: settled"
+else t_fail "twice in one mail, memcached back: settled" "$(ls "$T/a12/pending")"; fi
+t_eq "twice in one mail, by the retry thread: counted once" "$(t_get "$MC12" "a12:d:fixture.example:$RD:reports")" 1
+t_eq "twice in one mail, by the retry thread: no day flagged partial" \
+    "$(t_get "$MC12" "a12:d:fixture.example:$RD:partial")$(t_get "$MC12" "a12:nc:$DAY:partial-count")" ""
+
 # ---- 7. ArchiveDays at start; 8. the loss line against an empty memcached ----
 svc_stop a1
 mkdir "$A1/2020-01-01"
