@@ -57,6 +57,7 @@ enum tm_key {
     TM_K_UMASK, TM_K_PIDFILE, TM_K_LOG_LEVEL, TM_K_LOG_TARGET, TM_K_LOG_FORMAT,
     TM_K_STORE_TIMEOUT,
     TM_K_MAX_NEW_KEYS, TM_K_MAX_DOMAINS_PER_REPORTER,
+    TM_K_ARCHIVE_DIR,
     TM_K_COUNT
 };
 
@@ -94,6 +95,7 @@ typedef struct tm_config {
     int store_timeout_ms;
     int max_new_keys;               /* MaxNewKeysPerReport */
     int max_domains_per_reporter;   /* MaxDomainsPerReporter */
+    char *archive_dir;              /* ArchiveDir: the archive (spool/), "" = none */
     char *source;                   /* file name of the last parse, for messages ("" before) */
     unsigned line[TM_K_COUNT];      /* line where each key was last set, 0 = default */
 } tm_config;

@@ -282,6 +282,15 @@ static int set_pidfile(tm_config *c, const char *v, char *m)
     }
     return tm_kp_set_str(&c->pidfile, v, m);
 }
+static int set_archive_dir(tm_config *c, const char *v, char *m)
+{
+    if (*v && *v != '/') {
+        snprintf(m, TM_MSG_MAX, "bad value for ArchiveDir: '%.200s' (expected an absolute path, "
+                 "or nothing for no archive)", v);
+        return -1;
+    }
+    return tm_kp_set_str(&c->archive_dir, v, m);
+}
 
 /* Seconds in the largest unit that divides them exactly. */
 static void put_duration(FILE *f, const char *name, long s)
@@ -330,6 +339,7 @@ PRINTER(pr_user, tm_kp_put(f, n, c->user))
 PRINTER(pr_group, tm_kp_put(f, n, c->group))
 PRINTER(pr_umask, fprintf(f, "%s %03o\n", n, (unsigned)c->umask))
 PRINTER(pr_pidfile, tm_kp_put(f, n, c->pidfile))
+PRINTER(pr_archive_dir, tm_kp_put(f, n, c->archive_dir))
 PRINTER(pr_log_level, tm_kp_put(f, n, tm_log_level_name(c->log_level)))
 PRINTER(pr_log_target, tm_kp_put(f, n, tm_kp_enum_name(target_names, c->log_target)))
 PRINTER(pr_log_format, tm_kp_put(f, n, tm_kp_enum_name(format_names, c->log_format)))
@@ -376,6 +386,7 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
     [TM_K_MAX_NEW_KEYS] = { "MaxNewKeysPerReport", set_new_keys, pr_new_keys, 0 },
     [TM_K_MAX_DOMAINS_PER_REPORTER] = { "MaxDomainsPerReporter", set_rep_domains, pr_rep_domains, 0 },
+    [TM_K_ARCHIVE_DIR] = { "ArchiveDir", set_archive_dir, pr_archive_dir, 1 },
 };
 
 /* Set the built-in defaults. */
@@ -389,6 +400,7 @@ int tm_config_init(tm_config *cfg)
     cfg->user = strdup("tlsrpt-milter");
     cfg->group = strdup("");
     cfg->pidfile = strdup("");
+    cfg->archive_dir = strdup("/var/lib/tlsrpt-milter/archive");
     cfg->source = strdup("");
     cfg->action = TM_ACTION_DISCARD;
     cfg->on_store_error = TM_STORE_ERR_DELIVER;
@@ -404,7 +416,7 @@ int tm_config_init(tm_config *cfg)
     cfg->max_new_keys = 2000;
     cfg->max_domains_per_reporter = 1000;
     if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
-        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
+        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->archive_dir || !cfg->source) {
         tm_config_free(cfg);
         return -1;
     }
@@ -423,6 +435,7 @@ void tm_config_free(tm_config *cfg)
     free(cfg->user);
     free(cfg->group);
     free(cfg->pidfile);
+    free(cfg->archive_dir);
     free(cfg->source);
     tm_auth_free(cfg);
     memset(cfg, 0, sizeof *cfg);

@@ -68,6 +68,7 @@ static void test_sample(void)
     T_CHECK(memcmp(&c.limits, &d.limits, sizeof c.limits) == 0, "sample: limits are the defaults");
     T_STREQ(c.socket, d.socket, "sample: Socket is the default");
     T_INTEQ(c.umask, d.umask, "sample: UMask is the default");
+    T_STREQ(c.archive_dir, "/var/lib/tlsrpt-milter/archive", "sample: ArchiveDir is the default");
     tm_config_free(&c);
     tm_config_free(&d);
 }
@@ -103,6 +104,7 @@ static void test_all_keys(void)
         "Group nogroup\n"
         "UMask 027\n"
         "PidFile /run/x.pid\n"
+        "archivedir /srv/tlsrpt/archive\n"
         "LogLevel Debug\n"
         "LogTarget STDERR\n"
         "LogFormat json\n"
@@ -140,6 +142,7 @@ static void test_all_keys(void)
     T_STREQ(c.group, "nogroup", "keys: Group");
     T_INTEQ(c.umask, 027, "keys: UMask octal");
     T_STREQ(c.pidfile, "/run/x.pid", "keys: PidFile");
+    T_STREQ(c.archive_dir, "/srv/tlsrpt/archive", "keys: ArchiveDir");
     T_INTEQ(c.log_level, LOG_DEBUG, "keys: LogLevel debug");
     T_INTEQ(c.store_timeout_ms, 250, "keys: StoreTimeout");
     T_INTEQ(c.log_target, TM_LOG_STDERR, "keys: LogTarget stderr");
@@ -202,6 +205,7 @@ static void test_errors(void)
     expect_error(RA "ReportAddress\n", "t.conf:2: missing value for ReportAddress",
                  "err missing value");
     expect_error(RA "PidFile run/x.pid\n", "t.conf:2: bad value for PidFile", "err pidfile rel");
+    expect_error(RA "ArchiveDir var/archive\n", "t.conf:2: bad value for ArchiveDir", "err archivedir rel");
     expect_error(RA "PolicyDomains a@b\n", "t.conf:2: bad value for PolicyDomains", "err domain");
     expect_error(RA "PolicyDomains ok.example bad_name.example\n",
                  "t.conf:2: bad value for PolicyDomains: 'bad_name.example' (expected a host name)",
