@@ -104,11 +104,11 @@ static void test_all_keys(void)
         "Group nogroup\n"
         "UMask 027\n"
         "PidFile /run/x.pid\n"
-        "archivedir /srv/tlsrpt/archive\n"
         "LogLevel Debug\n"
         "LogTarget STDERR\n"
         "LogFormat json\n"
-        "StoreTimeout 250\n";
+        "StoreTimeout 250\n"
+        "archivedir /srv/tlsrpt/archive\n";
     int n = parse(&c, text, err, sizeof err);
     if (n)
         printf("# %s", err);
@@ -151,6 +151,7 @@ static void test_all_keys(void)
     T_INTEQ(c.line[TM_K_REPORT_ADDRESS], 6, "keys: line of the last ReportAddress");
     T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 31, "keys: line of StoreTimeout");
     T_INTEQ(c.line[TM_K_MAX_JSON_VALUES], 20, "keys: line of MaxJsonValues");
+    T_INTEQ(c.line[TM_K_ARCHIVE_DIR], 32, "keys: line of ArchiveDir");
     tm_config_free(&c);
 }
 
