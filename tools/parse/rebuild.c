@@ -96,6 +96,13 @@ static int add_entry(rb_run *r, rb_ent *e)
                 r->s.dirs[e->arch], e->id, e->err);
         return 0;
     }
+    for (size_t i = 0; i < e->n_reps; i++)
+        if (!e->reps[i].r) {    /* not decoded: a decoding thread could not start */
+            r->damaged++;
+            fprintf(stderr, "tlsrpt-parse: --rebuild: %s/%s: not decoded (out of memory)\n",
+                    r->s.dirs[e->arch], e->id);
+            return 0;
+        }
     for (size_t i = 0; i < e->n_reps; i++) {
         tlsrpt_count_info info;
         memset(&info, 0, sizeof info);
