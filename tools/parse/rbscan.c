@@ -201,8 +201,12 @@ static struct walk *list_days(rb_set *s, const char *from, size_t *njobs, char *
             if (is_day(de->d_name, from)) {
                 if (n == cap) {
                     struct walk *nj = realloc(j, (cap = cap ? cap * 2 : 64) * sizeof *nj);
-                    if (!nj)
-                        break;
+                    if (!nj) {
+                        closedir(d);
+                        free(j);
+                        snprintf(err, errlen, "out of memory");
+                        return NULL;
+                    }
                     j = nj;
                 }
                 memset(&j[n], 0, sizeof j[n]);
