@@ -19,8 +19,12 @@
  * reporter's new-domain increment (budget.c), the anchors, and the last link
  * of each chained set that gets members (its length decides append or next
  * link). Only the winners are written (ixwrite.c), in one more burst.
- * Markers live ST_MARKER_TTL seconds: long enough to cover the race, short
- * enough that a member whose writer died before appending comes back later.
+ * Markers live ST_MARKER_TTL seconds (2 minutes): long enough to cover the race
+ * (a marker and its append are one round trip apart), short enough that a
+ * member whose writer died before appending, or whose set's server restarted
+ * empty while the marker lives on another server, comes back with the next
+ * report that has it. A plan with no_markers (the rebuild) writes every member
+ * it does not find listed, markers or not.
  * A member can be listed twice only when memcached lost its anchor (evicted
  * or expired while the set lives on); readers drop repeats (chain.c).
  * Limits: members <= ST_COMP_MAX bytes (a domain: its full encoding, <= 253);
@@ -477,7 +481,7 @@ int st_index_write(st_call *c, st_plan *p, st_sets *ss, st_rep *rep)
         free(need), free(undecided), free(mk), free(extra);
         return st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     }
-    if (nn > 0)
+    if (nn > 0 && !p->no_markers)
         rc = take_markers(c, p, ss, need, &nn, undecided, rep, mk);
     if (rc == TLSRPT_COUNTED)
         n_extra = rep_overshoot(p, rep, need, &nn, mk, extra, c->info);

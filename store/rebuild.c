@@ -395,6 +395,7 @@ static int ensure_long_lived(rb_state *s, const tlsrpt_members *domains)
             }
         }
     }
+    p.no_markers = 1;           /* markers on a surviving server must not keep them out */
     if (rc == 0 && p.n_mem)
         rc = st_run_plain(s->c, &p) == TLSRPT_COUNTED ? 0 : -1;
     st_plan_free(&p);

@@ -18,7 +18,7 @@
 #define ST_COMP_MAX 120          /* longer encoded components become "~" + 32 hex */
 #define ST_HASHED_LEN 33         /* "~" + 32 hex digits */
 #define ST_DOMAIN_ENC_MAX 254    /* encoded domain (<= 253 bytes, like a DNS name) + NUL */
-#define ST_MARKER_TTL 3600       /* seconds an index marker lives (race window guard) */
+#define ST_MARKER_TTL 120        /* seconds an index marker lives (race window guard) */
 #define ST_LINK_SOFT 65536       /* an index-set link grows to about this many bytes */
 #define ST_MAX_LINKS 4096        /* links per set (4096 x 64 KB) */
 #define ST_MAX_OPS 100000        /* counters + members per report (sanity cap) */
@@ -122,6 +122,9 @@ typedef struct st_plan {
     char host[ST_COMP_MAX + 1]; /* H: the host id component, "" without one */
     char rep_key[TLSRPT_KEY_MAX + 1];   /* P org:ORG:A:newdomains */
     size_t rep_new;             /* new domains this report takes (budget.c) */
+    int no_markers;             /* write every member not listed, without index markers (the
+                                   rebuild: markers of the last minutes, possibly on another
+                                   server, must not keep a member out of a set it rewrites) */
 } st_plan;
 
 #define ST_ANCHOR_NONE (-1)

@@ -215,7 +215,7 @@ static void test_mxs(void)
     char first[128];                            /* an MX of the 6th fill report: in a middle link */
     snprintf(first, sizeof first, "m%05d.%s.%s.example", 5005,
              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb");
-    char mk[128], hex[33];                      /* its index marker gone (expired after an hour) */
+    char mk[128], hex[33];                      /* its index marker gone (expired after 2 minutes) */
     unsigned char dg[TLSRPT_SHA256_LEN];
     tlsrpt_sha256_ctx sc;
     tlsrpt_sha256_init(&sc);
