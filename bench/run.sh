@@ -28,7 +28,10 @@ export BUILD TLSRPT_SRCDIR
 cd "$SRC" || exit 1
 . "$SRC/tests/lib/services.sh"
 . "$SRC/bench/lib.sh"
+. "$SRC/bench/ab.sh"
 svc_init
+# services.sh's cleanup calls this hook: the A/B rows' archive on /dev/shm goes too
+svc_after_stop() { b_ab_cleanup; }
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     RUNS=3 N_CORPUS=600 N_MIL=320 LARGE_MB=5 LARGE_COPIES=3 N_STORE=300 N_SPOOL=20000
@@ -157,14 +160,16 @@ b_milter() {
     grep -c 'not counted' "$SVC_TMP/m2.log" | sed 's/^/   milter log lines "not counted": /'
     svc_stop m2
     svc_stop null
+    b_milter_ab
 }
 
-# Deliver the $N_MIL mails through Postfix port $1 into $PF_MAILDIRS/rua; prints ms or "fail".
+# Deliver the $N_MIL mails (of directory $2, default $W/mil) through Postfix port $1 into
+# $PF_MAILDIRS/rua; prints ms or "fail".
 b_pf_once() {
     _dir=$PF_MAILDIRS/rua/new
     _before=$(ls -U "$_dir" 2>/dev/null | wc -l)
     _t0=$(b_now_ms)
-    "$B/smtp-load" -p "$1" -s 8 -f sender@sender.test -t rua@rua.test "$W"/mil/*.eml \
+    "$B/smtp-load" -p "$1" -s 8 -f sender@sender.test -t rua@rua.test "${2:-$W/mil}"/*.eml \
         >>"$SVC_TMP/smtp-load.log" 2>&1 || { echo fail; return; }
     b_wait_count "$_dir" 300 $((_before + N_MIL)) || { echo fail; return; }
     _t1=$(b_now_ms)
@@ -198,8 +203,9 @@ b_postfix() {
         echo "127.0.0.1:$_pu inet n - n - - smtpd -o smtpd_milters=unix:$SVC_TMP/m3u.sock"
         echo "127.0.0.1:$_pn inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$_np"
     } >>"$PF_DIR/conf/master.cf"
+    b_postfix_ab_start
     postfix -c "$PF_DIR/conf" reload >>"$SVC_TMP/postfix.log" 2>&1
-    svc_wait_port "$_pi" && svc_wait_port "$_pu" && svc_wait_port "$_pn" ||
+    svc_wait_port "$_pi" && svc_wait_port "$_pu" && svc_wait_port "$_pn" && b_postfix_ab_wait ||
         { b_fail 3 "the extra smtpd listeners do not listen"; return; }
     _t0= _ti= _tu= _tn=
     for _r in $(seq "$RUNS"); do
@@ -209,6 +215,7 @@ b_postfix() {
         svc_mc_flush "$MC"
         _tu="$_tu $(b_pf_once "$_pu")"
         _tn="$_tn $(b_pf_once "$_pn")"
+        b_postfix_ab_run
     done
     echo "   ms without milter:$_t0; tlsrpt-milter inet:$_ti; tlsrpt-milter unix:$_tu; null-milter inet:$_tn"
     case "$_t0 $_ti $_tu $_tn" in
@@ -227,6 +234,7 @@ b_postfix() {
     b_row 3.null "delivered mails/s" "$N_MIL mails, 8 sessions, null-milter on TCP" "$RUNS" \
         "$(b_rate "$N_MIL" "$_tn")" "no milter $(b_rate "$N_MIL" "$_t0")" \
         "$(b_ratio "$_t0s" "$_tns")" "-"
+    b_postfix_ab_rows "$_t0s"
     svc_postfix_stop
     svc_stop m3
     svc_stop m3u
@@ -298,6 +306,7 @@ b_memory() {
             "$(b_calc "%.1f" "$_b / 1024")" "idle $(b_calc "%.1f" "$_idle / 1024") + cap $_cap + 2 fixed" \
             "$(b_calc "%.2f" "($_b - $_idle) / 1024 / ($_cap + 2)")" "<=1"
     done
+    b_vbomb
 }
 
 # Section 6: the archive (spool/): fsync costs, gzip levels, write+commit, commit steps,
