@@ -35,6 +35,8 @@
 #define TM_CONF_MAX_DECODE_MEMORY ((size_t)1 << 40)    /* MaxDecodeMemory upper bound, 1T */
 #define TM_CONF_MAX_JSON_VALUES 100000000           /* MaxJsonValues upper bound */
 #define TM_CONF_MAX_SESSION_COUNT ((int64_t)1 << 62) /* MaxSessionCount upper bound */
+#define TM_CONF_DEF_ARCHIVE_DAYS 400                /* ArchiveDays default */
+#define TM_CONF_MAX_ARCHIVE_DAYS 36500              /* ArchiveDays upper bound (100 years) */
 
 enum tm_action { TM_ACTION_DISCARD = 0, TM_ACTION_TAG };
 enum tm_on_store_error { TM_STORE_ERR_DELIVER = 0, TM_STORE_ERR_TEMPFAIL };
@@ -57,6 +59,7 @@ enum tm_key {
     TM_K_UMASK, TM_K_PIDFILE, TM_K_LOG_LEVEL, TM_K_LOG_TARGET, TM_K_LOG_FORMAT,
     TM_K_STORE_TIMEOUT,
     TM_K_MAX_NEW_KEYS, TM_K_MAX_DOMAINS_PER_REPORTER,
+    TM_K_ARCHIVE_DIR, TM_K_ARCHIVE_DAYS, TM_K_ARCHIVE_ALL,
     TM_K_COUNT
 };
 
@@ -94,6 +97,10 @@ typedef struct tm_config {
     int store_timeout_ms;
     int max_new_keys;               /* MaxNewKeysPerReport */
     int max_domains_per_reporter;   /* MaxDomainsPerReporter */
+    char *archive_dir;              /* ArchiveDir: absolute path, "" = no archive (the
+                                       built-in default; the shipped file sets one) */
+    int archive_days;               /* ArchiveDays: retention in days, 0 = forever */
+    int archive_all;                /* ArchiveAll: also keep uncountable report mails */
     char *source;                   /* file name of the last parse, for messages ("" before) */
     unsigned line[TM_K_COUNT];      /* line where each key was last set, 0 = default */
 } tm_config;

@@ -283,6 +283,23 @@ static int set_pidfile(tm_config *c, const char *v, char *m)
     return tm_kp_set_str(&c->pidfile, v, m);
 }
 
+/* ArchiveDir: an absolute directory path, or empty (no archive). */
+static int set_archive_dir(tm_config *c, const char *v, char *m)
+{
+    if (*v && *v != '/') {
+        snprintf(m, TM_MSG_MAX, "bad value for ArchiveDir: '%.200s' (expected an absolute path, "
+                 "or nothing for no archive)", v);
+        return -1;
+    }
+    return tm_kp_set_str(&c->archive_dir, v, m);
+}
+static int set_archive_days(tm_config *c, const char *v, char *m)
+{ return tm_kp_parse_int(v, 0, TM_CONF_MAX_ARCHIVE_DAYS, &c->archive_days)
+         ? tm_kp_bad_number("ArchiveDays", v, "days 0..36500 (0 = keep forever)", m) : 0; }
+static const char *const yesno_names[] = { "no", "yes", NULL };
+static int set_archive_all(tm_config *c, const char *v, char *m)
+{ return tm_kp_set_enum("ArchiveAll", yesno_names, v, &c->archive_all, m); }
+
 /* Seconds in the largest unit that divides them exactly. */
 static void put_duration(FILE *f, const char *name, long s)
 {
@@ -336,6 +353,9 @@ PRINTER(pr_log_format, tm_kp_put(f, n, tm_kp_enum_name(format_names, c->log_form
 PRINTER(pr_store_timeout, fprintf(f, "%s %d\n", n, c->store_timeout_ms))
 PRINTER(pr_new_keys, fprintf(f, "%s %d\n", n, c->max_new_keys))
 PRINTER(pr_rep_domains, fprintf(f, "%s %d\n", n, c->max_domains_per_reporter))
+PRINTER(pr_archive_dir, tm_kp_put(f, n, c->archive_dir))
+PRINTER(pr_archive_days, fprintf(f, "%s %d\n", n, c->archive_days))
+PRINTER(pr_archive_all, tm_kp_put(f, n, tm_kp_enum_name(yesno_names, c->archive_all)))
 
 const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_SOCKET] = { "Socket", set_socket, pr_socket, 0 },
@@ -376,6 +396,9 @@ const struct tm_keydef tm_keydefs[TM_K_COUNT] = {
     [TM_K_STORE_TIMEOUT] = { "StoreTimeout", set_store_timeout, pr_store_timeout, 0 },
     [TM_K_MAX_NEW_KEYS] = { "MaxNewKeysPerReport", set_new_keys, pr_new_keys, 0 },
     [TM_K_MAX_DOMAINS_PER_REPORTER] = { "MaxDomainsPerReporter", set_rep_domains, pr_rep_domains, 0 },
+    [TM_K_ARCHIVE_DIR] = { "ArchiveDir", set_archive_dir, pr_archive_dir, 1 },
+    [TM_K_ARCHIVE_DAYS] = { "ArchiveDays", set_archive_days, pr_archive_days, 0 },
+    [TM_K_ARCHIVE_ALL] = { "ArchiveAll", set_archive_all, pr_archive_all, 0 },
 };
 
 /* Set the built-in defaults. */
@@ -390,6 +413,8 @@ int tm_config_init(tm_config *cfg)
     cfg->group = strdup("");
     cfg->pidfile = strdup("");
     cfg->source = strdup("");
+    cfg->archive_dir = strdup("");
+    cfg->archive_days = TM_CONF_DEF_ARCHIVE_DAYS;
     cfg->action = TM_ACTION_DISCARD;
     cfg->on_store_error = TM_STORE_ERR_DELIVER;
     cfg->counter_ttl = 34560000;
@@ -404,7 +429,7 @@ int tm_config_init(tm_config *cfg)
     cfg->max_new_keys = 2000;
     cfg->max_domains_per_reporter = 1000;
     if (tm_auth_defaults(cfg) != 0 || !cfg->socket || !cfg->rcpt_delim || !cfg->memcached_servers || !cfg->key_prefix
-        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source) {
+        || !cfg->user || !cfg->group || !cfg->pidfile || !cfg->source || !cfg->archive_dir) {
         tm_config_free(cfg);
         return -1;
     }
@@ -424,6 +449,7 @@ void tm_config_free(tm_config *cfg)
     free(cfg->group);
     free(cfg->pidfile);
     free(cfg->source);
+    free(cfg->archive_dir);
     tm_auth_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -19,6 +19,11 @@
  * With the flag the MTA also writes the values we add verbatim, so
  * outcome.c puts the blank in front of them itself.
  *
+ * Archive (ArchiveDir, archive.h): the same headers and body chunks go to
+ * the mail's spool writer as they arrive, from the first header on; after a
+ * decoder error (the mail can no longer be counted) the writer is dropped
+ * unless ArchiveAll. outcome.c commits it before answering.
+ *
  * Memory (budget.h): a decoder call that may decode (a body chunk, the end of
  * the message) first reserves what the decoder may still grow to one mail's
  * bound (tm_decode_mail_bound) against MaxDecodeMemory,
@@ -58,6 +63,7 @@ static void msg_reset(tm_msg *m)
     if (decoded)
         tm_mem_trim_check();
     tlsrpt_auth_free(m->auth);                  /* before its generation's lib can go */
+    tm_archive_reset(&m->arch);
     tm_gen_release(m->gen, &m->flight);
     memset(m, 0, sizeof *m);
 }
@@ -147,6 +153,14 @@ static void msg_start_decoder(tm_msg *m, int leadspc)
     m->mem_bound = tm_decode_mail_bound(&g->cfg.limits);
     m->mem_budget = g->cfg.max_decode_memory;
     m->feeding = 1;
+    tm_archive_begin(&m->arch, m->queue_id);
+}
+
+/* After a decoder error the mail cannot be counted: stop archiving it (ArchiveAll keeps it). */
+static void arch_check(tm_msg *m)
+{
+    if (m->arch.w && !m->feeding && !(m->gen && m->gen->cfg.archive_all))
+        tm_archive_drop(&m->arch);
 }
 
 /* Stopping in a hurry: a wait for room in the budget ends. */
@@ -354,6 +368,8 @@ static sfsistat tm_header(SMFICTX *ctx, char *name, char *value)
     if (name && strcasecmp(name, TM_STATUS_HEADER) == 0)
         m->n_status_hdrs++;
     msg_start_decoder(m, c->leadspc);
+    arch_check(m);
+    tm_archive_header(&m->arch, name, value, c->leadspc);
     if (m->feeding && name && value) {
         tlsrpt_auth_header(m->auth, name, value);
         fed(m, tlsrpt_feed_header(m->dec, name, c->leadspc && value[0] == ' ' ? value + 1
@@ -375,6 +391,8 @@ static sfsistat tm_eoh(SMFICTX *ctx)
     if (hurry(m, "end of headers"))
         return final(m, SMFIS_TEMPFAIL);
     msg_start_decoder(m, c->leadspc);
+    arch_check(m);
+    tm_archive_eoh(&m->arch);
     if (m->feeding) {
         fed(m, tlsrpt_end_headers(m->dec));
         if (mem_charge(m) != 0)
@@ -394,6 +412,8 @@ static sfsistat tm_body(SMFICTX *ctx, unsigned char *buf, size_t len)
     tm_msg *m = &c->msg;
     if (hurry(m, "a body chunk"))
         return final(m, SMFIS_TEMPFAIL);
+    arch_check(m);
+    tm_archive_body(&m->arch, buf, len);
     if (m->feeding && m->auth_body)
         tlsrpt_auth_body(m->auth, buf, len);
     if (m->feeding) {

@@ -160,6 +160,28 @@ static int check_auth(const tm_config *cfg, const ident *id, char *err, size_t e
     return 0;
 }
 
+/* ArchiveDir: the directory (and its tmp/ and pending/ when they exist) writable by id,
+   or, when it does not exist yet, its parent (the milter makes it at start). 0 or 1. */
+static int check_archive(const tm_config *cfg, const ident *id, char *err, size_t errlen)
+{
+    const char *dir = cfg->archive_dir;
+    char sub[PATH_MAX], parent[PATH_MAX];
+    struct stat st;
+    if (stat(dir, &st) != 0 && errno == ENOENT) {
+        dir_of(dir, parent, sizeof parent);
+        return check_dir(cfg, TM_K_ARCHIVE_DIR, id, parent, 1, err, errlen);
+    }
+    if (check_dir(cfg, TM_K_ARCHIVE_DIR, id, dir, 1, err, errlen))
+        return 1;
+    static const char *const subs[] = { "tmp", "pending" };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, subs[i]);
+        if (stat(sub, &st) == 0 && check_dir(cfg, TM_K_ARCHIVE_DIR, id, sub, 1, err, errlen))
+            return 1;
+    }
+    return 0;
+}
+
 /* Every check of check.h. */
 int tm_check_system(const tm_config *cfg, char *err, size_t errlen)
 {
@@ -172,6 +194,8 @@ int tm_check_system(const tm_config *cfg, char *err, size_t errlen)
         dir_of(sock, dir, sizeof dir);
         nerr += check_dir(cfg, TM_K_SOCKET, &id, dir, 1, err, errlen);
     }
+    if (known && cfg->archive_dir[0])
+        nerr += check_archive(cfg, &id, err, errlen);
     if (cfg->authentication == TM_AUTH_DKIM)
         nerr += check_auth(cfg, known ? &id : NULL, err, errlen);
     if (cfg->pidfile[0]) {

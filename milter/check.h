@@ -11,6 +11,9 @@
  *     read; a read-only file system is an error;
  *   - PidFile's directory exists and is writable by the one who writes it
  *     (root when started as root: always; else the current user);
+ *   - ArchiveDir (when set) is such a writable directory (and its tmp/ and
+ *     pending/ when they exist), or does not exist yet and its parent is one
+ *     (the milter creates it at start);
  *   - with Authentication dkim: DkimKeyFile (when set) is a regular file that
  *     the milter's identity can reach and read, and the DKIM library starts
  *     with the configuration (the key file parses, the public suffix list is

@@ -39,6 +39,7 @@
 #include "gen.h"
 #include "log.h"
 #include "notify.h"
+#include "retry.h"
 
 #define TM_KICK_SIG SIGUSR2
 #define TM_KICK_MS 5
@@ -54,7 +55,7 @@ static char *g_conf_path;
 static char *g_pidfile_arg;                 /* -p: wins over PidFile, or NULL */
 /* The values that need a restart, as the milter started with them. */
 static struct {
-    char *socket, *user, *group, *pidfile;
+    char *socket, *user, *group, *pidfile, *archive_dir;
     mode_t umask;
     int log_target;
 } g_run;
@@ -154,6 +155,8 @@ static void restart_notes(const tm_config *cfg)
         snprintf(b, sizeof b, "%03o", (unsigned)cfg->umask);
         needs_restart(cfg, TM_K_UMASK, a, b);
     }
+    if (strcmp(cfg->archive_dir, g_run.archive_dir))
+        needs_restart(cfg, TM_K_ARCHIVE_DIR, g_run.archive_dir, cfg->archive_dir);
     if (cfg->log_target != g_run.log_target)
         needs_restart(cfg, TM_K_LOG_TARGET, g_run.log_target == TM_LOG_STDERR ? "stderr"
                       : "syslog", cfg->log_target == TM_LOG_STDERR ? "stderr" : "syslog");
@@ -250,6 +253,7 @@ static void stop(int sig)
     const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
     tm_notify("STOPPING=1");
     atomic_store(&g_phase, TM_STOP_DRAIN);
+    tm_retry_stop();
     tm_log(LOG_NOTICE, "%s: stopping; %u mail(s) in flight may finish within %d ms, new "
            "connections and mails get a temporary failure", name, tm_gen_inflight(),
            TM_STOP_GRACE_MS);
@@ -304,9 +308,11 @@ int tm_control_start(const char *conf_path, const char *pidfile_arg, const tm_co
     g_run.user = strdup(started->user);
     g_run.group = strdup(started->group);
     g_run.pidfile = strdup(started->pidfile);
+    g_run.archive_dir = strdup(started->archive_dir);
     g_run.umask = started->umask;
     g_run.log_target = started->log_target;
     if (!g_conf_path || !g_run.socket || !g_run.user || !g_run.group || !g_run.pidfile
+        || !g_run.archive_dir
         || (pidfile_arg && !g_pidfile_arg))
         return -1;
     if ((errno = pthread_create(&g_thread, NULL, control_main, NULL)) != 0)
@@ -340,6 +346,7 @@ int tm_control_join(void)
     free(g_run.user);
     free(g_run.group);
     free(g_run.pidfile);
+    free(g_run.archive_dir);
     memset(&g_run, 0, sizeof g_run);
     g_conf_path = NULL;
     return atomic_load(&g_stop_sig);

@@ -16,7 +16,7 @@
  *                  default action when the connection closes.
  * Reload: the file is read into a new generation (gen.h); on any error the
  * old one stays and every error is logged as "FILE:LINE: ...". Socket,
- * User, Group, UMask, PidFile and LogTarget cannot change while running: a
+ * User, Group, UMask, PidFile, LogTarget and ArchiveDir cannot change while running: a
  * change is logged as needing a restart and the running value stays.
  */
 #ifndef TM_CONTROL_H

@@ -128,6 +128,28 @@ void tm_gen_release(tm_gen *g, tm_flight *f)
     tm_gen_discard(dead);
 }
 
+/* The current generation for a background thread. */
+tm_gen *tm_gen_hold(void)
+{
+    pthread_mutex_lock(&g_lock);
+    tm_gen *g = g_current;
+    if (g)
+        g->refs++;
+    pthread_mutex_unlock(&g_lock);
+    return g;
+}
+
+/* A background thread lets go of g. */
+void tm_gen_drop(tm_gen *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g_lock);
+    tm_gen *dead = unref_locked(g);
+    pthread_mutex_unlock(&g_lock);
+    tm_gen_discard(dead);
+}
+
 /* Remember a mail's queue id. */
 void tm_gen_flight_qid(tm_flight *f, const char *qid)
 {

@@ -62,7 +62,12 @@ tm_gen *tm_gen_acquire(tm_flight *f);
 void tm_gen_release(tm_gen *g, tm_flight *f);
 /* Record the queue id of a mail in flight (for the stop's log lines). */
 void tm_gen_flight_qid(tm_flight *f, const char *qid);
-/* Mails in flight (references held besides the current pointer's own). */
+/* The current generation with one more reference for a background thread (retry.c):
+   not a mail in flight (the stop does not wait for it). NULL before the first install. */
+tm_gen *tm_gen_hold(void);
+/* Drop a reference of tm_gen_hold; NULL is ignored. */
+void tm_gen_drop(tm_gen *g);
+/* Mails in flight (references held by mails). */
 unsigned tm_gen_inflight(void);
 /* Call fn with the queue id ("" when unknown) of every mail in flight, under the lock
    (fn must not call into this module). */

@@ -29,6 +29,8 @@
 #include "daemon.h"
 #include "log.h"
 #include "budget.h"
+#include "archive.h"
+#include "retry.h"
 
 /* glibc malloc arenas for all threads (see main). */
 #define TM_MALLOC_ARENAS 1
@@ -149,6 +151,8 @@ static int start(tm_run *run)
     run->gen = NULL;
     tm_gen_install(g);                          /* owned by gen.c from now on */
     tm_mem_init();                              /* the idle RSS, for the heap trims */
+    if (tm_archive_open(&g->cfg) != 0 || tm_retry_start(run->conf_path) != 0)
+        return -1;                              /* as User: the archive's files are its */
     if (tm_control_start(run->conf_path, run->pidfile_arg, &g->cfg) != 0) {
         tm_log(LOG_ERR, "cannot start the signal thread: %s", strerror(errno));
         return -1;
@@ -175,6 +179,7 @@ static int run_milter(tm_run *run)
         rc = smfi_main() == MI_SUCCESS ? 0 : 1;
         tm_control_listener_ended();
         int sig = tm_control_join();
+        tm_retry_join();
         if (sig)
             rc = 0;
         tm_log(rc ? LOG_ERR : LOG_INFO, "stopped (%s)", sig == SIGINT ? "SIGINT"

@@ -28,6 +28,9 @@
  *     mails holding a reference. Callbacks read the configuration only
  *     through m->gen, never a global.
  *
+ *   - tm_msg.arch: the archive writer (ArchiveDir), begun with the decoder,
+ *     committed or aborted at end of message, aborted by the reset.
+ *
  * Limits: at most TM_MAX_RUA_RCPTS report recipients are remembered; with
  * more, the mail is tagged instead of discarded (never lost).
  */
@@ -42,6 +45,7 @@
 #include "config.h"
 #include "gen.h"
 #include "budget.h"
+#include "archive.h"
 
 #define TM_MAX_RUA_RCPTS 1000
 #define TM_QUEUEID_MAX 64
@@ -69,6 +73,8 @@ typedef struct tm_msg {
     char queue_id[TM_QUEUEID_MAX]; /* "{i}" macro, "" until known */
     tm_gen *gen;                /* referenced generation, NULL when no mail is open */
     tm_flight flight;           /* our entry in the list of mails in flight (gen.h) */
+    tm_arch arch;               /* the mail's archive entry (archive.h): writer owned by
+                                   the message, aborted by the reset unless committed */
 } tm_msg;
 
 /* One SMTP connection from the MTA. */

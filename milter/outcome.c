@@ -49,13 +49,14 @@
 #include <string.h>
 #include "outcome.h"
 #include "log.h"
+#include "retry.h"
 
 #define TM_VALUE_MAX 100
 #define TM_STATUS_MAX 640
 
 /* What became of one report part. */
 enum tm_fate { TM_FATE_COUNTED, TM_FATE_DUPLICATE, TM_FATE_IGNORED, TM_FATE_FAILED,
-               TM_FATE_TEMPFAIL };
+               TM_FATE_TEMPFAIL, TM_FATE_PENDING /* archived; the store failed: retry.c */ };
 
 /* One report part's result, kept until its log line is written. */
 typedef struct tm_rep {
@@ -70,11 +71,21 @@ typedef struct tm_rep {
 
 /* The parts of one mail, summed. */
 typedef struct tm_tally {
-    size_t parts, counted, duplicate, ignored, failed;
+    size_t parts, counted, duplicate, ignored, failed, pending;
     char reason[64];                /* the first failed part's token */
     char ignored_reason[64];        /* the first ignored part's token */
     tm_rep one;                     /* the part of a mail with one report part */
 } tm_tally;
+
+/* The archive entry of the mail being counted (e.sp NULL: not archived). */
+typedef struct tm_entry {
+    tlsrpt_spool *sp;
+    const char *id;                 /* the committed entry (m->arch.id) */
+    const char *qid;
+    time_t arrival;                 /* 0 = now (no archive) */
+    int moved;                      /* NEW -> COUNTING done (before the first burst) */
+    int pending, partial;           /* reports the store failed on / of them partly counted */
+} tm_entry;
 
 /* Copy s as a safe quoted-string body: printable ASCII, no '"' or '\\', cut with "...". */
 static void clean(char *out, size_t outlen, const char *s)
@@ -195,10 +206,19 @@ static void report_names(char *out, size_t outlen, const tm_rep *p)
    mail, NULL for a part of a mail with several. */
 static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const char *action)
 {
-    char names[2 * TM_VALUE_MAX + 320], where[64] = "", tail[128], sub[200] = "";
+    char names[2 * TM_VALUE_MAX + 320], where[64 + TLSRPT_SPOOL_ID_MAX] = "", tail[128];
+    char sub[200] = "";
     report_names(names, sizeof names, p);
     if (n > 1)
         snprintf(where, sizeof where, " report=%zu/%zu", k, n);
+    if (m->arch.committed)                      /* the archive entry: " archive=ID" */
+        snprintf(where + strlen(where), sizeof where - strlen(where), " archive=%s", m->arch.id);
+    if (p->fate == TM_FATE_PENDING) {
+        tm_logq(LOG_WARNING, m->queue_id, "pending: reason=%s (%s)%s; kept in the archive, "
+                "counted when the store is back%s%s%s", p->reason, p->detail, names, where,
+                action ? " action=" : "", action ? action : "");
+        return;
+    }
     if (p->submitter[0])
         snprintf(sub, sizeof sub, " submitter=\"%s\" (not in the signer's organisation)",
                  p->submitter);
@@ -235,13 +255,37 @@ static void rep_fail(tm_rep *p, int fate, const char *reason, const char *detail
     snprintf(p->detail, sizeof p->detail, "%s", detail && *detail ? detail : "no detail");
 }
 
-/* Count one decoded report into st, under its signer when it has one. */
-static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
+/* The NEW -> COUNTING move just before a report's counter burst (once per entry). */
+static void before_counters(void *arg)
+{
+    tm_entry *e = arg;
+    char err[320];
+    if (e->moved)
+        return;
+    int r = tlsrpt_spool_set_state(e->sp, e->id, TLSRPT_SPOOL_NEW, TLSRPT_SPOOL_COUNTING, err,
+                                   sizeof err);
+    if (r == 0)
+        e->moved = 1;
+    else
+        tm_logq(LOG_WARNING, e->qid, "archive %s: new -> counting: %s", e->id,
+                r > 0 ? "not in state new" : err);
+}
+
+/* Count one decoded report into st, under its signer when it has one; with an archive
+   entry e, as that entry (its id is the dedup marker's value). */
+static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_entry *e, tm_rep *p)
 {
     char err[256] = "";
     tlsrpt_count_req q;
     memset(&q, 0, sizeof q);
     q.org_key = p->signer[0] ? p->signer : NULL;
+    q.arrival = e->arrival;
+    if (e->sp) {
+        q.entry_id = e->id;
+        q.host_id = tlsrpt_spool_archive_id(e->sp);
+        q.before_counters = before_counters;
+        q.arg = e;
+    }
     int s = tlsrpt_store_count_req(st, p->r, &q, &p->info, err, sizeof err);
     switch (s) {
     case TLSRPT_COUNTED:
@@ -254,7 +298,14 @@ static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_rep *p)
         rep_fail(p, TM_FATE_FAILED, p->info.reason[0] ? p->info.reason : "not-countable",
                  err[0] ? err : "no countable policy in the report");
         break;
-    default:                                    /* a partial count: a retry cannot help */
+    default:
+        if (e->sp) {                            /* archived: counted later (retry.c) */
+            rep_fail(p, TM_FATE_PENDING, p->info.reason[0] ? p->info.reason
+                     : "store-unavailable", err);
+            e->pending++;
+            e->partial += p->info.partial != 0;
+            break;
+        }                                       /* a partial count: a retry cannot help */
         rep_fail(p, cfg->on_store_error == TM_STORE_ERR_TEMPFAIL && !p->info.partial
                  ? TM_FATE_TEMPFAIL : TM_FATE_FAILED,
                  p->info.reason[0] ? p->info.reason : "store-unavailable", err);
@@ -282,10 +333,10 @@ static int judge_report(const tm_msg *m, const tm_config *cfg, tm_rep *p)
     return 0;
 }
 
-/* Report part i of the mail: its decoder error, or judged and counted. mail_rc is the
-   mail's own error (a hard error after some parts): then nothing is counted. */
-static void part_result(const tm_msg *m, const tm_config *cfg, tlsrpt_store *st, size_t i,
-                        int mail_rc, tm_rep *p)
+/* Report part i of the mail before counting: its decoder error, or judged. mail_rc is
+   the mail's own error (a hard error after some parts): then nothing counts. 0 when the
+   part is to be counted, else -1 (p failed or ignored). */
+static int judge_part(const tm_msg *m, const tm_config *cfg, size_t i, int mail_rc, tm_rep *p)
 {
     tlsrpt_part part;
     memset(p, 0, sizeof *p);
@@ -293,16 +344,127 @@ static void part_result(const tm_msg *m, const tm_config *cfg, tlsrpt_store *st,
     if (err != TLSRPT_OK || !part.report) {
         rep_fail(p, TM_FATE_FAILED, tlsrpt_reason(err != TLSRPT_OK ? err : TLSRPT_ERR_USAGE),
                  err != TLSRPT_OK ? part.msg : "report already taken");
-        return;
+        return -1;
     }
     p->r = part.report;
     if (mail_rc != TLSRPT_OK) {
         rep_fail(p, TM_FATE_FAILED, tlsrpt_reason(mail_rc), tlsrpt_errstr(m->dec));
-        return;
+        return -1;
     }
     if (cfg->authentication == TM_AUTH_DKIM && judge_report(m, cfg, p) != 0)
+        return -1;
+    return 0;
+}
+
+/* Best effort: count a report candidate that was not counted (P nc:A:REASON). After
+   the first store failure of a mail the rest are skipped (*down). */
+static void nc_count(tlsrpt_store *st, const tm_msg *m, const char *reason, int *down)
+{
+    char err[256];
+    if (*down || !st)
         return;
-    count_report(cfg, st, p);
+    if (tlsrpt_store_not_counted(st, m->arch.arrival, reason, err, sizeof err) != TLSRPT_COUNTED) {
+        *down = 1;
+        tm_logq(LOG_WARNING, m->queue_id, "not-counted counter for reason=%s not written: %s%s",
+                reason, err, m->arch.committed ? " (the archive keeps the mail)" : "");
+    }
+}
+
+/* ArchiveAll: keep a mail that is not counted, with its reason as the verdict (meta:
+   the one built, or NULL for a mail-level failure). Frees meta. */
+static void keep_uncounted(tm_msg *m, const tm_config *cfg, tlsrpt_spool_meta *meta,
+                           const char *verdict)
+{
+    if (!meta)
+        meta = tm_archive_meta(m->queue_id, cfg->authentication == TM_AUTH_DKIM ? m->auth
+                               : NULL, verdict);
+    if (!meta || tlsrpt_spool_meta_set(meta, TLSRPT_SPOOL_K_VERDICT, verdict) < 0) {
+        snprintf(m->arch.err, sizeof m->arch.err, "out of memory for the meta");
+        tm_archive_drop(&m->arch);
+    } else if (m->arch.w && tm_archive_commit(&m->arch, meta, 0) == 0) {
+        tm_logq(LOG_DEBUG, m->queue_id, "archived (ArchiveAll) as %s: reason=%s", m->arch.id,
+                verdict);
+    }
+    if (!m->arch.committed && m->arch.err[0])
+        tm_logq(LOG_WARNING, m->queue_id, "not archived (ArchiveAll): %s", m->arch.err);
+    tlsrpt_spool_meta_free(meta);
+}
+
+/* Archive a mail whose parts are about to be counted: judge every part for the meta,
+   then commit it pending NEW when a part is countable; else ArchiveAll keeps it with
+   its reason, or it is dropped. 0, or -1: a countable mail is not archived (m->arch.err). */
+static int archive_mail(tm_msg *m, const tm_config *cfg, size_t np, int rc, tm_entry *e)
+{
+    tm_rep p;
+    size_t countable = 0;
+    char reason[64] = "", ignored[64] = "";
+    tlsrpt_spool_meta *meta = tm_archive_meta(m->queue_id, cfg->authentication == TM_AUTH_DKIM
+                                              ? m->auth : NULL, "countable");
+    int bad = !meta;
+    for (size_t i = 0; i < np; i++) {
+        int ok = judge_part(m, cfg, i, rc, &p) == 0;
+        countable += ok;
+        if (!ok && p.fate == TM_FATE_IGNORED && !ignored[0])
+            snprintf(ignored, sizeof ignored, "%s", p.reason);
+        else if (!ok && p.fate != TM_FATE_IGNORED && !reason[0])
+            snprintf(reason, sizeof reason, "%s", p.reason);
+        if (meta && p.r && tm_archive_meta_report(meta, i, p.r, ok ? "countable" : p.reason))
+            bad = 1;
+    }
+    if (countable == 0) {
+        if (cfg->archive_all && m->arch.w)
+            keep_uncounted(m, cfg, meta, reason[0] ? reason : ignored);
+        else
+            tlsrpt_spool_meta_free(meta);
+        tm_archive_drop(&m->arch);
+        return 0;
+    }
+    int r = -1;
+    if (bad) {
+        snprintf(m->arch.err, sizeof m->arch.err, "out of memory for the meta");
+        tm_archive_drop(&m->arch);
+    } else {
+        r = tm_archive_commit(&m->arch, meta, TLSRPT_SPOOL_NEW);
+    }
+    tlsrpt_spool_meta_free(meta);
+    if (r == 0) {
+        e->sp = tm_archive_spool();
+        e->id = m->arch.id;
+    }
+    return r;
+}
+
+/* A countable mail that could not be archived: never discarded. Delivered with
+   reason=archive-failed (not counted: the archive is where counting starts), or 451
+   with OnStoreError tempfail. */
+static sfsistat archive_failed(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store *st)
+{
+    int down = 0;
+    if (cfg->on_store_error == TM_STORE_ERR_TEMPFAIL) {
+        tm_logq(LOG_ERR, m->queue_id, "not counted: reason=archive-failed (%s); temporary "
+                "failure returned (OnStoreError tempfail)", m->arch.err);
+        return tempfail(ctx, m);
+    }
+    nc_count(st, m, "archive-failed", &down);
+    return not_counted(ctx, m, "archive-failed", m->arch.err);
+}
+
+/* After counting an archived mail: done, back to NEW for the retry thread (the store
+   failed before any counter went out), or PARTIAL (a burst was cut short). */
+static void entry_settle(tm_entry *e)
+{
+    char err[320] = "";
+    int from = e->moved ? TLSRPT_SPOOL_COUNTING : TLSRPT_SPOOL_NEW, r = 0;
+    if (e->partial)
+        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_PARTIAL, err, sizeof err);
+    else if (e->pending && e->moved)
+        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_NEW, err, sizeof err);
+    else if (!e->pending)
+        r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
+    if (r < 0)
+        tm_logq(LOG_WARNING, e->qid, "archive %s: %s", e->id, err);
+    if (e->pending)
+        tm_retry_wake();
 }
 
 /* Add a part's result to the tally. */
@@ -312,6 +474,8 @@ static void tally_add(tm_tally *t, const tm_rep *p)
         t->counted++;
     else if (p->fate == TM_FATE_DUPLICATE)
         t->duplicate++;
+    else if (p->fate == TM_FATE_PENDING)
+        t->pending++;
     else if (p->fate == TM_FATE_IGNORED && t->ignored++ == 0)
         snprintf(t->ignored_reason, sizeof t->ignored_reason, "%s", p->reason);
     else if (p->fate != TM_FATE_IGNORED && t->failed++ == 0)
@@ -321,7 +485,7 @@ static void tally_add(tm_tally *t, const tm_rep *p)
 /* The status value for a handled mail (Action tag, or when removal fails). */
 static void handled_status(char *v, size_t vlen, const tm_tally *t)
 {
-    const char *what = t->counted ? "counted" : "duplicate";
+    const char *what = t->pending ? "pending" : t->counted ? "counted" : "duplicate";
     if (t->parts == 1) {
         char org[TM_VALUE_MAX + 8], rid[TM_VALUE_MAX + 8];
         clean(org, sizeof org, t->one.r ? t->one.r->organization_name : "");
@@ -329,7 +493,8 @@ static void handled_status(char *v, size_t vlen, const tm_tally *t)
         snprintf(v, vlen, "%s; org=\"%s\"; report-id=\"%s\"%s%s", what, org, rid,
                  t->one.signer[0] ? "; signer=" : "", t->one.signer);
     } else {
-        snprintf(v, vlen, "%s; counted=%zu; of=%zu", what, t->counted + t->duplicate, t->parts);
+        snprintf(v, vlen, "%s; counted=%zu; of=%zu", what,
+                 t->counted + t->duplicate + t->pending, t->parts);
     }
 }
 
@@ -339,14 +504,15 @@ static sfsistat dispose(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg, con
     char status[TM_STATUS_MAX];
     const char *action = "delivered";
     sfsistat ret;
+    size_t in = t->counted + t->duplicate + t->pending;
     if (t->failed) {
         if (t->parts > 1)
             snprintf(status, sizeof status, "error; reason=%s; counted=%zu; of=%zu", t->reason,
-                     t->counted + t->duplicate, t->parts);
+                     in, t->parts);
         else
             snprintf(status, sizeof status, "error; reason=%s", t->reason);
         ret = deliver_status(ctx, m, status);
-    } else if (t->counted + t->duplicate > 0) {
+    } else if (in > 0) {
         handled_status(status, sizeof status, t);
         ret = handled(ctx, m, cfg->action == TM_ACTION_TAG, status, &action);
     } else {                                    /* every part ignored: not for the rua */
@@ -356,42 +522,65 @@ static sfsistat dispose(SMFICTX *ctx, const tm_msg *m, const tm_config *cfg, con
     if (t->parts == 1) {
         log_rep(m, &t->one, 1, 1, action);
     } else {
+        char pend[32] = "";
+        if (t->pending)
+            snprintf(pend, sizeof pend, "pending=%zu ", t->pending);
         tm_logq(t->failed ? LOG_WARNING : LOG_INFO, m->queue_id, "%zu report parts: counted=%zu "
-                "duplicate=%zu not-counted=%zu action=%s%s%s%s", t->parts, t->counted,
-                t->duplicate, t->failed + t->ignored, action, ret == SMFIS_DISCARD ? "" : " status=\"",
-                ret == SMFIS_DISCARD ? "" : status, ret == SMFIS_DISCARD ? "" : "\"");
+                "duplicate=%zu %snot-counted=%zu action=%s%s%s%s%s%s", t->parts, t->counted,
+                t->duplicate, pend, t->failed + t->ignored,
+                action, ret == SMFIS_DISCARD ? "" : " status=\"",
+                ret == SMFIS_DISCARD ? "" : status, ret == SMFIS_DISCARD ? "" : "\"",
+                m->arch.committed ? " archive=" : "", m->arch.committed ? m->arch.id : "");
     }
     return ret;
 }
 
-/* Decide and act for a report mail at end of message.
-   TODO(archive, issue 10): with the spool wired in, every part's tlsrpt_count_req gets
-   the spool entry id, host id, arrival time and a before_counters callback (the entry's
-   "counting" state), a store-partial failure calls tlsrpt_store_mark_partial, and every
-   report candidate that is not counted (a failed or ignored part, a mail-level
-   not_counted) calls tlsrpt_store_not_counted(st, arrival, reason) -- that store API
-   was not committed on store2 when this was written. */
+/* A mail-level failure: ArchiveAll keeps it, nc: counts it, it is delivered. */
+static sfsistat mail_not_counted(SMFICTX *ctx, tm_msg *m, const tm_config *cfg,
+                                 tlsrpt_store *st, const char *reason, const char *detail)
+{
+    int down = 0;
+    if (cfg->archive_all && m->arch.w)
+        keep_uncounted(m, cfg, NULL, reason);
+    tm_archive_drop(&m->arch);
+    nc_count(st, m, reason, &down);
+    return not_counted(ctx, m, reason, detail);
+}
+
+/* Decide and act for a report mail at end of message: archive (when ArchiveDir is set),
+   count, answer. */
 sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store *st)
 {
     if (m->fail_reason)
-        return not_counted(ctx, m, m->fail_reason, "internal error");
+        return mail_not_counted(ctx, m, cfg, st, m->fail_reason, "internal error");
     if (!m->dec)
-        return not_counted(ctx, m, tlsrpt_reason(TLSRPT_ERR_NO_REPORT), "no headers seen");
+        return mail_not_counted(ctx, m, cfg, st, tlsrpt_reason(TLSRPT_ERR_NO_REPORT),
+                                "no headers seen");
     int rc = tlsrpt_finish(m->dec);
     size_t np = tlsrpt_part_count(m->dec);
     if ((rc != TLSRPT_OK && np <= 1) || np == 0)
-        return not_counted(ctx, m, tlsrpt_reason(rc != TLSRPT_OK ? rc : TLSRPT_ERR_NO_REPORT),
-                           tlsrpt_errstr(m->dec));
+        return mail_not_counted(ctx, m, cfg, st, tlsrpt_reason(rc != TLSRPT_OK ? rc
+                                : TLSRPT_ERR_NO_REPORT), tlsrpt_errstr(m->dec));
+    tm_entry e;
+    memset(&e, 0, sizeof e);
+    e.arrival = m->arch.arrival;
+    e.qid = m->queue_id;
+    if (tm_archive_spool() && archive_mail(m, cfg, np, rc, &e) != 0)
+        return archive_failed(ctx, m, cfg, st);
     tm_tally t;
     memset(&t, 0, sizeof t);
     t.parts = np;
+    int down = 0;
     for (size_t i = 0; i < np; i++) {
         tm_rep p;
-        part_result(m, cfg, st, i, rc, &p);
+        if (judge_part(m, cfg, i, rc, &p) == 0)
+            count_report(cfg, st, &e, &p);
         if (p.fate == TM_FATE_TEMPFAIL) {
             log_rep(m, &p, i + 1, np, NULL);
             return tempfail(ctx, m);
         }
+        if (p.fate == TM_FATE_FAILED || p.fate == TM_FATE_IGNORED)
+            nc_count(st, m, p.reason, &down);
         tally_add(&t, &p);
         if (np == 1)
             t.one = p;
@@ -400,5 +589,7 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     }
     if (rc != TLSRPT_OK)                        /* a hard error of the whole mail */
         snprintf(t.reason, sizeof t.reason, "%s", tlsrpt_reason(rc));
+    if (e.sp)
+        entry_settle(&e);
     return dispose(ctx, m, cfg, &t);
 }

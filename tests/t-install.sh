@@ -31,7 +31,8 @@ t_check "installed milter runs (-V)" "$d/usr/sbin/tlsrpt-milter" -V
 t_check "installed tlsrpt-parse runs (-V)" "$d/usr/bin/tlsrpt-parse" -V
 # -n also checks this machine: point the socket and the user at what exists here.
 sed -e 's/^ReportAddress .*/ReportAddress tlsrpt@example.com/' -e "s|^Socket .*|Socket unix:$d/t.sock|" \
-    -e "s/^User .*/User $(id -un)/" "$d/etc/tlsrpt-milter.conf.sample" >"$t/t.conf"
+    -e "s/^User .*/User $(id -un)/" -e "s|^ArchiveDir .*|ArchiveDir $t/archive|" \
+    "$d/etc/tlsrpt-milter.conf.sample" >"$t/t.conf"
 t_check "installed sample config passes -n" "$d/usr/sbin/tlsrpt-milter" -n -c "$t/t.conf"
 t_grep "installed unit reloads with SIGHUP" "$d/lib/systemd/system/tlsrpt-milter.service" \
     '^ExecReload=/bin/kill -HUP \$MAINPID$'

@@ -43,9 +43,10 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 fi
 
 # --- -n: the file ---
-sed -e "s|^Socket .*|Socket unix:$RUN/m.sock|" -e "s|^User .*|User $user|" "$SAMPLE" >"$T/sample.conf"
+sed -e "s|^Socket .*|Socket unix:$RUN/m.sock|" -e "s|^User .*|User $user|" \
+    -e "s|^ArchiveDir .*|ArchiveDir $RUN/archive|" "$SAMPLE" >"$T/sample.conf"
 out=$("$M" -n -c "$T/sample.conf" 2>&1); rc=$?
-check "daemon: -n accepts the sample (Socket, User of this machine)" \
+check "daemon: -n accepts the sample (Socket, User, ArchiveDir of this machine)" \
     '[ $rc -eq 0 ] && [ "$out" = "$T/sample.conf: configuration OK" ]'
 if ! id tlsrpt-milter >/dev/null 2>&1; then
     uline=$(grep -n '^User ' "$SAMPLE" | cut -d: -f1)

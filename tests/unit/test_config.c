@@ -46,6 +46,9 @@ static void test_defaults(void)
     T_STREQ(c.user, "tlsrpt-milter", "defaults: user");
     T_STREQ(c.pidfile, "", "defaults: no pidfile");
     T_INTEQ(c.n_report_addrs, 0, "defaults: no report address");
+    T_STREQ(c.archive_dir, "", "defaults: no ArchiveDir (the shipped file sets one)");
+    T_INTEQ(c.archive_days, 400, "defaults: ArchiveDays 400");
+    T_INTEQ(c.archive_all, 0, "defaults: ArchiveAll no");
     tm_config_free(&c);
 }
 
@@ -68,6 +71,10 @@ static void test_sample(void)
     T_CHECK(memcmp(&c.limits, &d.limits, sizeof c.limits) == 0, "sample: limits are the defaults");
     T_STREQ(c.socket, d.socket, "sample: Socket is the default");
     T_INTEQ(c.umask, d.umask, "sample: UMask is the default");
+    T_STREQ(c.archive_dir, "/var/lib/tlsrpt-milter/archive", "sample: ArchiveDir set (the "
+            "package's directory)");
+    T_INTEQ(c.archive_days, d.archive_days, "sample: ArchiveDays is the default");
+    T_INTEQ(c.archive_all, d.archive_all, "sample: ArchiveAll is the default");
     tm_config_free(&c);
     tm_config_free(&d);
 }
@@ -404,6 +411,8 @@ static void expect_value(const char *line, int ok, long long want)
             : !strncmp(k, "MaxDecodeMemory", 15) ? (long long)c.max_decode_memory
             : !strncmp(k, "StoreTimeout", 12) ? c.store_timeout_ms
             : !strncmp(k, "UMask", 5) ? (long long)c.umask
+            : !strncmp(k, "ArchiveDays", 11) ? c.archive_days
+            : !strncmp(k, "ArchiveAll", 10) ? c.archive_all
             : !strncmp(k, "CounterTTL", 10) ? c.counter_ttl
             : !strncmp(k, "DedupTTL", 8) ? c.dedup_ttl : -1;
         snprintf(name, sizeof name, "bound: '%s' reads %lld", line, want);
@@ -495,6 +504,14 @@ static void test_bounds(void)
     expect_value("UMask 000", 1, 0);
     expect_value("UMask 777", 1, 0777);
     expect_value("UMask 1000", 0, 0);
+    expect_value("ArchiveDays 0", 1, 0);
+    expect_value("ArchiveDays 36500", 1, 36500);
+    expect_value("ArchiveDays 36501", 0, 0);
+    expect_value("ArchiveDays -1", 0, 0);
+    expect_value("ArchiveAll yes", 1, 1);
+    expect_value("ArchiveAll NO", 1, 0);
+    expect_value("ArchiveAll 1", 0, 0);
+    expect_value("ArchiveDir relative/dir", 0, 0);
     expect_value("CounterTTL 0", 1, 0);
     expect_value("CounterTTL 3650d", 1, 3650LL * 86400);
     expect_value("CounterTTL 315360000", 1, 315360000);

@@ -9,11 +9,13 @@
  * report parts: every mix of counted, duplicate and failed parts with Action discard
  * and tag (the header says counted=N; of=M); a store that fails, under OnStoreError
  * deliver and tempfail.
- * Includes milter/outcome.c directly (its static functions are the paths); the
+ * Includes milter/outcome.c (and archive.c, archmeta.c, which it calls) directly (its static functions are the paths); the
  * t-milter.sh scripts drive the same code through libmilter and a real store.
  * Limits: the recorder keeps 64 KiB of calls; more is a failed check.
  */
 #include "../../milter/outcome.c"
+#include "../../milter/archive.c"
+#include "../../milter/archmeta.c"
 #include "tlib.h"
 #include <stdarg.h>
 
@@ -77,6 +79,11 @@ int smfi_setreply(SMFICTX *ctx, char *code, char *xcode, char *text)
     (void)text;
     rec("REPLYCODE %s %s\n", code, xcode);
     return MI_SUCCESS;
+}
+
+/* No retry thread here (t-milter-archive.sh runs it). */
+void tm_retry_wake(void)
+{
 }
 
 /* Log lines are not checked here (t-milter.sh reads the milter's log). */
@@ -401,11 +408,13 @@ static void test_store_choice(void)
     for (int mode = 0; r && mode < 2; mode++) {
         tm_config cfg;
         tm_rep p;
+        tm_entry e;                     /* no archive: OnStoreError decides */
         memset(&cfg, 0, sizeof cfg);
         memset(&p, 0, sizeof p);
+        memset(&e, 0, sizeof e);
         cfg.on_store_error = mode ? TM_STORE_ERR_TEMPFAIL : TM_STORE_ERR_DELIVER;
         p.r = r;
-        count_report(&cfg, st, &p);
+        count_report(&cfg, st, &e, &p);
         T_INTEQ(p.fate, mode ? TM_FATE_TEMPFAIL : TM_FATE_FAILED, mode
                 ? "store down, OnStoreError tempfail: the part is a tempfail"
                 : "store down, OnStoreError deliver: the part failed");
