@@ -51,9 +51,12 @@ fl_milter m5 "$SVC_TMP/m5.conf" || exit 1
 fl_gen kill 300 countable --pad 100000
 fl_mark
 : >"$W/kill.log"
-fl_send 8 "$W/kill.log" "$W"/kill-*.eml >"$W/kill.summary" &
+FL_RECONNECT=5 fl_send 8 "$W/kill.log" "$W"/kill-*.eml >"$W/kill.summary" &
 sender=$!
 fl_wait_accepted "$W/kill.log" 40 || t_fail "kill: load started" "fewer than 40 mails accepted in 60 s"
+# memcached hung first, so that entries are pending (committed, not counted) at the kill
+kill -STOP "$(cat "$SVC_TMP/mc5.pid")"
+sleep 3
 n=0
 while [ -z "$(ls "$A5/tmp" 2>/dev/null | grep '\.eml\.gz\.tmp$')" ] && [ $n -lt 500 ]; do
     sleep 0.01
@@ -61,21 +64,36 @@ while [ -z "$(ls "$A5/tmp" 2>/dev/null | grep '\.eml\.gz\.tmp$')" ] && [ $n -lt 
 done
 kill -9 "$(cat "$SVC_TMP/m5.pid")"
 ls "$A5/tmp" 2>/dev/null | grep '\.tmp$' >"$W/kill.tmp"
+npend=$(ls "$A5/pending" 2>/dev/null | wc -l)
+kill -CONT "$(cat "$SVC_TMP/mc5.pid")"
 at_kill=$(grep -c '	250$' "$W/kill.log")
-echo "# kill: milter SIGKILLed after $at_kill accepted mails, with $(wc -l <"$W/kill.tmp") file(s) in tmp/"
+echo "# kill: milter SIGKILLed after $at_kill accepted mails, with $(wc -l <"$W/kill.tmp") file(s) in tmp/ and $npend pending (memcached hung 3 s before)"
 t_check "kill: the milter died while writing an entry (a half-written tmp/*.eml.gz.tmp)" \
     grep -q '\.eml\.gz\.tmp$' "$W/kill.tmp"
+t_check "kill: entries were pending (committed, not counted) when it died" test "$npend" -gt 0
 t_check "kill: the kill came under load (not every mail sent yet)" test "$at_kill" -lt 300
-sleep 3
+sleep 1
 rm -f "$SVC_TMP/m5.pid"
+lines=$(wc -l <"$SVC_TMP/m5.log")
 svc_milter_start m5 "$SVC_TMP/m5.conf" "inet:$FL_PORT@127.0.0.1" ||
     t_fail "kill: milter restart" "$(tail -3 "$SVC_TMP/m5.log" | tr '\n' '|')"
 wait "$sender"
 sed 's/^/# kill: /' "$W/kill.summary"
+tail -n +"$((lines + 1))" "$SVC_TMP/m5.log" | grep -m1 'recover' >"$W/kill.recover"
+sed 's/^/# kill: restart: /' "$W/kill.recover"
+t_grep "kill: the restarted milter found the pending entries" "$W/kill.recover" \
+    'pending: ([1-9][0-9]* new|[0-9]+ new, [1-9][0-9]* counting)'
 fl_settle kill
+fl_no_loss kill "$W/kill.log" 300
+ndlv=$(grep -c 'to=<rua@rua.test>.*status=sent' "$W/kill.maillog")
+# the restarted milter takes new mails as before
+fl_gen kill2 50 countable
+fl_mark
+FL_RECONNECT=5 fl_send 8 "$W/kill2.log" "$W"/kill2-*.eml | sed 's/^/# kill, after the restart: /'
+fl_settle kill2
 fl_pending_wait "$A5" 30 || t_fail "kill: every pending entry counted after the restart" \
     "$(ls "$A5/pending" | wc -l) left"
-fl_no_loss kill "$W/kill.log" 300
+fl_no_loss kill2 "$W/kill2.log" 50 0
 stale=0
 while read -r f; do [ -e "$A5/tmp/$f" ] && stale=$((stale + 1)); done <"$W/kill.tmp"
 t_eq "kill: the half-written entries were removed at restart" "$stale" 0
@@ -88,14 +106,13 @@ awk '/ milter-discard: / { split($0, a, ": "); d[a[2]] = 1 }
 t_eq "kill: every discarded mail has a committed archive entry" \
     "$(comm -23 "$W/kill.discarded" "$W/kill.ids" | wc -l | tr -d ' ')" 0
 t_check "kill: the discarded mails were found in the maillog" test -s "$W/kill.discarded"
-ndlv=$(grep -c 'to=<rua@rua.test>.*status=sent' "$W/kill.maillog")
 t_check "kill: mails passed while the milter was down (milter_default_action = accept)" test "$ndlv" -gt 0
 tagged=$(grep -l '^X-TLSRPT-Status:' "$PF_MAILDIRS"/rua/new/* 2>/dev/null | wc -l)
 t_eq "kill: the delivered mails went through untouched (no X-TLSRPT-Status)" "$tagged" 0
 both=$(for f in "$PF_MAILDIRS"/rua/new/*; do
            sed -n 's/^Message-ID: <\(kill-[0-9]*\)@.*/\1/p' "$f" 2>/dev/null; done | sort -u | comm -12 - "$W/kill.ids" | wc -l)
 echo "# kill: $(wc -l <"$W/kill.ids") committed entries, $(wc -l <"$W/kill.discarded") discarded, $ndlv delivered untouched ($both of them also committed: counted once and delivered)"
-$EXPECT "$W/kill.manifest" --ids "$W/kill.ids" >"$W/kill.expect"
+$EXPECT "$W/kill.manifest" "$W/kill2.manifest" --ids "$W/kill.ids" >"$W/kill.expect"
 fl_counters "kill: every committed entry counted exactly once, nothing else" "$W/kill.expect" \
     "127.0.0.1:$MC"
 svc_stop "$FL_CUR" mc5

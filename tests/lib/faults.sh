@@ -12,6 +12,7 @@
 #   fl_milter NAME CONF   (re)start the milter NAME on $FL_PORT with CONF (stops "$FL_CUR")
 #   fl_gen PREFIX N KIND [--mx M] [--pad B]  mails $W/PREFIX-I.eml + $W/PREFIX.manifest
 #   fl_send SESSIONS LOG FILE...   send, retrying 4xx for 90 s; prints the summary line
+#                         (FL_RECONNECT=K: a new SMTP session after every K mails)
 #   fl_settle WHAT        wait for the Postfix queue to empty (a stuck queue is a failure)
 #   fl_pending_wait DIR SECS  0 when DIR/pending/ is empty within SECS
 #   fl_mark               remember where the maillog ends (the scenario's log starts there)
@@ -97,7 +98,7 @@ fl_gen() {
 fl_send() {
     _s=$1 _l=$2
     shift 2
-    python3 "$FL_LIB/smtp-send.py" "$PF_PORT" "$_s" "$_l" --retry 90 "$@"
+    python3 "$FL_LIB/smtp-send.py" "$PF_PORT" "$_s" "$_l" --retry 90 ${FL_RECONNECT:+--reconnect $FL_RECONNECT} "$@"
 }
 
 fl_settle() {

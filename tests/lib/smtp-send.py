@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """smtp-send.py - send mail files over SMTP like a sender's queue would, for the fault tests.
 
-  smtp-send.py PORT SESSIONS LOG [--retry SECS] [--rcpt ADDR] FILE...
+  smtp-send.py PORT SESSIONS LOG [--retry SECS] [--rcpt ADDR] [--reconnect K] FILE...
 
 SESSIONS parallel sessions to 127.0.0.1:PORT each take the next file and send it
 (MAIL FROM:<reporter@reporter.test>, RCPT TO:<ADDR> (default rua@rua.test), DATA),
-reusing the connection. Every attempt is one line in LOG, written as it happens:
+reusing the connection (for at most K mails with --reconnect K). Every attempt is one line in LOG, written as it happens:
 "FILE<TAB>CODE" (CODE: the final reply code, or "conn" when the connection failed).
 With --retry SECS a file answered 4xx (or whose connection failed) is tried again
 after 1 s, as a sender's queue would, until SECS seconds passed since the start.
@@ -23,12 +23,14 @@ def main(argv):
     """Parse the arguments, run the sessions, print the summary."""
     port, sessions, logpath = int(argv[1]), int(argv[2]), argv[3]
     rest = argv[4:]
-    retry, rcpt = 0.0, "rua@rua.test"
+    retry, rcpt, per = 0.0, "rua@rua.test", 0
     while rest and rest[0].startswith("--"):
         if rest[0] == "--retry":
             retry = float(rest[1])
         elif rest[0] == "--rcpt":
             rcpt = rest[1]
+        elif rest[0] == "--reconnect":
+            per = int(rest[1])
         rest = rest[2:]
     queue = list(rest)
     final = {}
@@ -55,7 +57,7 @@ def main(argv):
 
     def worker():
         s = None
-        idle = 0
+        idle = used = 0
         while True:
             f = take()
             if f is None:
@@ -71,9 +73,17 @@ def main(argv):
             data = open(f, "rb").read()
             code = None
             try:
+                if s is not None and per and used >= per:
+                    try:
+                        s.quit()
+                    except (OSError, smtplib.SMTPException):
+                        pass
+                    s = None
                 if s is None:
                     s = smtplib.SMTP("127.0.0.1", port, timeout=60)
                     s.ehlo("sender.test")
+                    used = 0
+                used += 1
                 s.sendmail("reporter@reporter.test", [rcpt], data)
                 code = 250
             except smtplib.SMTPDataError as e:
