@@ -463,8 +463,6 @@ static void entry_settle(tm_entry *e)
         r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
     if (r < 0)
         tm_logq(LOG_WARNING, e->qid, "archive %s: %s", e->id, err);
-    if (e->pending)
-        tm_retry_wake();
 }
 
 /* Add a part's result to the tally. */
@@ -589,7 +587,11 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     }
     if (rc != TLSRPT_OK)                        /* a hard error of the whole mail */
         snprintf(t.reason, sizeof t.reason, "%s", tlsrpt_reason(rc));
-    if (e.sp)
+    if (e.sp) {
         entry_settle(&e);
+        tm_archive_unclaim(&m->arch.claim);     /* the retry thread may take it now */
+        if (e.pending)
+            tm_retry_wake();
+    }
     return dispose(ctx, m, cfg, &t);
 }

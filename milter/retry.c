@@ -44,7 +44,7 @@ typedef struct round {
     tlsrpt_spool *sp;
     tm_gen *g;
     int store_down;
-    long settled, left;
+    long settled, left, busy;       /* busy: claimed by a mail thread (left includes them) */
 } round;
 
 /* tlsrpt_spool_pending callback: claim, check the state again, count. */
@@ -61,6 +61,7 @@ static int each_pending(void *arg, const char *id, int state)
     }
     if (tm_archive_claim(&c, id)) {     /* a mail thread is counting it */
         r->left++;
+        r->busy++;
         return 0;
     }
     int now = tlsrpt_spool_state(r->sp, id);    /* it may have moved since the listing */
@@ -78,8 +79,9 @@ static int each_pending(void *arg, const char *id, int state)
     return 0;
 }
 
-/* One round; 1 when the store failed (entries left), else 0. *left: entries still pending. */
-static int retry_round(tlsrpt_spool *sp, tm_gen *g, long *left)
+/* One round; 1 when the store failed (entries left), else 0. *busy: entries a mail
+   thread was counting (look again soon). */
+static int retry_round(tlsrpt_spool *sp, tm_gen *g, long *busy)
 {
     char err[320];
     round r;
@@ -92,7 +94,7 @@ static int retry_round(tlsrpt_spool *sp, tm_gen *g, long *left)
         tm_log(r.store_down ? LOG_NOTICE : LOG_INFO, "archive: retry: %ld entr%s settled, %ld "
                "still pending%s", r.settled, r.settled == 1 ? "y" : "ies", r.left,
                r.store_down ? " (the store fails: retried with backoff)" : "");
-    *left = r.left;
+    *busy = r.busy;
     return r.store_down;
 }
 
@@ -173,7 +175,7 @@ static void *retry_main(void *arg)
     (void)arg;
     tlsrpt_spool *sp = tm_archive_spool();
     double next_loss = 0, next_expire = 0, next_round = 0, backoff = 0;
-    long left = 0;
+    long busy = 0;
     while (!atomic_load(&g_stop)) {
         double now = mono_now();
         tm_gen *g = tm_gen_hold();
@@ -184,11 +186,11 @@ static void *retry_main(void *arg)
             next_expire = now + TM_RETRY_EXPIRE_S;
         }
         if (g && sp && now >= next_round && !atomic_load(&g_stop)) {
-            int down = retry_round(sp, g, &left);
+            int down = retry_round(sp, g, &busy);
             backoff = down ? (backoff > 0 ? backoff * 2 : 1) : 0;
             if (backoff > TM_RETRY_BACKOFF_MAX)
                 backoff = TM_RETRY_BACKOFF_MAX;
-            next_round = mono_now() + (down ? backoff : TM_RETRY_SCAN_S);
+            next_round = mono_now() + (down ? backoff : busy ? 1 : TM_RETRY_SCAN_S);
         }
         tm_gen_drop(g);
         double until = next_loss < next_round || !sp ? next_loss : next_round;
