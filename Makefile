@@ -57,6 +57,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(wildcard tests/unit/tlib_*.c)
 DRIVER_SRC := $(wildcard tests/driver/*.c)
 STATSSEED_SRC := $(wildcard tests/stats-seed.c)
+ARCHSEED_SRC := $(wildcard tests/archive-seed.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -80,6 +81,9 @@ PROGS += $(BUILD)/tests/milter-driver
 endif
 ifneq ($(STATSSEED_SRC),)
 PROGS += $(BUILD)/tests/stats-seed
+endif
+ifneq ($(ARCHSEED_SRC),)
+PROGS += $(BUILD)/tests/archive-seed
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -132,6 +136,11 @@ $(BUILD)/tests/milter-driver: $(call obj,$(DRIVER_SRC))
 
 # tests/t-stats.sh and the bench seed memcached through the store with it.
 $(BUILD)/tests/stats-seed: $(call obj,$(STATSSEED_SRC)) $(LOWER_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
+
+# tests/t-rebuild.sh and the bench write archives (and count them) with it.
+$(BUILD)/tests/archive-seed: $(call obj,$(ARCHSEED_SRC)) $(LOWER_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(PTHREAD) -o $@ $^ $(EXT_LIBS)
 

@@ -259,6 +259,22 @@ b_store() {
     sed 's/^/   /' "$SVC_TMP/rebuild.out"
     _rr=$(sed -n 's/.*reports_per_s=\([0-9]*\).*/\1/p' "$SVC_TMP/rebuild.out")
     b_row 4.rebuild "reports/s" "tally + write of $N_SPOOL reports" 1 "$_rr" "-" "$_rr" ">=5000"
+    # tlsrpt-parse --rebuild from an archive of N_SPOOL report mails (tests/archive-seed
+    # bench: base64 of gzip'd JSON, written without fsync): list, read, gunzip, decode on
+    # 2 threads, tally and write, into a flushed memcached
+    _ad=$SVC_TMP/rebuild-archive
+    "$BUILD/tests/archive-seed" -d "$_ad" bench "$N_SPOOL" >/dev/null 2>>"$SVC_TMP/bench-stderr.log" ||
+        { b_fail 4 "archive-seed bench failed: $(tail -n 1 "$SVC_TMP/bench-stderr.log")"; return; }
+    printf 'ReportAddress tlsrpt@example.net\nMemcachedServers 127.0.0.1:%s\nKeyPrefix rba:\nArchiveDir %s\n' \
+        "$MC" "$_ad" >"$SVC_TMP/rebuild-archive.conf"
+    svc_mc_flush "$MC"
+    "$BUILD/tlsrpt-parse" --rebuild -c "$SVC_TMP/rebuild-archive.conf" >"$SVC_TMP/rebuild-archive.out" \
+        2>>"$SVC_TMP/bench-stderr.log" ||
+        { b_fail 4 "tlsrpt-parse --rebuild failed: $(tail -n 1 "$SVC_TMP/bench-stderr.log")"; return; }
+    sed 's/^/   /' "$SVC_TMP/rebuild-archive.out"
+    _ra=$(sed -n 's/^rebuild: [0-9.]* s (\([0-9]*\) reports\/s).*/\1/p' "$SVC_TMP/rebuild-archive.out")
+    b_row 4.rebuild-archive "reports/s" "tlsrpt-parse --rebuild of $N_SPOOL archived report mails" 1 \
+        "$_ra" "tally $_rr" "$_ra" ">=5000"
 }
 
 # Start a fresh milter NAME with config CONF on socket $SVC_TMP/NAME.sock; prints its pid.

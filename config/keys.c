@@ -282,7 +282,6 @@ static int set_pidfile(tm_config *c, const char *v, char *m)
     }
     return tm_kp_set_str(&c->pidfile, v, m);
 }
-
 /* ArchiveDir: an absolute directory path, or empty (no archive). */
 static int set_archive_dir(tm_config *c, const char *v, char *m)
 {

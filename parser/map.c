@@ -10,7 +10,13 @@
  * sessions per day, and nothing is counted from such a report) makes the whole
  * report invalid (TLSRPT_ERR_INVALID), as does a value of the wrong JSON
  * type for an object or array field. mx-host may be a string or an array.
- * A policy without policy-domain takes report_domain (TLS-Report-Domain).
+ * A policy without policy-domain (missing, null, "" or ".") takes report_domain
+ * (TLS-Report-Domain); without one (a bare file, a mail without the header) it
+ * takes the one domain the report's other policies name (Postfix's reporter,
+ * sys4 tlsrpt-reporter, leaves it out of its no-policy-found policies); when
+ * they name several, the report is TLSRPT_ERR_NO_POLICY_DOMAIN ("no-policy-domain":
+ * never a policy dropped silently); when no policy names one, the domain stays
+ * NULL (and the store says no-policy-domain). policy_domain_source says which.
  * Every string is copied as well-formed UTF-8: json-c passes invalid bytes
  * inside JSON strings through (its UTF-8 check is off by default, and on it
  * would reject the whole report), so NUL bytes and ill-formed sequences
@@ -177,6 +183,53 @@ static int map_policy_obj(tlsrpt_arena *a, struct json_object *po, tlsrpt_policy
     return 0;
 }
 
+/* Does a policy-domain value name no domain (missing, "" or ".")? */
+static int no_domain(const char *d)
+{
+    return !d || !d[0] || strcmp(d, ".") == 0;
+}
+
+/* Policies without a domain take the one domain the others name (file comment);
+   0, or TLSRPT_ERR_NO_POLICY_DOMAIN / -1 (out of memory) with err. */
+static int fill_from_others(tlsrpt_report *r, char *err)
+{
+    char one[256] = "", cur[256];
+    const char *first = NULL;   /* the first naming policy's domain, as it spells it */
+    size_t missing = 0, first_missing = 0, names = 0;
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const tlsrpt_policy *p = &r->policies[i];
+        if (no_domain(p->policy_domain)) {
+            if (!missing++)
+                first_missing = i;
+            continue;
+        }
+        tlsrpt_normalize_domain(p->policy_domain, cur, sizeof cur);
+        if (!names)
+            memcpy(one, cur, sizeof one), names = 1, first = p->policy_domain;
+        else if (strcmp(cur, one) != 0)
+            names = 2;
+    }
+    if (!missing || !names)
+        return 0;               /* nothing to fill, or nothing to fill from */
+    if (names > 1) {
+        snprintf(err, TLSRPT_ERRLEN, "policy %zu has no policy-domain, there is no "
+                 "TLS-Report-Domain, and the other policies name several domains",
+                 first_missing + 1);
+        return TLSRPT_ERR_NO_POLICY_DOMAIN;
+    }
+    for (size_t i = 0; i < r->n_policies; i++) {
+        tlsrpt_policy *p = &r->policies[i];
+        if (!no_domain(p->policy_domain))
+            continue;
+        if (!(p->policy_domain = dup_utf8(r->arena, first, strlen(first)))) {
+            snprintf(err, TLSRPT_ERRLEN, "out of memory");
+            return -1;
+        }
+        p->policy_domain_source = TLSRPT_DOMAIN_OTHER_POLICIES;
+    }
+    return 0;
+}
+
 /* Map one policies[] entry (policy, summary, failure-details). */
 static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
                       const char *report_domain, int64_t max, char *err)
@@ -191,12 +244,15 @@ static int map_policy(tlsrpt_arena *a, struct json_object *o, tlsrpt_policy *p,
     struct json_object *fa = bad ? NULL : get_typed(o, "failure-details", json_type_array, &bad, err);
     if (bad || (po && map_policy_obj(a, po, p, err)))
         return -1;
-    if ((!p->policy_domain || !*p->policy_domain) && report_domain && *report_domain) {
+    if (!no_domain(p->policy_domain))
+        p->policy_domain_source = TLSRPT_DOMAIN_REPORT;
+    else if (report_domain && *report_domain) {
         if (!(p->policy_domain = dup_utf8(a, report_domain, strlen(report_domain)))) {
             snprintf(err, TLSRPT_ERRLEN, "out of memory");
             return -1;
         }
         p->policy_domain_from_header = 1;
+        p->policy_domain_source = TLSRPT_DOMAIN_HEADER;
     }
     if (so) {
         if ((c = get_count(so, "total-successful-session-count", max, &p->total_successful, err)) < 0)
@@ -270,7 +326,7 @@ static int map_top(struct json_object *obj, const char *report_domain, int64_t m
         if (r->n_policies++, map_policy(a, json_object_array_get_idx(pa, i), &r->policies[i],
                                         report_domain, max, err))
             return -1;
-    return 0;
+    return fill_from_others(r, err);
 }
 
 /* Map obj to a new report in *out with the default MaxSessionCount (see stages.h). */
@@ -293,9 +349,10 @@ int tlsrpt_map_report_max(struct json_object *obj, const char *report_domain, in
         return TLSRPT_ERR_NOMEM;
     }
     r->arena = a;
-    if (map_top(obj, report_domain, max_count, r, err)) {
+    int rc = map_top(obj, report_domain, max_count, r, err);
+    if (rc) {
         tlsrpt_report_free(r);
-        return TLSRPT_ERR_INVALID;
+        return rc == TLSRPT_ERR_NO_POLICY_DOMAIN ? rc : TLSRPT_ERR_INVALID;
     }
     *out = r;
     return TLSRPT_OK;

@@ -29,7 +29,15 @@ static const char *const reasons[TLSRPT_ERR__COUNT] = {
     [TLSRPT_ERR_USAGE] = "usage",
     [TLSRPT_ERR_UNSUPPORTED_ARCHIVE] = "unsupported-archive",
     [TLSRPT_ERR_JSON_VALUES] = "json-too-many-values",
+    [TLSRPT_ERR_NO_POLICY_DOMAIN] = "no-policy-domain",
 };
+
+/* Name of a tlsrpt_domain_source. */
+const char *tlsrpt_domain_source_name(int source)
+{
+    static const char *const names[] = { "none", "report", "header", "other-policies" };
+    return source >= 0 && source < 4 ? names[source] : "none";
+}
 
 /* Stable short token for an error code. */
 const char *tlsrpt_reason(int err)

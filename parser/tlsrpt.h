@@ -52,6 +52,9 @@ enum tlsrpt_err {
     TLSRPT_ERR_UNSUPPORTED_ARCHIVE, /* "unsupported-archive" zip that is not one .json entry,
                                        stored or deflated (encrypted, several entries, zip64) */
     TLSRPT_ERR_JSON_VALUES,     /* "json-too-many-values" max_json_values */
+    TLSRPT_ERR_NO_POLICY_DOMAIN,/* "no-policy-domain" a policy without policy-domain, no
+                                   TLS-Report-Domain, and the other policies name several
+                                   domains (or it cannot be told which) */
     TLSRPT_ERR__COUNT
 };
 
@@ -103,13 +106,25 @@ typedef struct tlsrpt_failure {
     char *failure_reason_code;
 } tlsrpt_failure;
 
+/* Where a policy's domain came from (tlsrpt_policy.policy_domain_source). */
+enum tlsrpt_domain_source {
+    TLSRPT_DOMAIN_NONE = 0,         /* no domain at all (the store says no-policy-domain) */
+    TLSRPT_DOMAIN_REPORT,           /* the policy's own policy-domain */
+    TLSRPT_DOMAIN_HEADER,           /* the mail's TLS-Report-Domain header */
+    TLSRPT_DOMAIN_OTHER_POLICIES    /* no header: the one domain the other policies name */
+};
+/* "none", "report", "header", "other-policies". */
+const char *tlsrpt_domain_source_name(int source);
+
 /* One policies[] entry. */
 typedef struct tlsrpt_policy {
     char *policy_type;              /* "sts", "tlsa", "no-policy-found", or other */
     char **policy_string;           /* n_policy_string entries */
     size_t n_policy_string;
-    char *policy_domain;            /* as in the report, or TLS-Report-Domain; NULL if neither */
+    char *policy_domain;            /* as in the report, or TLS-Report-Domain, or the one domain
+                                       the report's other policies name; NULL if none */
     int policy_domain_from_header;  /* 1 when taken from the TLS-Report-Domain header */
+    int policy_domain_source;       /* enum tlsrpt_domain_source */
     char **mx_host;                 /* mx-host, string or array, as an array */
     size_t n_mx_host;
     int64_t total_successful;       /* summary; 0 when absent */

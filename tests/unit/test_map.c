@@ -425,10 +425,62 @@ static void test_utf8(void)
 }
 
 /* Run the mapping tests. */
+/* Issue 12.2: a policy without policy-domain takes the header, else the one domain the
+   other policies name (sys4 tlsrpt-reporter's no-policy-found policies), else the report
+   is no-policy-domain; domain_source says where each domain came from. */
+static void test_domain_fill(void)
+{
+    char err[TLSRPT_ERRLEN] = "";
+    tlsrpt_report *r;
+    static const char *const sys4 = "{\"policies\":["
+        "{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"Example.ORG.\"},"
+        "\"summary\":{\"total-successful-session-count\":17}},"
+        "{\"policy\":{\"policy-type\":\"no-policy-found\"},"
+        "\"summary\":{\"total-successful-session-count\":4}},"
+        "{\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-domain\":\".\"}}]}";
+    int rc = map_text(sys4, NULL, &r, err);
+    T_INTEQ(rc, TLSRPT_OK, "fill: bare sys4 shape maps");
+    if (r) {
+        T_INTEQ(r->policies[0].policy_domain_source, TLSRPT_DOMAIN_REPORT, "fill: own domain is 'report'");
+        T_STREQ(r->policies[1].policy_domain, "Example.ORG.", "fill: missing domain from the other policy, as it spells it");
+        T_INTEQ(r->policies[1].policy_domain_source, TLSRPT_DOMAIN_OTHER_POLICIES, "fill: 'other-policies'");
+        T_STREQ(r->policies[2].policy_domain, "Example.ORG.", "fill: '.' domain from the other policy");
+        T_CHECK(!r->policies[1].policy_domain_from_header, "fill: not from a header");
+        tlsrpt_report_free(r);
+    }
+    rc = map_text(sys4, "hdr.example", &r, err);
+    T_INTEQ(rc, TLSRPT_OK, "fill: with a header");
+    if (r) {
+        T_STREQ(r->policies[1].policy_domain, "hdr.example", "fill: the header wins over other policies");
+        T_INTEQ(r->policies[1].policy_domain_source, TLSRPT_DOMAIN_HEADER, "fill: 'header'");
+        T_STREQ(r->policies[0].policy_domain, "Example.ORG.", "fill: own domain kept as sent");
+        tlsrpt_report_free(r);
+    }
+    rc = map_text("{\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"a.example\"}},"
+                  "{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"A.example.\"}},"
+                  "{\"policy\":{\"policy-type\":\"no-policy-found\"}}]}", NULL, &r, err);
+    T_CHECK(rc == TLSRPT_OK && r && strcmp(r->policies[2].policy_domain, "a.example") == 0,
+            "fill: one domain in two spellings is one domain");
+    tlsrpt_report_free(r);
+    err[0] = 0;
+    rc = map_text("{\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"a.example\"}},"
+                  "{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"b.example\"}},"
+                  "{\"policy\":{\"policy-type\":\"no-policy-found\"}}]}", NULL, &r, err);
+    T_INTEQ(rc, TLSRPT_ERR_NO_POLICY_DOMAIN, "fill: two other domains -> no-policy-domain");
+    T_CHECK(r == NULL && strstr(err, "policy 3 has no policy-domain") != NULL, "fill: the message names the policy");
+    T_STREQ(tlsrpt_reason(TLSRPT_ERR_NO_POLICY_DOMAIN), "no-policy-domain", "fill: reason token");
+    rc = map_text("{\"policies\":[{\"policy\":{\"policy-type\":\"no-policy-found\"}}]}", NULL, &r, err);
+    T_CHECK(rc == TLSRPT_OK && r && r->policies[0].policy_domain == NULL &&
+            r->policies[0].policy_domain_source == TLSRPT_DOMAIN_NONE, "fill: no domain anywhere stays NULL");
+    tlsrpt_report_free(r);
+    T_STREQ(tlsrpt_domain_source_name(TLSRPT_DOMAIN_OTHER_POLICIES), "other-policies", "fill: source names");
+}
+
 int main(void)
 {
     test_rfc_example();
     test_shapes();
+    test_domain_fill();
     test_counts();
     test_session_limit();
     test_dates();

@@ -2,15 +2,18 @@
  * main.c - tlsrpt-parse: decode TLS-RPT report mails (.eml), bare reports
  * (.json, .json.gz) and Maildir folders with the streaming decoder, and
  * print them as normalized JSON (default) or the oracle's TSV (--tsv), or
- * count them into memcached (--push).
+ * count them into memcached (--push), or recount the counters from the
+ * archive (--rebuild, rebuild.c).
  *
  * Exit status: 0 every input gave a report (and, with --push, was counted
- * or already counted), 1 any input was rejected or not counted, 2 usage.
+ * or already counted), 1 any input was rejected or not counted, 2 usage;
+ * --rebuild has its own (rebuild.h).
  * Inputs are read in 64 KiB chunks with read(2); "-" is stdin. A directory is read as a
  * Maildir (cur/ and new/) when it has those, else every regular file in it,
  * in name order.
  */
 #include "parse.h"
+#include "rebuild.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { OUT_JSON, OUT_TSV, OUT_PUSH };
@@ -36,11 +40,18 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: tlsrpt-parse [--json | --tsv | --push [-c FILE] [--servers LIST] [--prefix P]]\n"
         "                    [--max-report-bytes N] FILE|DIR|- ...\n"
+        "       tlsrpt-parse --rebuild -c FILE [--day YYYY-MM-DD] [--force] [--verbose]\n"
+        "                    [--threads N] [--servers LIST] [--prefix P] [ARCHIVEDIR...]\n"
         "  --json      normalized report as JSON, one object per input and line (default)\n"
         "  --tsv       one TSV line per input, the format of the corpus oracle\n"
         "  --push      count the reports into memcached like the milter (dedup: replay is safe)\n"
         "  -c FILE     milter config for --push (MemcachedServers, KeyPrefix, TTLs, limits)\n"
-        "exit: 0 all inputs gave a report, 1 some were rejected or not counted, 2 usage\n");
+        "  --rebuild   recount every counter from the archive(s) (default: the config's\n"
+        "              ArchiveDir; several = several MX hosts) and replace memcached's keys\n"
+        "  --day D     only report day D; refused when other hosts counted into it, unless --force\n"
+        "exit: 0 all inputs gave a report, 1 some were rejected or not counted, 2 usage\n"
+        "--rebuild exit: 0 rebuilt, 1 damaged entries (nothing written; --force skips them),\n"
+        "  2 usage or config, 3 memcached, 4 archive unreadable, 5 refused (other hosts)\n");
 }
 
 /* Decode one open file descriptor, read in 64 KiB chunks. */
@@ -161,6 +172,34 @@ static void do_path(struct opts *o, const char *path)
     }
 }
 
+/* Check the --rebuild options; 0, or 1 after saying what is wrong. */
+static int rebuild_args(int rebuild, const char *conf, const char *day, int threads)
+{
+    struct tm tm;
+    char back[11];
+    const char *end;
+    if (!rebuild) {
+        fprintf(stderr, "tlsrpt-parse: --day and --force go with --rebuild\n");
+        return 1;
+    }
+    if (!conf) {
+        fprintf(stderr, "tlsrpt-parse: --rebuild needs -c CONF (the milter's configuration)\n");
+        return 1;
+    }
+    memset(&tm, 0, sizeof tm);
+    if (day && (strlen(day) != 10 || !(end = strptime(day, "%Y-%m-%d", &tm)) || *end ||
+                strftime(back, sizeof back, "%Y-%m-%d", &tm) != 10 || strcmp(back, day) != 0 ||
+                (timegm(&tm), strftime(back, sizeof back, "%Y-%m-%d", &tm), strcmp(back, day) != 0))) {
+        fprintf(stderr, "tlsrpt-parse: --day %s: not a day (YYYY-MM-DD)\n", day);
+        return 1;
+    }
+    if (threads < 1 || threads > 16) {
+        fprintf(stderr, "tlsrpt-parse: --threads: 1 to 16\n");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lopts[] = {
@@ -168,13 +207,16 @@ int main(int argc, char **argv)
         { "push", no_argument, 0, 'p' }, { "servers", required_argument, 0, 's' },
         { "prefix", required_argument, 0, 'P' }, { "help", no_argument, 0, 'h' },
         { "max-report-bytes", required_argument, 0, 'R' }, { "version", no_argument, 0, 'V' },
+        { "rebuild", no_argument, 0, 'B' }, { "day", required_argument, 0, 'D' },
+        { "force", no_argument, 0, 'F' }, { "verbose", no_argument, 0, 'v' },
+        { "threads", required_argument, 0, 'T' },
         { 0, 0, 0, 0 }
     };
     struct opts o = { .out = OUT_JSON };
-    const char *conf = NULL, *servers = NULL, *prefix = NULL;
+    const char *conf = NULL, *servers = NULL, *prefix = NULL, *day = NULL;
     size_t max_report = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "c:hV", lopts, NULL)) != -1) {
+    int c, rebuild = 0, force = 0, verbose = 0, threads = 2;
+    while ((c = getopt_long(argc, argv, "c:hVv", lopts, NULL)) != -1) {
         switch (c) {
         case 'j': o.out = OUT_JSON; break;
         case 't': o.out = OUT_TSV; break;
@@ -183,11 +225,20 @@ int main(int argc, char **argv)
         case 's': servers = optarg; break;
         case 'P': prefix = optarg; break;
         case 'R': max_report = strtoull(optarg, NULL, 10); break;
+        case 'B': rebuild = 1; break;
+        case 'D': day = optarg; break;
+        case 'F': force = 1; break;
+        case 'v': verbose = 1; break;
+        case 'T': threads = atoi(optarg); break;
         case 'V': printf("tlsrpt-parse %s\n", TLSRPT_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
+    if (rebuild || day || force)
+        return rebuild_args(rebuild, conf, day, threads) ? 2
+               : rebuild_main(conf, servers, prefix, day, force, verbose, threads,
+                              argv + optind, argc - optind);
     if (optind >= argc) {
         usage(stderr);
         return 2;

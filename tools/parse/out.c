@@ -5,6 +5,9 @@
  * JSON: RFC 8460 field names; domains and MX names lower-cased without a
  * trailing dot; dates as UTC "YYYY-MM-DDTHH:MM:SSZ" (the raw string when
  * it could not be read); "day" the report's UTC day; absent fields left out.
+ * Each policies[] entry with a domain also has "domain_source": "report" (its own
+ * policy-domain), "header" (TLS-Report-Domain) or "other-policies" (the one
+ * domain the report's other policies name: no header, e.g. a bare file).
  * TSV: exactly ../shared/corpus/oracle.py's columns (see parse.h).
  */
 #include "parse.h"
@@ -84,6 +87,8 @@ static struct json_object *policy_json(const tlsrpt_policy *p)
     if (p->mx_host)
         json_object_object_add(po, "mx-host", str_array(p->mx_host, p->n_mx_host, 1));
     json_object_object_add(o, "policy", po);
+    if (p->policy_domain)       /* where the domain came from: report, header, other-policies */
+        add_str(o, "domain_source", tlsrpt_domain_source_name(p->policy_domain_source));
     if (p->has_total_successful)
         json_object_object_add(so, "total-successful-session-count", json_object_new_int64(p->total_successful));
     if (p->has_total_failure)
