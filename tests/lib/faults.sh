@@ -23,10 +23,12 @@
 #   fl_counters NAME EXPECT SERVER...   every counter of EXPECT (fault-mails.py expect
 #                         output) equal in the union of the servers, every member present;
 #                         with FL_ATMOST=1: none above its expected value instead
-#   fl_dump FILE SERVER...  every key of the servers into FILE (mc-dump.py), without
-#                         P epoch and P org:ORG:A:newdomains (wall-clock and budget guards,
-#                         internal, not counters); a dedup marker's value is cut to its
-#                         entry id (the live marker says "ID sent", a rebuilt one "ID rebuilt")
+#   fl_dump FILE SERVER...  every key of the servers into FILE (mc-dump.py), without the
+#                         keys store/store.h calls internal: P epoch (wall clock), P ix:H
+#                         (index member markers), P org:ORG:A:newdomains and P d:D:Y:max
+#                         (budget and saturation guards; the rebuild deletes the latter);
+#                         a dedup marker's value is cut to its entry id (the live marker says
+#                         "ID sent", a rebuilt one "ID rebuilt"); a set's members sorted
 #   fl_committed_ids DIR OUT   report-ids of the committed archive entries of DIR (those
 #                         whose DAY/ID.eml.gz exists: spool/README.md I1) into OUT
 #   fl_has_rebuild        0 when tlsrpt-parse knows --rebuild
@@ -169,8 +171,14 @@ fl_dump() {
     _out=$1
     shift
     $FL_PY "$FL_LIB/mc-dump.py" dump "$@" |
-        awk -F '\t' -v OFS='\t' '$1 ~ /^tlsrpt:epoch$/ || $1 ~ /^tlsrpt:org:[^:]*:[0-9-]*:newdomains$/ { next }
-            $1 ~ /^tlsrpt:seen:/ { split($2, w, " "); $2 = w[1] } { print }' >"$_out"
+        awk -F '\t' -v OFS='\t' '$1 ~ /^tlsrpt:epoch$/ || $1 ~ /^tlsrpt:org:[^:]*:[0-9-]*:newdomains$/ ||
+                $1 ~ /^tlsrpt:ix:/ || $1 ~ /^tlsrpt:d:[^:]*:[0-9-]*:max$/ { next }
+            $1 ~ /^tlsrpt:seen:/ { split($2, w, " "); $2 = w[1]; print; next }
+            { n = split($2, w, " "); if (n > 1) { # a set: its members in order
+                  for (i = 2; i <= n; i++) { v = w[i]; j = i - 1
+                      while (j > 0 && w[j] > v) { w[j + 1] = w[j]; j-- } w[j + 1] = v }
+                  $2 = w[1]; for (i = 2; i <= n; i++) $2 = $2 " " w[i] }
+              print }' >"$_out"
 }
 
 fl_committed_ids() {
