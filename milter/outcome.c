@@ -577,6 +577,8 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
             log_rep(m, &p, i + 1, np, NULL);
             return tempfail(ctx, m);
         }
+        if (p.fate == TM_FATE_FAILED && strncmp(p.reason, "store-", 6) == 0)
+            down = 1;                           /* no archive: the store just failed us */
         if (p.fate == TM_FATE_FAILED || p.fate == TM_FATE_IGNORED)
             nc_count(st, m, p.reason, &down);
         tally_add(&t, &p);

@@ -10,7 +10,8 @@
 # the archive unwritable (a file in place of its tmp/) -> delivered with
 # reason=archive-failed (451 with OnStoreError tempfail), nc:archive-failed; milter
 # SIGKILLed mid-body -> nothing counted, the half entry removed at restart; killed with
-# an entry pending -> counted once after the restart; ArchiveAll keeps uncountable mails
+# an entry pending -> counted once after the restart; entries left partial or counting
+# (no marker) -> flagged partial, nc:partial-count, not counted again; ArchiveAll keeps uncountable mails
 # (ArchiveAll no does not); nc: counters equal the uncountable mails per reason;
 # ArchiveDays expiry at start; the loss line against an empty memcached; -n checks of
 # ArchiveDir; with Authentication dkim the meta's verdict and the retry counting under
@@ -215,6 +216,45 @@ else t_fail "killed with an entry pending: counted after the restart" "$(ls "$A5
 mstart ref5 "$MC" "KeyPrefix r5:" || exit 1
 drive k1 ref5 -r rua@rua.test "$W/kill-pending.eml"
 t_eq "killed with an entry pending: counted exactly once" "$(cnt "$MC5" a5:)" "$(cnt "$MC" r5:)"
+
+# Entries left by a stop while memcached hung (its late "add" lands after SIGCONT, the
+# marker holding the entry id): left "partial" -> flagged, nc:partial-count, not counted
+# again; left "counting" with that marker -> counted once (nothing had gone out); left
+# "counting" and the marker gone (memcached lost it) -> flagged partial, not counted.
+nflag=0
+for st in partial counting nomarker; do
+    kill -STOP "$(cat "$T/mc5.pid")"
+    mkv "left-$st"
+    drive "left-$st" a5 -r rua@rua.test "$W/left-$st.eml"
+    svc_stop a5
+    kill -CONT "$(cat "$T/mc5.pid")"
+    sleep 0.5
+    p=$(ls "$A5/pending")
+    to=$st
+    [ "$st" = nomarker ] && to=counting
+    mv "$A5/pending/$p" "$A5/pending/${p%.new}.$to"
+    if [ "$st" = nomarker ]; then
+        key=$(grep "report-id=\"left-$st\"" "$T/a5.log" | grep -o 'a5:seen:[0-9a-f]*' | head -1)
+        memcrm --servers="127.0.0.1:$MC5" "$key"
+        t_eq "left $st: the marker is gone" "$(t_get "$MC5" "$key")" ""
+    fi
+    before=$(cnt "$MC5" a5:)
+    mstart a5 "$MC5" "KeyPrefix a5:" "ArchiveDir $A5" || exit 1
+    if wait_settled "$A5"; then t_pass "an entry left $st: settled at start"
+    else t_fail "an entry left $st: settled at start" "$(ls "$A5/pending")"; fi
+    if [ "$st" = counting ]; then
+        drive "left-$st-ref" ref5 -r rua@rua.test "$W/left-$st.eml"
+        t_eq "left counting, own marker: counted exactly once" "$(cnt "$MC5" a5:)" "$(cnt "$MC" r5:)"
+    else
+        nflag=$((nflag + 1))
+        t_eq "left $st: not counted again" "$(cnt "$MC5" a5:)" "$before"
+        t_eq "left $st: its report's day flagged partial" \
+            "$(t_get "$MC5" "a5:d:fixture.example:$RD:partial")" "$nflag"
+        t_eq "left $st: nc:partial-count" "$(t_get "$MC5" "a5:nc:$DAY:partial-count")" "$nflag"
+    fi
+done
+t_grep "an entry left partial: logged with the repair" "$T/a5.log" \
+    'may be partly counted .*tlsrpt-parse --rebuild --day'
 
 # ---- 6. ArchiveAll, and the nc: counters per reason ----
 A6=$T/a6
