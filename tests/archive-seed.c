@@ -4,7 +4,7 @@
  * tests/t-rebuild.sh, tests/t-stats-archive.sh and the bench's row 4.rebuild-archive.
  *
  *   archive-seed -d DIR [-c CONF] [-s SERVERS] [-p PREFIX] [-t TIME] [-i STEP]
- *                [-k SIGNER_ORG] [-v VERDICT] [-n] FILE...
+ *                [-k SIGNER_ORG] [-v VERDICT] [-n] [-P] FILE...
  *       one entry per FILE (a report mail), arriving at TIME + k*STEP (unix seconds;
  *       default 1795000000, step 60): the message with CRLF line ends (the milter writes
  *       each header as "Name:" + value + CRLF, then CRLF, then the body as the MTA sent
@@ -16,6 +16,8 @@
  *       COUNTING }, then done; a report the store does not count and each candidate not
  *       countable at arrival (-v REASON for its reports, a mail that does not decode:
  *       ArchiveAll) go to tlsrpt_store_not_counted. -n: archive only, count nothing.
+ *       -P: commit countable mails pending NEW and count nothing (the store was down:
+ *       the milter's retry thread would count them later).
  *       -c: the store's settings (servers, prefix, allow-list, budgets) from the milter's
  *       configuration file, as the milter and tlsrpt-parse --rebuild -c read them.
  *       Prints one line per entry: "ID counted=N duplicate=N notcounted=N".
@@ -41,6 +43,7 @@ typedef struct seed {
     tlsrpt_store *st;           /* NULL with -n */
     const char *org;            /* -k */
     const char *verdict;        /* -v: the report-verdict of every report */
+    int pending_only;           /* -P */
 } seed;
 
 /* A growing byte buffer; exits on out of memory. */
@@ -198,14 +201,19 @@ static int seed_mail(const seed *s, const buf *m, time_t t, unsigned k)
     tlsrpt_spool_meta *meta = make_meta(s, d, rc, k);
     tlsrpt_spool_w *w = tlsrpt_spool_begin(s->sp, t, err, sizeof err);
     if (!w || tlsrpt_spool_write(w, m->p, m->n) < 0 ||
-        tlsrpt_spool_commit(w, meta, countable && s->st ? TLSRPT_SPOOL_NEW : 0, id, sizeof id,
-                            err, sizeof err) < 0) {
+        tlsrpt_spool_commit(w, meta, countable && (s->st || s->pending_only) ? TLSRPT_SPOOL_NEW : 0,
+                            id, sizeof id, err, sizeof err) < 0) {
         fprintf(stderr, "archive-seed: %s\n", w ? tlsrpt_spool_w_error(w)[0] ? tlsrpt_spool_w_error(w) : err : err);
         tlsrpt_spool_meta_free(meta);
         tlsrpt_decoder_free(d);
         return 1;
     }
     tlsrpt_spool_meta_free(meta);
+    if (s->pending_only) {
+        printf("%s pending\n", id);
+        tlsrpt_decoder_free(d);
+        return 0;
+    }
     int bad = count_entry(s, d, rc, id, t);
     tlsrpt_decoder_free(d);
     return bad;
@@ -296,7 +304,7 @@ int main(int argc, char **argv)
     seed s = { 0 };
     char err[512];
     setvbuf(stdout, NULL, _IOLBF, 0);
-    while ((c = getopt(argc, argv, "d:c:s:p:t:i:k:v:n")) != -1) {
+    while ((c = getopt(argc, argv, "d:c:s:p:t:i:k:v:nP")) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
         case 'c': conf = optarg; break;
@@ -307,13 +315,14 @@ int main(int argc, char **argv)
         case 'k': s.org = optarg; break;
         case 'v': s.verdict = optarg; break;
         case 'n': no_count = 1; break;
+        case 'P': s.pending_only = no_count = 1; break;
         default: return 2;
         }
     }
     int bench = optind < argc && strcmp(argv[optind], "bench") == 0;
     if (!dir || optind >= argc || (bench && optind + 1 >= argc) || (!bench && !no_count && !servers && !conf)) {
         fputs("usage: archive-seed -d DIR [-s SERVERS] [-p PREFIX] [-t TIME] [-i STEP] [-k ORG] "
-              "[-v VERDICT] [-n] FILE... | -d DIR bench N [TIME]\n", stderr);
+              "[-v VERDICT] [-n] [-P] FILE... | -d DIR bench N [TIME]\n", stderr);
         return 2;
     }
     if (!(s.sp = tlsrpt_spool_open(dir, TLSRPT_SPOOL_CREATE | TLSRPT_SPOOL_NOSYNC, err, sizeof err))) {

@@ -9,12 +9,10 @@
  *              server lost its data"): it restarted empty since counting began
  *   evictions  a server evicted items (memcached stats; any client's items, so
  *              counters *may* be missing)
- *   archive    the archive holds reports the counters lack: not compared yet, as
- *              the configuration has no ArchiveDir. The hook: when config/ gains it,
- *              main.c passes it here, and this file counts, per arrival day, the
- *              archive's counted entries (spool_each, verdict countable, not pending)
- *              against P arr:Y:H:counted (H = the archive id) and sets TS_LOST_ARCHIVE;
- *              loss.archive_checked stays 0 until then
+ *   archive    the archive holds reports the counters lack: archive.c, with -c CONF and
+ *              an ArchiveDir, compares the archive's countable reports per arrival day
+ *              with P arr:A:H:counted (H = the archive id) and sets TS_LOST_ARCHIVE and
+ *              loss.archive_checked (main.c calls it after ts_loss_judge)
  *
  * The findings go to ts_report.loss; every format says them with the command
  * that rebuilds (tlsrpt-parse --rebuild -c CONF). Limits: 64 servers (the

@@ -199,6 +199,7 @@ typedef struct ts_report {
     size_t keys;                /* keys asked for */
     char prefix[TLSRPT_KEY_MAX + 1];
     const char *conf;           /* -c FILE for the rebuild commands we print, or NULL */
+    const char *archive_dir;    /* -c FILE's ArchiveDir (archive.c compares it), or NULL */
     size_t *dslot;              /* domain hash slots (index + 1), ndslot a power of 2 */
     size_t ndslot;
     ts_set labels;              /* org labels: enc = ORG, name = decoded label */
@@ -259,6 +260,10 @@ void ts_mget_free(ts_mget *g);
 
 /* fetch.c */
 int ts_fetch(void *memc, ts_report *r, int all_domains, ts_err *e);
+
+/* archive.c: compare the archive with P arr:A:H:counted (issue 10.4); 0 compared (loss
+   updated), -1 not compared (why). */
+int ts_archive_compare(void *memc, const char *dir, ts_report *r, char *why, size_t whylen);
 
 /* loss.c */
 int ts_loss_ask(void *store, tlsrpt_loss *out);
