@@ -150,12 +150,14 @@ def expect(argv):
     ctr, order, mem = {}, [], []
 
     def add(k, v):
+        """Add v to counter k."""
         if k not in ctr:
             order.append(k)
             ctr[k] = 0
         ctr[k] += v
 
     def member(k, m):
+        """Expect member m in set k."""
         if (k, m) not in mem:
             mem.append((k, m))
 

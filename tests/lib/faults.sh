@@ -37,6 +37,7 @@
 FL_PY=/usr/bin/python3
 FL_LIB=$TLSRPT_SRCDIR/tests/lib
 
+# SKIP or set up: svc_init, the key, the archive probe, the Postfix.
 fl_init() {
     FL_NAME=$1
     [ -x "$BUILD/tlsrpt-milter" ] || { t_skip "$FL_NAME" "tlsrpt-milter not built"; exit 0; }
@@ -76,6 +77,7 @@ fl_init() {
     t_pass "$FL_NAME: private postfix started (smtpd on $PF_PORT, milter on $FL_PORT)"
 }
 
+# The milter config of a scenario.
 fl_conf() {
     _fc=$1 _fa=$2 _fs=$3
     shift 3
@@ -83,6 +85,7 @@ fl_conf() {
         "DkimKeyFile $KEYS" "ArchiveDir $_fa" "StoreTimeout 1000" "LogLevel info" "$@"
 }
 
+# (Re)start the milter on $FL_PORT.
 fl_milter() {
     [ -n "$FL_CUR" ] && svc_stop "$FL_CUR"
     FL_CUR=$1
@@ -90,6 +93,7 @@ fl_milter() {
         { t_fail "milter $1 start" "$(tail -3 "$SVC_TMP/$1.log" | tr '\n' '|')"; return 1; }
 }
 
+# Make mails with fault-mails.py gen.
 fl_gen() {
     _p=$1 _n=$2 _k=$3
     shift 3
@@ -97,18 +101,21 @@ fl_gen() {
         reporter.test "$@" || t_fail "mails $_p" "fault-mails.py gen failed"
 }
 
+# Send files through the private Postfix like a queue (smtp-send.py).
 fl_send() {
     _s=$1 _l=$2
     shift 2
     python3 "$FL_LIB/smtp-send.py" "$PF_PORT" "$_s" "$_l" --retry 90 ${FL_RECONNECT:+--reconnect $FL_RECONNECT} "$@"
 }
 
+# Wait for the Postfix queue to empty.
 fl_settle() {
     svc_postfix_wait_queue 90 ||
         t_fail "postfix queue empties ($1)" "$(postqueue -c "$PF_DIR/conf" -p 2>&1 | tail -3 | tr '\n' '|')"
     sleep 1     # postlogd writes the last lines
 }
 
+# Wait until an archive has no pending entry.
 fl_pending_wait() {
     _n=0
     while [ $_n -lt $(($2 * 5)) ]; do
@@ -119,6 +126,7 @@ fl_pending_wait() {
     return 1
 }
 
+# Remember where the maillog and the rua Maildir stand.
 fl_mark() {
     FL_MARK=$(wc -l <"$PF_DIR/maillog" 2>/dev/null || echo 0)
     FL_RUA0=$(svc_maildir_count rua)
@@ -129,6 +137,7 @@ fl_log() {
     tail -n +"$((FL_MARK + 1))" "$PF_DIR/maillog"
 }
 
+# Every mail accepted once, and discarded or delivered, none bounced.
 fl_no_loss() {
     _nm=$1 _lg=$2 _nf=$3 _want=$4
     _acc=$(awk -F '\t' '$2 == 250 { a[$1] = 1 } END { n = 0; for (f in a) n++; print n }' "$_lg")
@@ -150,6 +159,7 @@ fl_no_loss() {
     [ -z "$_want" ] || t_eq "$_nm: delivered to rua" "$_dlv" "$_want"
 }
 
+# The counters of the servers against an expectation.
 fl_counters() {
     _nm=$1 _ex=$2
     shift 2
@@ -167,6 +177,7 @@ fl_counters() {
     if [ -z "$_bad" ]; then t_pass "$_nm ($(grep -c . "$_ex") keys)"; else t_fail "$_nm" "$_bad"; fi
 }
 
+# Every non-internal key of the servers, normalised, into a file.
 fl_dump() {
     _out=$1
     shift
@@ -181,11 +192,13 @@ fl_dump() {
               print }' >"$_out"
 }
 
+# The report-ids of an archive's committed entries.
 fl_committed_ids() {
     find "$1" -mindepth 2 -maxdepth 2 -name '*.eml.gz' -path "$1/[0-9]*" 2>/dev/null |
         sed 's/\.eml\.gz$/.meta/' | xargs -r sed -n 's/^report-id //p' | sort -u >"$2"
 }
 
+# Does tlsrpt-parse know --rebuild?
 fl_has_rebuild() {
     "$BUILD/tlsrpt-parse" --help 2>&1 | grep -q -- '--rebuild'
 }

@@ -39,16 +39,20 @@ def main(argv):
     start = time.time()
 
     def note(f, code):
+        """Log one attempt and remember it as the file's outcome."""
         with lock:
             log.write("%s\t%s\n" % (f, code))
             final[f] = code
 
     def take():
+        """The next file to send, or None."""
         with lock:
             return queue.pop(0) if queue else None
 
     def later(f):
+        """Queue f again in 1 s."""
         def again():
+            """Put f back."""
             with lock:
                 queue.append(f)
         t = threading.Timer(1.0, again)
@@ -56,6 +60,7 @@ def main(argv):
         t.start()
 
     def worker():
+        """One SMTP session: send files until none is left."""
         s = None
         idle = used = 0
         while True:
