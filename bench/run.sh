@@ -221,7 +221,7 @@ b_postfix() {
     case "$_t0 $_ti $_tu $_tn" in
         *fail*) b_fail 3 "a postfix run did not deliver everything (see $SVC_TMP)"; return ;;
     esac
-    _tagged=$(grep -l '^X-TLSRPT-Status: counted' "$PF_MAILDIRS"/rua/new/* 2>/dev/null | wc -l)
+    _tagged=$(find "$PF_MAILDIRS/rua/new" -type f -exec grep -l '^X-TLSRPT-Status: counted' {} + 2>/dev/null | wc -l)
     echo "   delivered: $(ls -U "$PF_MAILDIRS/rua/new" | wc -l) mails, $_tagged tagged counted by tlsrpt-milter"
     _t0s=$_t0 _tis=$_ti _tus=$_tu _tns=$_tn
     _t0=$(b_median $_t0) _ti=$(b_median $_ti) _tu=$(b_median $_tu) _tn=$(b_median $_tn)
