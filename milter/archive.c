@@ -14,6 +14,9 @@
  * the mail (a->err), the writer aborted at once (its tmp file removed) and
  * logged once; the mail is then delivered with reason=archive-failed.
  * Opening the archive at start fails the start (logged), as -n would say.
+ * Counting an entry (tm_archive_before_counters, tm_archive_settle): the
+ * pending state moves NEW -> COUNTING just before the first counter burst,
+ * then to done, back to NEW or to PARTIAL (PLAN-archive.md).
  * Claims: a mutex-guarded list; a handful of entries at a time (one per mail
  * in flight plus the retry thread's), so a linear scan.
  */
@@ -26,6 +29,11 @@
 static tlsrpt_spool *g_sp;
 static pthread_mutex_t g_claim_lock = PTHREAD_MUTEX_INITIALIZER;
 static tm_claim g_claims = { &g_claims, &g_claims, "" };    /* list head */
+static struct progress {
+    char id[TLSRPT_SPOOL_ID_MAX];
+    unsigned long long done;
+} g_prog[TM_PROGRESS_MAX];                  /* under g_claim_lock; a ring, id "" = free */
+static size_t g_prog_next;
 
 /* recover's note callback: every file it removes or keeps, at debug level. */
 static void note(void *arg, const char *event, const char *path)
@@ -101,6 +109,50 @@ void tm_archive_unclaim(tm_claim *c)
         c->next->prev = c->prev;
         c->prev = c->next = NULL;
     }
+    pthread_mutex_unlock(&g_claim_lock);
+}
+
+/* The slot of id, or NULL (under the lock). */
+static struct progress *prog_find(const char *id)
+{
+    for (size_t i = 0; i < TM_PROGRESS_MAX; i++)
+        if (g_prog[i].id[0] && strcmp(g_prog[i].id, id) == 0)
+            return &g_prog[i];
+    return NULL;
+}
+
+/* Remember the reports of id already settled. */
+void tm_archive_progress_set(const char *id, unsigned long long done)
+{
+    pthread_mutex_lock(&g_claim_lock);
+    struct progress *p = prog_find(id);
+    if (!p) {
+        p = &g_prog[g_prog_next];
+        g_prog_next = (g_prog_next + 1) % TM_PROGRESS_MAX;
+        snprintf(p->id, sizeof p->id, "%s", id);
+        p->done = 0;
+    }
+    p->done |= done;
+    pthread_mutex_unlock(&g_claim_lock);
+}
+
+/* The reports of id already settled (0: none known). */
+unsigned long long tm_archive_progress_get(const char *id)
+{
+    pthread_mutex_lock(&g_claim_lock);
+    struct progress *p = prog_find(id);
+    unsigned long long done = p ? p->done : 0;
+    pthread_mutex_unlock(&g_claim_lock);
+    return done;
+}
+
+/* Forget id's progress (it is done). */
+void tm_archive_progress_drop(const char *id)
+{
+    pthread_mutex_lock(&g_claim_lock);
+    struct progress *p = prog_find(id);
+    if (p)
+        p->id[0] = 0;
     pthread_mutex_unlock(&g_claim_lock);
 }
 
@@ -207,4 +259,37 @@ void tm_archive_reset(tm_arch *a)
     tlsrpt_spool_abort(a->w);
     tm_archive_unclaim(&a->claim);
     memset(a, 0, sizeof *a);
+}
+
+/* The NEW -> COUNTING move just before a report's counter burst (once per entry). */
+void tm_archive_before_counters(void *arg)
+{
+    tm_entry *e = arg;
+    char err[320];
+    if (e->moved)
+        return;
+    int r = tlsrpt_spool_set_state(e->sp, e->id, TLSRPT_SPOOL_NEW, TLSRPT_SPOOL_COUNTING, err,
+                                   sizeof err);
+    if (r == 0)
+        e->moved = 1;
+    else
+        tm_logq(LOG_WARNING, e->qid, "archive %s: new -> counting: %s", e->id,
+                r > 0 ? "not in state new" : err);
+}
+
+/* After counting an archived mail (archive.h). */
+void tm_archive_settle(tm_entry *e)
+{
+    char err[320] = "";
+    int from = e->moved ? TLSRPT_SPOOL_COUNTING : TLSRPT_SPOOL_NEW, r = 0;
+    if (e->partial)
+        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_PARTIAL, err, sizeof err);
+    else if (e->pending && e->moved)
+        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_NEW, err, sizeof err);
+    else if (!e->pending)
+        r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
+    if (r < 0)
+        tm_logq(LOG_WARNING, e->qid, "archive %s: %s", e->id, err);
+    if ((e->pending || e->partial) && e->done)  /* the retry skips what is settled */
+        tm_archive_progress_set(e->id, e->done);
 }

@@ -6,6 +6,7 @@
  * mail thread is still counting. The contract is PLAN-archive.md and
  * spool/README.md; what a mail becomes is in README "The archive".
  *
+ * Counting: tm_entry with tm_archive_before_counters / tm_archive_settle.
  * Per mail (all no-ops when there is no archive or the mail's writer has
  * failed): tm_archive_begin at the first header (or end of headers) of a
  * report candidate, tm_archive_header / _eoh / _body as the mail streams,
@@ -55,6 +56,34 @@ tlsrpt_spool *tm_archive_spool(void);
 int tm_archive_claim(tm_claim *c, const char *id);
 /* Drop a claim (nothing when c is not linked). */
 void tm_archive_unclaim(tm_claim *c);
+
+/* Progress of an entry left pending with some of its reports settled (counted, duplicate
+   or not countable), by report index (bit i = report i; reports from 64 on are not
+   remembered): the retry thread of this process skips them, so a report whose counters
+   went out is not taken for a partial count. In memory only (at most TM_PROGRESS_MAX
+   entries, the oldest forgotten first): after a restart such a report is flagged partial
+   instead (never counted twice). */
+#define TM_PROGRESS_MAX 1024
+void tm_archive_progress_set(const char *id, unsigned long long done);
+unsigned long long tm_archive_progress_get(const char *id);
+void tm_archive_progress_drop(const char *id);
+
+/* The archive entry of a mail being counted (sp NULL: not archived). */
+typedef struct tm_entry {
+    tlsrpt_spool *sp;
+    const char *id;                 /* the committed entry (tm_arch.id) */
+    const char *qid;
+    time_t arrival;                 /* 0 = now (no archive) */
+    int moved;                      /* NEW -> COUNTING done (before the first burst) */
+    int pending, partial;           /* reports the store failed on / of them partly counted */
+    unsigned long long done;        /* bit i: report part i settled by the store */
+} tm_entry;
+/* before_counters of tlsrpt_count_req (arg: the tm_entry): NEW -> COUNTING, once. */
+void tm_archive_before_counters(void *arg);
+/* After counting: done, back to NEW for the retry thread (the store failed before any
+   counter went out), or PARTIAL (a burst was cut short); the settled reports are
+   remembered for the retry (progress). */
+void tm_archive_settle(tm_entry *e);
 
 /* The meta of a mail (archmeta.c): queue id, the DKIM result when auth is given
    (Authentication dkim; NULL: "auth none"), the mail's verdict ("countable" or a reason

@@ -38,6 +38,13 @@
  *                      counted before it are duplicates when the sender
  *                      retries) -- but a partial count (store-partial) is
  *                      delivered: its retry would only be a duplicate.
+ * With an archive (ArchiveDir, archive.h) the mail is first committed to it
+ * (pending NEW) when a part is countable -- before any answer -- and counted
+ * as that entry; a store failure then makes the part "pending" (handled as
+ * counted, tagged "pending; ..."), the retry thread (retry.h) counts it
+ * later; a mail that cannot be archived is delivered with
+ * reason=archive-failed (451 with OnStoreError tempfail), never discarded.
+ * Every part or mail not counted adds to nc:A:REASON (best effort).
  * Log: a mail with one report part gets one line naming the action; with
  * several, one line per part (report=K/M) and a summary line with the action.
  * X-TLSRPT-Status fields already in the mail are deleted first (so a sender
@@ -76,16 +83,6 @@ typedef struct tm_tally {
     char ignored_reason[64];        /* the first ignored part's token */
     tm_rep one;                     /* the part of a mail with one report part */
 } tm_tally;
-
-/* The archive entry of the mail being counted (e.sp NULL: not archived). */
-typedef struct tm_entry {
-    tlsrpt_spool *sp;
-    const char *id;                 /* the committed entry (m->arch.id) */
-    const char *qid;
-    time_t arrival;                 /* 0 = now (no archive) */
-    int moved;                      /* NEW -> COUNTING done (before the first burst) */
-    int pending, partial;           /* reports the store failed on / of them partly counted */
-} tm_entry;
 
 /* Copy s as a safe quoted-string body: printable ASCII, no '"' or '\\', cut with "...". */
 static void clean(char *out, size_t outlen, const char *s)
@@ -214,8 +211,9 @@ static void log_rep(const tm_msg *m, const tm_rep *p, size_t k, size_t n, const 
     if (m->arch.committed)                      /* the archive entry: " archive=ID" */
         snprintf(where + strlen(where), sizeof where - strlen(where), " archive=%s", m->arch.id);
     if (p->fate == TM_FATE_PENDING) {
-        tm_logq(LOG_WARNING, m->queue_id, "pending: reason=%s (%s)%s; kept in the archive, "
-                "counted when the store is back%s%s%s", p->reason, p->detail, names, where,
+        tm_logq(LOG_WARNING, m->queue_id, "pending: reason=%s (%s)%s; kept in the archive, %s"
+                "%s%s%s", p->reason, p->detail, names, p->info.partial ? "may be partly counted: "
+                "its days are flagged for a rebuild" : "counted when the store is back", where,
                 action ? " action=" : "", action ? action : "");
         return;
     }
@@ -255,22 +253,6 @@ static void rep_fail(tm_rep *p, int fate, const char *reason, const char *detail
     snprintf(p->detail, sizeof p->detail, "%s", detail && *detail ? detail : "no detail");
 }
 
-/* The NEW -> COUNTING move just before a report's counter burst (once per entry). */
-static void before_counters(void *arg)
-{
-    tm_entry *e = arg;
-    char err[320];
-    if (e->moved)
-        return;
-    int r = tlsrpt_spool_set_state(e->sp, e->id, TLSRPT_SPOOL_NEW, TLSRPT_SPOOL_COUNTING, err,
-                                   sizeof err);
-    if (r == 0)
-        e->moved = 1;
-    else
-        tm_logq(LOG_WARNING, e->qid, "archive %s: new -> counting: %s", e->id,
-                r > 0 ? "not in state new" : err);
-}
-
 /* Count one decoded report into st, under its signer when it has one; with an archive
    entry e, as that entry (its id is the dedup marker's value). */
 static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_entry *e, tm_rep *p)
@@ -283,7 +265,7 @@ static void count_report(const tm_config *cfg, tlsrpt_store *st, tm_entry *e, tm
     if (e->sp) {
         q.entry_id = e->id;
         q.host_id = tlsrpt_spool_archive_id(e->sp);
-        q.before_counters = before_counters;
+        q.before_counters = tm_archive_before_counters;
         q.arg = e;
     }
     int s = tlsrpt_store_count_req(st, p->r, &q, &p->info, err, sizeof err);
@@ -449,22 +431,6 @@ static sfsistat archive_failed(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tl
     return not_counted(ctx, m, "archive-failed", m->arch.err);
 }
 
-/* After counting an archived mail: done, back to NEW for the retry thread (the store
-   failed before any counter went out), or PARTIAL (a burst was cut short). */
-static void entry_settle(tm_entry *e)
-{
-    char err[320] = "";
-    int from = e->moved ? TLSRPT_SPOOL_COUNTING : TLSRPT_SPOOL_NEW, r = 0;
-    if (e->partial)
-        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_PARTIAL, err, sizeof err);
-    else if (e->pending && e->moved)
-        r = tlsrpt_spool_set_state(e->sp, e->id, from, TLSRPT_SPOOL_NEW, err, sizeof err);
-    else if (!e->pending)
-        r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
-    if (r < 0)
-        tm_logq(LOG_WARNING, e->qid, "archive %s: %s", e->id, err);
-}
-
 /* Add a part's result to the tally. */
 static void tally_add(tm_tally *t, const tm_rep *p)
 {
@@ -571,8 +537,11 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     int down = 0;
     for (size_t i = 0; i < np; i++) {
         tm_rep p;
-        if (judge_part(m, cfg, i, rc, &p) == 0)
+        if (judge_part(m, cfg, i, rc, &p) == 0) {
             count_report(cfg, st, &e, &p);
+            if (p.fate != TM_FATE_PENDING && i < 64)
+                e.done |= 1ULL << i;
+        }
         if (p.fate == TM_FATE_TEMPFAIL) {
             log_rep(m, &p, i + 1, np, NULL);
             return tempfail(ctx, m);
@@ -590,7 +559,7 @@ sfsistat tm_outcome(SMFICTX *ctx, tm_msg *m, const tm_config *cfg, tlsrpt_store 
     if (rc != TLSRPT_OK)                        /* a hard error of the whole mail */
         snprintf(t.reason, sizeof t.reason, "%s", tlsrpt_reason(rc));
     if (e.sp) {
-        entry_settle(&e);
+        tm_archive_settle(&e);
         tm_archive_unclaim(&m->arch.claim);     /* the retry thread may take it now */
         if (e.pending)
             tm_retry_wake();

@@ -9,10 +9,11 @@
  * keys rotate). One entry at a time, so the decoder's memory is one mail's
  * bound at the current limits, outside MaxDecodeMemory (which is for mails
  * in flight).
- * Known limit: in an entry with several reports, a report whose counters
- * went out in an earlier attempt while another report of the same entry
- * failed before its burst is found "ID sent" by the retry and taken as
- * store-partial (flagged for a rebuild, never counted twice).
+ * An entry with several reports of which an earlier attempt settled some
+ * (the store failed on a later one): this process remembers which
+ * (archive.h progress) and skips them; after a restart they are found
+ * "ID sent" and taken as store-partial (flagged for a rebuild, never
+ * counted twice).
  * Errors: an entry that cannot be read or decoded is logged and left
  * pending (it is tried again each round); a store failure ends the attempt
  * with the entry pending (NEW, or as it was).
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "retry_int.h"
+#include "archive.h"
 #include "log.h"
 
 #define TM_READ_CHUNK 65536
@@ -36,6 +38,7 @@ typedef struct rc_entry {
     const char *org_key;            /* signer-org (auth dkim), else NULL */
     tlsrpt_decoder *dec;
     const tlsrpt_spool_meta *meta;
+    unsigned long long done;        /* reports settled before (archive.h progress) */
 } rc_entry;
 
 /* Read entry id into a decoder (finished). NULL + logged on error; *rd to close. */
@@ -101,12 +104,14 @@ static const tlsrpt_report *countable_report(rc_entry *e, size_t i, tlsrpt_spool
     return part.report;
 }
 
-/* Flag every countable report's days partial, one nc:partial-count, done. 0 / 1. */
+/* Flag the days of every countable report not known to be counted in full partial, one
+   nc:partial-count, done. 0 / 1. */
 static int settle_partial(rc_entry *e)
 {
     char err[320];
     tlsrpt_count_req q;
     tlsrpt_spool_report sr;
+    char days[120] = "";
     memset(&q, 0, sizeof q);
     q.org_key = e->org_key;
     q.entry_id = e->id;
@@ -114,6 +119,11 @@ static int settle_partial(rc_entry *e)
     q.arrival = e->arrival;
     for (size_t i = 0; i < tlsrpt_spool_meta_n_reports(e->meta); i++) {
         const tlsrpt_report *r = countable_report(e, i, &sr);
+        if (r && sr.index < 64 && (e->done >> sr.index & 1))
+            continue;                   /* known to be counted in full */
+        if (r && r->day[0] && !strstr(days, r->day) && strlen(days) + 12 < sizeof days)
+            snprintf(days + strlen(days), sizeof days - strlen(days), "%s%s", days[0] ? " "
+                     : "", r->day);
         if (r && tlsrpt_store_mark_partial(e->st, r, &q, err, sizeof err) == TLSRPT_STORE_FAILED) {
             tm_log(LOG_WARNING, "archive %s: partly counted; flagging it failed (retried): %s",
                    e->id, err);
@@ -123,9 +133,10 @@ static int settle_partial(rc_entry *e)
     nc(e, "partial-count");
     if (tlsrpt_spool_done(e->sp, e->id, err, sizeof err) < 0)
         tm_log(LOG_WARNING, "archive %s: %s", e->id, err);
+    tm_archive_progress_drop(e->id);
     tm_log(LOG_WARNING, "archive %s: may be partly counted (a counter burst was cut short): "
-           "its report days are flagged partial; tlsrpt-parse --rebuild --day DAY repairs them",
-           e->id);
+           "report day(s) %s flagged partial; tlsrpt-parse --rebuild --day DAY repairs each",
+           e->id, days[0] ? days : "-");
     return 0;
 }
 
@@ -168,9 +179,13 @@ static int count_entry(rc_entry *e)
     int failed = 0, partial = 0;
     for (size_t i = 0; i < tlsrpt_spool_meta_n_reports(e->meta) && !failed; i++) {
         const tlsrpt_report *r = countable_report(e, i, &sr);
+        if (r && sr.index < 64 && (e->done >> sr.index & 1))
+            continue;                   /* counted by an earlier attempt of this process */
         int c = r ? count_one(e, r, &sr) : 0;
         failed |= c == 1;
         partial |= c == 2;
+        if (c == 0 && r && sr.index < 64)
+            e->done |= 1ULL << sr.index;
     }
     int from = e->moved ? TLSRPT_SPOOL_COUNTING : e->state, r = 0;
     if (partial) {                      /* PARTIAL first: flagging may fail too */
@@ -185,6 +200,10 @@ static int count_entry(rc_entry *e)
         r = tlsrpt_spool_done(e->sp, e->id, err, sizeof err);
     if (r < 0)
         tm_log(LOG_WARNING, "archive %s: %s", e->id, err);
+    if (failed && e->done)
+        tm_archive_progress_set(e->id, e->done);
+    else if (!failed)
+        tm_archive_progress_drop(e->id);
     return failed;
 }
 
@@ -199,6 +218,7 @@ int tm_recount_entry(tlsrpt_spool *sp, tlsrpt_store *st, const tm_config *cfg, c
     e.st = st;
     e.id = id;
     e.state = state;
+    e.done = tm_archive_progress_get(id);
     if (!(e.dec = decode_entry(&e, cfg, &rd))) {
         tlsrpt_spool_reader_close(rd);
         return 0;

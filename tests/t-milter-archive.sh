@@ -13,7 +13,8 @@
 # an entry pending -> counted once after the restart; entries left partial or counting
 # (no marker) -> flagged partial, nc:partial-count, not counted again; ArchiveAll keeps uncountable mails
 # (ArchiveAll no does not); nc: counters equal the uncountable mails per reason;
-# ArchiveDays expiry at start; the loss line against an empty memcached; -n checks of
+# a mail of two reports whose second burst fails half-way: the first counted once, only
+# the second's day flagged; ArchiveDays expiry at start; the loss line against an empty memcached; -n checks of
 # ArchiveDir; with Authentication dkim the meta's verdict and the retry counting under
 # the signer recorded at arrival; the stop stays under a second.
 # Needs tlsrpt-milter, milter-driver, memcached, memccat, gzip; SKIPs otherwise.
@@ -41,6 +42,7 @@ MC=$(svc_memcached_start mc) || { t_fail memcached-start "see $T/mc.log"; exit 1
 MC2=$(svc_memcached_start mc2) || { t_fail memcached-start "see $T/mc2.log"; exit 1; }
 DAY=$(date -u +%F)
 RD=2026-01-02                               # the fixture report's day
+RD2=2026-01-03                              # report2's
 
 # mstart NAME MEMCACHED_PORT "Key value"...: milter NAME on unix:$T/NAME.sock
 mstart() {
@@ -285,6 +287,34 @@ t_eq "ArchiveAll no: an uncountable mail is not kept" "$(nentries "$A1")" "$n1"
 t_eq "ArchiveAll no: tmp/ left clean" "$(ls "$A1/tmp" | wc -l | tr -d ' ')" 0
 t_eq "nc: counted without ArchiveAll too" "$(t_get "$MC" "a1:nc:$DAY:corrupt-gzip")" 1
 
+# ---- 6b. two reports in one mail, the second's counter burst fails half-way (a counter
+# that is not a number): the first is counted, only the second's day is flagged ----
+mstart a10 "$MC" "KeyPrefix a10:" "ArchiveDir $T/a10" || exit 1
+sed -e 's|"report-id": "[^"]*"|"report-id": "multi-a"|' "$FIX/report1.json" >"$W/ma.json"
+sed -e 's|"report-id": "[^"]*"|"report-id": "multi-b"|' -e 's|fixture.example|other.example|g' \
+    "$FIX/report2.json" >"$W/mb.json"
+mk_multi_mail "$W/multi.eml" "" "$W/ma.json" "$W/mb.json"
+mkdir -p "$W/k"
+for k in ok max; do                 # max: the saturation guard, so the counters are checked
+    printf 'xyz' >"$W/k/a10:d:other.example:$RD2:$k"
+    memccp --servers="127.0.0.1:$MC" "$W/k/a10:d:other.example:$RD2:$k" >/dev/null 2>&1
+done
+t_eq "multi: a counter that is not a number is set" "$(t_get "$MC" "a10:d:other.example:$RD2:ok")" xyz
+drive multi a10 -r rua@rua.test "$W/multi.eml"
+t_grep "multi, second report partly counted: the mail is handled (discarded)" "$W/multi.out" '^DISCARD$'
+if wait_settled "$T/a10"; then t_pass "multi: the partial entry settled"
+else t_fail "multi: the partial entry settled" "$(ls "$T/a10/pending")"; fi
+mstart ref10 "$MC" "KeyPrefix r10:" || exit 1
+sed -e 's|"report-id": "[^"]*"|"report-id": "multi-a"|' "$FIX/report1.json" >"$W/ma1.json"
+mk_report_mail "$W/ma1.json" "$W/ma1.eml" fixture.example
+drive ma1 ref10 -r rua@rua.test "$W/ma1.eml"
+t_eq "multi: the first report counted exactly once" \
+    "$(t_get "$MC" "a10:d:fixture.example:$RD:reports") $(t_get "$MC" "a10:d:fixture.example:$RD:ok")" \
+    "$(t_get "$MC" "r10:d:fixture.example:$RD:reports") $(t_get "$MC" "r10:d:fixture.example:$RD:ok")"
+t_eq "multi: the second report's day flagged partial" "$(t_get "$MC" "a10:d:other.example:$RD2:partial")" 1
+t_eq "multi: the first report's day not flagged" "$(t_get "$MC" "a10:d:fixture.example:$RD:partial")" ""
+t_eq "multi: nc:partial-count = 1" "$(t_get "$MC" "a10:nc:$DAY:partial-count")" 1
+
 # ---- 7. ArchiveDays at start; 8. the loss line against an empty memcached ----
 svc_stop a1
 mkdir "$A1/2020-01-01"
@@ -362,4 +392,4 @@ while kill -0 "$(cat "$T/a2.pid")" 2>/dev/null; do sleep 0.01; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 t_check "SIGTERM with an archive: stopped within a second (${ms} ms)" test "$ms" -lt 1000
 
-svc_stop ref ref2 ref5 a1b a2 a2t a4 a4t a5 a6 a9 mc mc2 mc5 mc8
+svc_stop ref ref2 ref5 ref10 a10 a1b a2 a2t a4 a4t a5 a6 a9 mc mc2 mc5 mc8
