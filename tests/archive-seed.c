@@ -23,7 +23,8 @@
  *       Prints one line per entry: "ID counted=N duplicate=N notcounted=N".
  *   archive-seed -d DIR bench N [TIME]
  *       N generated report mails (base64 of gzip'd JSON, 2 domains, 40 reporters, 30
- *       report days, every report-id unique), archived without fsync, not counted.
+ *       report days, every report-id unique) arriving over 30 days from TIME, archived
+ *       without fsync, not counted.
  *
  * Exit: 0, 1 on an archive or store error, 2 on a usage error.
  */
@@ -259,7 +260,7 @@ static int cmd_bench(seed *s, long n, time_t t0)
     char day[11], hdr[1024];
     for (long i = 0; i < n; i++) {
         int rep = (int)(i % 40), dom = (int)(i / 40 % 2), dd = (int)(i % 30);
-        time_t start = t0 - 86400 * (30 - dd), arrival = t0 + i / 4;
+        time_t start = t0 - 86400 * (30 - dd), arrival = t0 + (time_t)(i * (30 * 86400 / n));
         struct tm tm;
         gmtime_r(&start, &tm);
         strftime(day, sizeof day, "%Y-%m-%d", &tm);

@@ -165,7 +165,7 @@ t_grep "damaged entry with --force: counted without it" "$W/r9" ", 1 damaged,"
 "$P" --rebuild -c "$W/c.conf" "$W/a1" "$W/a2" >/dev/null 2>&1
 
 # --- progress line on a terminal ---
-if script -qec "'$P' --rebuild -c '$W/c.conf' '$W/a1' '$W/a2' >/dev/null" /dev/null >"$W/tty" 2>&1; then
+if script -qec "'$P' --rebuild -c '$W/c.conf' '$W/a1' '$W/a2' >/dev/null" /dev/null >"$W/tty" 2>&1 </dev/null; then
     t_grep "progress line on a terminal" "$W/tty" "rebuild: [0-9]+/[0-9]+ entries, [0-9]+ reports counted"
 else
     t_skip "progress line" "script(1) failed"

@@ -7,8 +7,9 @@
 # named, the rebuild command given, in json, text and prometheus; a report the other
 # host counted first (a duplicate here), one the store refuses (foreign-domain, in
 # nc:) and one still pending are not losses; memcached flushed -> exit 3 names the
-# archive; --rebuild -> nothing lost again; ArchiveDir missing -> not compared,
-# silently; not an archive -> a warning. SKIPs without memcached.
+# archive; --rebuild -> nothing lost again; ArchiveDir missing or without archive-id
+# (not written yet) -> not compared, silently; a malformed archive-id -> a warning.
+# SKIPs without memcached.
 BUILD=${BUILD:-$(pwd)/build}
 TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 S=$BUILD/tlsrpt-stats
@@ -88,9 +89,13 @@ conf "$W/none.conf" "$W/missing"
 "$S" -c "$W/none.conf" --today 2026-11-19 --format json >"$W/j5" 2>"$W/e5"
 t_eq "ArchiveDir missing: not compared" "$(loss <"$W/j5")" "False False  "
 t_check "ArchiveDir missing: no warning" test ! -s "$W/e5"
-mkdir "$W/plain"
+mkdir "$W/plain"            # as the package leaves it before the milter's first start
 conf "$W/plain.conf" "$W/plain"
 "$S" -c "$W/plain.conf" --today 2026-11-19 --format json >"$W/j6" 2>"$W/e6"
-t_eq "not an archive: not compared" "$(loss <"$W/j6" | cut -d' ' -f1)" "False"
-t_grep "not an archive: warning" "$W/e6" "archive was not compared with the counters: .*no archive-id"
+t_eq "no archive-id yet: not compared" "$(loss <"$W/j6" | cut -d' ' -f1)" "False"
+t_check "no archive-id yet: no warning" test ! -s "$W/e6"
+echo 'not an id!' >"$W/plain/archive-id"
+"$S" -c "$W/plain.conf" --today 2026-11-19 --format json >"$W/j7" 2>"$W/e7"
+t_eq "bad archive-id: not compared" "$(loss <"$W/j7" | cut -d' ' -f1)" "False"
+t_grep "bad archive-id: warning" "$W/e7" "archive was not compared with the counters: .*archive-id: malformed"
 exit $((T_FAILS > 0))

@@ -1,6 +1,6 @@
 #!/bin/sh
-# valgrind.sh - run the decoder, store and auth (DKIM) unit tests, and tlsrpt-parse over every
-# fixture and corpus file, under valgrind memcheck (errors and definite leaks fail).
+# valgrind.sh - run the decoder, store and auth (DKIM) unit tests, tlsrpt-parse over every
+# fixture and corpus file, and --rebuild / tlsrpt-stats over an archive, under valgrind memcheck (errors and definite leaks fail).
 # Used by `make valgrind` (and CI). Prints PASS:/FAIL:/SKIP: lines and the summary.
 BUILD=${BUILD:-$(pwd)/build}
 VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
@@ -33,6 +33,24 @@ if [ -d "$corpus/real" ]; then
     run "tlsrpt-parse corpus" 0 "$BUILD/tlsrpt-parse" --tsv "$corpus/real"
 else
     echo "SKIP: corpus absent ($corpus)"
+fi
+# tlsrpt-parse --rebuild and tlsrpt-stats's archive comparison over an archive of every
+# fixture (tests/archive-seed, counted live into a private memcached stopped by its pid)
+if command -v memcached >/dev/null 2>&1 && [ -x "$BUILD/tests/archive-seed" ]; then
+    vd=$(mktemp -d "${TMPDIR:-/tmp}/vg-rebuild.XXXXXX")
+    vp=$(( 20000 + $$ % 20000 ))
+    if memcached -d -l 127.0.0.1 -p "$vp" -U 0 -m 64 -u root -P "$vd/mc.pid" && sleep 0.3; then
+        printf 'ReportAddress t@example.net\nMemcachedServers 127.0.0.1:%s\nKeyPrefix vg:\nArchiveDir %s/a\n' \
+            "$vp" "$vd" >"$vd/c.conf"
+        "$BUILD/tests/archive-seed" -c "$vd/c.conf" -d "$vd/a" -k google.com tests/fixtures/*.eml >/dev/null 2>&1
+        run "tlsrpt-parse --rebuild" 0 "$BUILD/tlsrpt-parse" --rebuild -c "$vd/c.conf"
+        run "tlsrpt-parse --rebuild --day" 0 "$BUILD/tlsrpt-parse" --rebuild -c "$vd/c.conf" --day 2024-05-01
+        run "tlsrpt-stats archive comparison" 0 "$BUILD/tlsrpt-stats" -c "$vd/c.conf" --today 2026-11-19
+        kill "$(cat "$vd/mc.pid")" 2>/dev/null
+    else
+        echo "SKIP: valgrind rebuild (memcached did not start)"
+    fi
+    rm -rf "$vd"
 fi
 rm -f /tmp/vg.$$
 echo "$pass passed, $fail failed"

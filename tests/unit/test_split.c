@@ -183,6 +183,8 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/tests/fixtures", tlib_srcdir());
     size_t n = check_dir(dir, 1);
     T_CHECK(n >= 30, "fixtures present (tests/fixtures, at least 30)");
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/policy-domain", tlib_srcdir());
+    T_CHECK(check_dir(dir, 0) == 3, "policy-domain fixtures split (issue 12.2: sys4 shapes)");
     const char *corpus = tlib_corpus_dir();
     if (!corpus) {
         T_SKIP("split tests on the shared corpus", "../shared/corpus absent");

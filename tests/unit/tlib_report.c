@@ -42,7 +42,8 @@ static void put_policy(FILE *f, const tlsrpt_policy *p)
     for (size_t i = 0; i < p->n_policy_string; i++)
         put_str(f, "  ps", p->policy_string[i]);
     put_str(f, " policy-domain", p->policy_domain);
-    fprintf(f, " from-header=%d\n mx-host n=%zu\n", p->policy_domain_from_header, p->n_mx_host);
+    fprintf(f, " from-header=%d source=%d\n mx-host n=%zu\n", p->policy_domain_from_header,
+            p->policy_domain_source, p->n_mx_host);
     for (size_t i = 0; i < p->n_mx_host; i++)
         put_str(f, "  mx", p->mx_host[i]);
     fprintf(f, " succ=%lld has=%d fail=%lld has=%d failures=%zu\n",

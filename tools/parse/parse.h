@@ -1,6 +1,6 @@
 /*
  * parse.h - tlsrpt-parse internals: input walking (main.c), output (out.c)
- * and counting into memcached (push.c).
+ * and counting into memcached (push.c). --rebuild has its own header (rebuild.h).
  */
 #ifndef TLSRPT_PARSE_H
 #define TLSRPT_PARSE_H

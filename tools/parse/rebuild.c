@@ -48,6 +48,7 @@ typedef struct rb_run {
     struct { char name[64]; size_t n; } nc[RB_MAX_REASONS];
     size_t n_nc;
     double t0, last;
+    char *defdir[1];            /* the configuration's ArchiveDir when no DIR is given */
 } rb_run;
 
 /* Seconds of the monotonic clock. */
@@ -95,6 +96,13 @@ static int add_entry(rb_run *r, rb_ent *e)
                 r->s.dirs[e->arch], e->id, e->err);
         return 0;
     }
+    for (size_t i = 0; i < e->n_reps; i++)
+        if (!e->reps[i].r) {    /* not decoded: a decoding thread could not start */
+            r->damaged++;
+            fprintf(stderr, "tlsrpt-parse: --rebuild: %s/%s: not decoded (out of memory)\n",
+                    r->s.dirs[e->arch], e->id);
+            return 0;
+        }
     for (size_t i = 0; i < e->n_reps; i++) {
         tlsrpt_count_info info;
         memset(&info, 0, sizeof info);
@@ -181,12 +189,12 @@ static int open_all(rb_run *r, const char *conf, const char *servers, const char
         return fprintf(stderr, "tlsrpt-parse: out of memory\n"), RB_USAGE;
     if (tm_config_load(&r->cfg, conf, err, sizeof err) != 0)
         return fprintf(stderr, "tlsrpt-parse: %s\n", err), RB_USAGE;
-    char *def[1] = { r->cfg.archive_dir };
     if (ndirs == 0) {
         if (!r->cfg.archive_dir[0])
             return fprintf(stderr, "tlsrpt-parse: --rebuild: %s has no ArchiveDir and no "
                            "archive directory was given\n", conf), RB_USAGE;
-        dirs = def, ndirs = 1;
+        r->defdir[0] = r->cfg.archive_dir;
+        dirs = r->defdir, ndirs = 1;
     }
     tm_config_store_conf(&r->cfg, 2, &sc);
     if (servers)

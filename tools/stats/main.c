@@ -214,10 +214,13 @@ static int read_all(const tlsrpt_store_conf *sc, void *memc, ts_report *r, int a
 
     ts_loss_judge(loss, asked, r->ndom > 0 && (rc == 0 || e->code != TS_EXIT_NODATA), r);
     /* The third sign of loss (issue 10.4): the archive holds reports the counters lack.
-       No archive directory (ArchiveDir unset, or not made yet): nothing to compare. */
+       No archive yet (ArchiveDir unset, the directory or its archive-id not made yet: the
+       package makes the directory, the milter's first start the id): nothing to compare. */
     struct stat sb;
+    char idfile[4200];
+    snprintf(idfile, sizeof idfile, "%s/archive-id", r->archive_dir ? r->archive_dir : "");
     if (asked && r->archive_dir && (rc == 0 || e->code == TS_EXIT_NODATA) &&
-        (stat(r->archive_dir, &sb) == 0 || errno != ENOENT) &&
+        (stat(idfile, &sb) == 0 || (errno != ENOENT && errno != ENOTDIR)) &&
         ts_archive_compare(memc, r->archive_dir, r, err, sizeof err) < 0)
         fprintf(stderr, "tlsrpt-stats: warning: the archive was not compared with the counters: "
                 "%s\n", err);
