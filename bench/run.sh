@@ -3,11 +3,13 @@
 # milter, the store and the milter's memory, each against a peer or a limit
 # measured in the same run, and print one table of figures and ratios.
 #
-#   make bench                 full run (medians of 5 runs, ~6 minutes here)
+#   make bench                 full run (medians of 5 runs, ~6 minutes here before the A/B rows; 20 at load 10)
 #   BENCH_QUICK=1 make bench   CI smoke run (3 runs, smaller inputs, ~70 s here)
 #   BENCH_ONLY="1 2"           run only these sections (1 decoder, 2 milter,
 #                              3 postfix, 4 store, 5 memory, 6 archive,
-#                              7 tlsrpt-stats at scale)
+#                              7 tlsrpt-stats at scale; sections 2, 3 and 5 end
+#                              with the A/B rows of bench/ab.sh: DKIM and the
+#                              archive on vs off, the value bombs)
 #   BENCH_CORPUS=DIR           corpus folder holding real/ and oracle.py
 #                              (default ../shared/corpus; when absent,
 #                              tests/fixtures is used and no Python row)
