@@ -34,7 +34,11 @@ t_eq "json: two other domains, no-policy-domain" "$(echo "$src" | sed -n 3p)" \
     "sys4-two-domains.json no-policy-domain "
 
 port=$(svc_memcached_start mc) || { t_fail "memcached starts" "see $W/mc.log"; exit 1; }
-push() { "$P" --push --servers "127.0.0.1:$port" --prefix pd: "$@"; }
+# The fixtures are not DKIM-signed: where tlsrpt-parse verifies report mails (--auth,
+# issue 9.5), this test is about the decoder, so it counts them without verifying.
+AUTH=
+"$P" --help 2>&1 | grep -q -- '--auth' && AUTH="--auth none"
+push() { "$P" --push $AUTH --servers "127.0.0.1:$port" --prefix pd: "$@"; }
 push "$F/sys4-bare.json" "$F/sys4-mail.eml" >"$W/push1" 2>&1; rc=$?
 t_eq "push: both reports counted" "$rc" 0
 t_grep "push: bare report counted with all its sessions" "$W/push1" "sys4-bare.json: counted .* domains=example.org ok=19 fail=2"
