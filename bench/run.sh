@@ -3,11 +3,13 @@
 # milter, the store and the milter's memory, each against a peer or a limit
 # measured in the same run, and print one table of figures and ratios.
 #
-#   make bench                 full run (medians of 5 runs, ~6 minutes here)
+#   make bench                 full run (medians of 5 runs, ~6 minutes here before the A/B rows; 20 at load 10)
 #   BENCH_QUICK=1 make bench   CI smoke run (3 runs, smaller inputs, ~70 s here)
 #   BENCH_ONLY="1 2"           run only these sections (1 decoder, 2 milter,
 #                              3 postfix, 4 store, 5 memory, 6 archive,
-#                              7 tlsrpt-stats at scale)
+#                              7 tlsrpt-stats at scale; sections 2, 3 and 5 end
+#                              with the A/B rows of bench/ab.sh: DKIM and the
+#                              archive on vs off, the value bombs)
 #   BENCH_CORPUS=DIR           corpus folder holding real/ and oracle.py
 #                              (default ../shared/corpus; when absent,
 #                              tests/fixtures is used and no Python row)
@@ -28,7 +30,10 @@ export BUILD TLSRPT_SRCDIR
 cd "$SRC" || exit 1
 . "$SRC/tests/lib/services.sh"
 . "$SRC/bench/lib.sh"
+. "$SRC/bench/ab.sh"
 svc_init
+# services.sh's cleanup calls this hook: the A/B rows' archive on /dev/shm goes too
+svc_after_stop() { b_ab_cleanup; }
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     RUNS=3 N_CORPUS=600 N_MIL=320 LARGE_MB=5 LARGE_COPIES=3 N_STORE=300 N_SPOOL=20000
@@ -157,14 +162,16 @@ b_milter() {
     grep -c 'not counted' "$SVC_TMP/m2.log" | sed 's/^/   milter log lines "not counted": /'
     svc_stop m2
     svc_stop null
+    b_milter_ab
 }
 
-# Deliver the $N_MIL mails through Postfix port $1 into $PF_MAILDIRS/rua; prints ms or "fail".
+# Deliver the $N_MIL mails (of directory $2, default $W/mil) through Postfix port $1 into
+# $PF_MAILDIRS/rua; prints ms or "fail".
 b_pf_once() {
     _dir=$PF_MAILDIRS/rua/new
     _before=$(ls -U "$_dir" 2>/dev/null | wc -l)
     _t0=$(b_now_ms)
-    "$B/smtp-load" -p "$1" -s 8 -f sender@sender.test -t rua@rua.test "$W"/mil/*.eml \
+    "$B/smtp-load" -p "$1" -s 8 -f sender@sender.test -t rua@rua.test "${2:-$W/mil}"/*.eml \
         >>"$SVC_TMP/smtp-load.log" 2>&1 || { echo fail; return; }
     b_wait_count "$_dir" 300 $((_before + N_MIL)) || { echo fail; return; }
     _t1=$(b_now_ms)
@@ -198,8 +205,9 @@ b_postfix() {
         echo "127.0.0.1:$_pu inet n - n - - smtpd -o smtpd_milters=unix:$SVC_TMP/m3u.sock"
         echo "127.0.0.1:$_pn inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$_np"
     } >>"$PF_DIR/conf/master.cf"
+    b_postfix_ab_start
     postfix -c "$PF_DIR/conf" reload >>"$SVC_TMP/postfix.log" 2>&1
-    svc_wait_port "$_pi" && svc_wait_port "$_pu" && svc_wait_port "$_pn" ||
+    svc_wait_port "$_pi" && svc_wait_port "$_pu" && svc_wait_port "$_pn" && b_postfix_ab_wait ||
         { b_fail 3 "the extra smtpd listeners do not listen"; return; }
     _t0= _ti= _tu= _tn=
     for _r in $(seq "$RUNS"); do
@@ -209,12 +217,13 @@ b_postfix() {
         svc_mc_flush "$MC"
         _tu="$_tu $(b_pf_once "$_pu")"
         _tn="$_tn $(b_pf_once "$_pn")"
+        b_postfix_ab_run
     done
     echo "   ms without milter:$_t0; tlsrpt-milter inet:$_ti; tlsrpt-milter unix:$_tu; null-milter inet:$_tn"
     case "$_t0 $_ti $_tu $_tn" in
         *fail*) b_fail 3 "a postfix run did not deliver everything (see $SVC_TMP)"; return ;;
     esac
-    _tagged=$(grep -l '^X-TLSRPT-Status: counted' "$PF_MAILDIRS"/rua/new/* 2>/dev/null | wc -l)
+    _tagged=$(find "$PF_MAILDIRS/rua/new" -type f -exec grep -l '^X-TLSRPT-Status: counted' {} + 2>/dev/null | wc -l)
     echo "   delivered: $(ls -U "$PF_MAILDIRS/rua/new" | wc -l) mails, $_tagged tagged counted by tlsrpt-milter"
     _t0s=$_t0 _tis=$_ti _tus=$_tu _tns=$_tn
     _t0=$(b_median $_t0) _ti=$(b_median $_ti) _tu=$(b_median $_tu) _tn=$(b_median $_tn)
@@ -227,6 +236,7 @@ b_postfix() {
     b_row 3.null "delivered mails/s" "$N_MIL mails, 8 sessions, null-milter on TCP" "$RUNS" \
         "$(b_rate "$N_MIL" "$_tn")" "no milter $(b_rate "$N_MIL" "$_t0")" \
         "$(b_ratio "$_t0s" "$_tns")" "-"
+    b_postfix_ab_rows "$_t0s"
     svc_postfix_stop
     svc_stop m3
     svc_stop m3u
@@ -314,6 +324,7 @@ b_memory() {
             "$(b_calc "%.1f" "$_b / 1024")" "idle $(b_calc "%.1f" "$_idle / 1024") + cap $_cap + 2 fixed" \
             "$(b_calc "%.2f" "($_b - $_idle) / 1024 / ($_cap + 2)")" "<=1"
     done
+    b_vbomb
 }
 
 # Section 6: the archive (spool/): fsync costs, gzip levels, write+commit, commit steps,

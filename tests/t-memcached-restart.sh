@@ -78,7 +78,7 @@ mc_start || { t_fail memcached-start "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')
 t_eq "epoch marked (the loss check's mark)" "$("$SEED" -s "$S" mark)" ok
 "$PARSE" --push -c "$W/c.conf" "$W/reports" >"$W/push1.out" 2>&1
 t_eq "30 reports counted with tlsrpt-parse --push" "$(grep -c ': counted ' "$W/push1.out")" 30
-python3 "$DUMP" "$S" >"$W/before.tsv" || t_fail "dump before" "mc-dump.py failed"
+python3 "$DUMP" dump "$S" >"$W/before.tsv" || t_fail "dump before" "mc-dump.py failed"
 nkeys=$(wc -l <"$W/before.tsv" | tr -d ' ')
 t_check "a store of $nkeys keys to compare (>= 100)" test "$nkeys" -ge 100
 t_grep "the dump holds the counters" "$W/before.tsv" '^tlsrpt:d:a\.example:2026-01-02:reports	5$'
@@ -90,7 +90,7 @@ mc_stop USR1
 t_check "SIGUSR1: memcached exits" test ! -f "$SVC_TMP/mc.pid"
 t_check "SIGUSR1: it wrote $MEM.meta" test -s "$MEM.meta"
 mc_start || { t_fail memcached-restart "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')"; exit 1; }
-python3 "$DUMP" "$S" >"$W/after.tsv" || t_fail "dump after" "mc-dump.py failed"
+python3 "$DUMP" dump "$S" >"$W/after.tsv" || t_fail "dump after" "mc-dump.py failed"
 if cmp -s "$W/before.tsv" "$W/after.tsv"; then
     t_pass "after the restart: every one of the $nkeys keys is back with its value"
 else
@@ -116,7 +116,7 @@ t_eq "counting goes on after the restart" \
 mc_stop TERM
 t_check "SIGTERM: memcached exits" test ! -f "$SVC_TMP/mc.pid"
 mc_start || { t_fail memcached-restart2 "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')"; exit 1; }
-python3 "$DUMP" "$S" >"$W/term.tsv"
+python3 "$DUMP" dump "$S" >"$W/term.tsv"
 t_eq "SIGTERM then the same start: the cache comes up empty" "$(wc -l <"$W/term.tsv" | tr -d ' ')" 0
 "$PARSE" --push -c "$W/c.conf" "$W/reports/a.example-2026-01-02-1.json" >/dev/null 2>&1
 "$STATS" -c "$W/c.conf" --today 2026-01-03 --days 7 >"$W/stats2.txt" 2>&1

@@ -1,94 +1,112 @@
 #!/usr/bin/env python3
-"""mc-dump.py - every key of a memcached server with its value, sorted, one per line.
+"""mc-dump.py - every key of one or more memcached servers, for the fault tests.
 
-    mc-dump.py HOST:PORT [PREFIX]
+  mc-dump.py dump HOST:PORT...        every item of every server, "key<TAB>value" lines
+                                      sorted by key (keys listed with `lru_crawler
+                                      metadump all`, retried while the crawler
+                                      is BUSY; values read with get in batches)
+  mc-dump.py stat HOST:PORT NAME      one value of `stats` (e.g. evictions, curr_items)
 
-Lists the keys with `lru_crawler metadump all` (memcached >= 1.4.31; no cachedump
-limits), then reads each with `get`, and prints "KEY<TAB>VALUE" (the value with
-non-printable bytes as \\xHH) for keys starting with PREFIX (default: all), sorted.
-Exit 0, or 1 when the server does not answer or the crawler is busy.
-Limits: values up to memcached's item size; the whole dump is held in memory (a test
-tool, for stores of a few thousand keys).
+Values are printed as bytes decoded latin-1 with CR/LF/TAB written \\r \\n \\t. A key held
+by two servers (it should not be) is printed twice. Stdlib only. Exit 1 when a server
+does not answer.
 """
 import socket
 import sys
+import time
 import urllib.parse
 
 
-def recv_until(s, buf, end):
-    """Read from s until buf ends with end; returns buf."""
-    while not buf.endswith(end):
-        chunk = s.recv(65536)
-        if not chunk:
-            raise OSError("connection closed")
-        buf += chunk
-    return buf
+def conn(server):
+    """A connected socket and a buffered reader."""
+    host, port = server.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    return s, s.makefile("rb")
 
 
-def keys_of(s):
-    """Every key the LRU crawler reports."""
-    s.sendall(b"lru_crawler metadump all\r\n")
-    data = recv_until(s, b"", b"END\r\n")
-    if data.startswith(b"BUSY") or data.startswith(b"ERROR"):
-        raise OSError(data.decode(errors="replace").strip())
-    keys = []
-    for line in data.split(b"\n"):
-        if line.startswith(b"key="):
-            k = line.split(b" ", 1)[0][4:].decode()
-            keys.append(urllib.parse.unquote_to_bytes(k))
-    return keys
+def keys(server):
+    """Every key of the server (metadump; retried while the crawler is BUSY, 10 s)."""
+    for _ in range(100):
+        s, r = conn(server)
+        s.sendall(b"lru_crawler metadump all\r\n")
+        out = []
+        while True:
+            line = r.readline()
+            if line.startswith(b"BUSY"):
+                out = None
+                break
+            if not line or line.startswith(b"END"):
+                break
+            if line.startswith(b"ERROR") or line.startswith(b"CLIENT_ERROR"):
+                raise OSError("%s: metadump: %s" % (server, line.decode("latin-1").strip()))
+            for f in line.split():
+                if f.startswith(b"key="):
+                    out.append(urllib.parse.unquote_to_bytes(f[4:].decode()).decode("latin-1"))
+        s.close()
+        if out is not None:
+            return out
+        time.sleep(0.1)
+    raise OSError("%s: metadump: the LRU crawler stayed busy for 10 s" % server)
 
 
-def get(s, key):
-    """The value of key, or None when it is gone."""
-    s.sendall(b"get " + key + b"\r\n")
-    buf = b""
-    while b"\r\n" not in buf:
-        buf += s.recv(65536)
-    head, rest = buf.split(b"\r\n", 1)
-    if head == b"END":
-        return None
-    n = int(head.split()[3])
-    rest = recv_until_len(s, rest, n + 2 + 5)
-    return rest[:n]
+def values(server, ks):
+    """{key: value} for the keys that still exist."""
+    s, r = conn(server)
+    got = {}
+    for i in range(0, len(ks), 100):
+        s.sendall(b"get " + " ".join(ks[i:i + 100]).encode("latin-1") + b"\r\n")
+        while True:
+            line = r.readline()
+            if not line or line.startswith(b"END"):
+                break
+            _, k, _, n = line.split()[:4]
+            data = r.read(int(n) + 2)[:-2]
+            got[k.decode("latin-1")] = data.decode("latin-1")
+    s.close()
+    return got
 
 
-def recv_until_len(s, buf, n):
-    """Read until buf holds at least n bytes."""
-    while len(buf) < n:
-        chunk = s.recv(65536)
-        if not chunk:
-            raise OSError("connection closed")
-        buf += chunk
-    return buf
+def esc(v):
+    """A value on one line."""
+    return v.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
 
-def show(b):
-    """Bytes as printable text."""
-    return "".join(chr(c) if 0x20 <= c < 0x7f and c != 0x5c else "\\x%02x" % c for c in b)
+def stat(server, name):
+    """One stats value."""
+    s, r = conn(server)
+    s.sendall(b"stats\r\n")
+    val = ""
+    while True:
+        line = r.readline()
+        if not line or line.startswith(b"END"):
+            break
+        f = line.split()
+        if len(f) >= 3 and f[1].decode() == name:
+            val = f[2].decode()
+    s.close()
+    return val
 
 
 def main(argv):
-    if len(argv) < 2:
-        print("usage: mc-dump.py HOST:PORT [PREFIX]", file=sys.stderr)
-        return 1
-    host, port = argv[1].rsplit(":", 1)
-    prefix = argv[2].encode() if len(argv) > 2 else b""
+    """Dispatch."""
     try:
-        s = socket.create_connection((host, int(port)), timeout=10)
-        out = []
-        for k in keys_of(s):
-            if not k.startswith(prefix):
-                continue
-            v = get(s, k)
-            if v is not None:
-                out.append("%s\t%s" % (show(k), show(v)))
+        if len(argv) >= 3 and argv[1] == "dump":
+            rows = []
+            for server in argv[2:]:
+                ks = keys(server)
+                for k, v in values(server, ks).items():
+                    rows.append((k, v))
+            for k, v in sorted(rows):
+                print("%s\t%s" % (k, esc(v)))
+            return 0
+        if len(argv) == 4 and argv[1] == "stat":
+            print(stat(argv[2], argv[3]))
+            return 0
     except OSError as e:
-        print("mc-dump.py: %s: %s" % (argv[1], e), file=sys.stderr)
+        sys.stderr.write("mc-dump.py: %s\n" % e)
         return 1
-    for line in sorted(out):
-        print(line)
-    return 0
+    sys.stderr.write(__doc__)
+    return 1
 
 
 if __name__ == "__main__":

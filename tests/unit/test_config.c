@@ -113,8 +113,7 @@ static void test_all_keys(void)
         "LogLevel Debug\n"
         "LogTarget STDERR\n"
         "LogFormat json\n"
-        "StoreTimeout 250\n"
-        "archivedir /srv/tlsrpt/archive\n";
+        "StoreTimeout 250\n";
     int n = parse(&c, text, err, sizeof err);
     if (n)
         printf("# %s", err);
@@ -148,7 +147,6 @@ static void test_all_keys(void)
     T_STREQ(c.group, "nogroup", "keys: Group");
     T_INTEQ(c.umask, 027, "keys: UMask octal");
     T_STREQ(c.pidfile, "/run/x.pid", "keys: PidFile");
-    T_STREQ(c.archive_dir, "/srv/tlsrpt/archive", "keys: ArchiveDir");
     T_INTEQ(c.log_level, LOG_DEBUG, "keys: LogLevel debug");
     T_INTEQ(c.store_timeout_ms, 250, "keys: StoreTimeout");
     T_INTEQ(c.log_target, TM_LOG_STDERR, "keys: LogTarget stderr");
@@ -157,7 +155,6 @@ static void test_all_keys(void)
     T_INTEQ(c.line[TM_K_REPORT_ADDRESS], 6, "keys: line of the last ReportAddress");
     T_INTEQ(c.line[TM_K_STORE_TIMEOUT], 31, "keys: line of StoreTimeout");
     T_INTEQ(c.line[TM_K_MAX_JSON_VALUES], 20, "keys: line of MaxJsonValues");
-    T_INTEQ(c.line[TM_K_ARCHIVE_DIR], 32, "keys: line of ArchiveDir");
     tm_config_free(&c);
 }
 
@@ -212,7 +209,6 @@ static void test_errors(void)
     expect_error(RA "ReportAddress\n", "t.conf:2: missing value for ReportAddress",
                  "err missing value");
     expect_error(RA "PidFile run/x.pid\n", "t.conf:2: bad value for PidFile", "err pidfile rel");
-    expect_error(RA "ArchiveDir var/archive\n", "t.conf:2: bad value for ArchiveDir", "err archivedir rel");
     expect_error(RA "PolicyDomains a@b\n", "t.conf:2: bad value for PolicyDomains", "err domain");
     expect_error(RA "PolicyDomains ok.example bad_name.example\n",
                  "t.conf:2: bad value for PolicyDomains: 'bad_name.example' (expected a host name)",
