@@ -75,15 +75,10 @@ static int x_ctr(const tlsrpt_store *st, st_plan *p, const char *const *comps, s
 /* Run plan p on a pooled handle; a tlsrpt_count_status (COUNTED = written). */
 static int run(tlsrpt_store *st, st_plan *p, tlsrpt_count_info *info, char *errbuf, size_t errlen)
 {
-    struct timespec wait = { st->timeout_ms / 1000 + 1, 0 };
-    memcached_return_t prc = MEMCACHED_SUCCESS;
-    memcached_st *mc = memcached_pool_fetch(st->pool, &wait, &prc);
+    memcached_st *mc = st_pool_fetch(st, errbuf, errlen);
     st_call c = { st, mc, info, errbuf, errlen };
-    if (!mc) {
-        snprintf(errbuf, errlen, "no free memcached connection in the pool: %s",
-                 memcached_strerror(NULL, prc));
+    if (!mc)
         return TLSRPT_STORE_FAILED;
-    }
     int rc = st_run_plain(&c, p);
     if (rc == TLSRPT_STORE_FAILED)
         memcached_quit(mc);

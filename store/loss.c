@@ -116,13 +116,9 @@ int tlsrpt_store_check_loss(tlsrpt_store *st, unsigned flags, tlsrpt_loss *out,
         snprintf(errbuf, errlen, "tlsrpt_store_check_loss: no store");
         return -1;
     }
-    struct timespec wait = { st->timeout_ms / 1000 + 1, 0 };
-    memcached_return_t prc = MEMCACHED_SUCCESS;
-    memcached_st *mc = memcached_pool_fetch(st->pool, &wait, &prc);
-    if (!mc) {
-        snprintf(errbuf, errlen, "no free memcached connection in the pool");
+    memcached_st *mc = st_pool_fetch(st, errbuf, errlen);
+    if (!mc)
         return -1;
-    }
     st_call c = { st, mc, &info, errbuf, errlen };
     out->n = memcached_server_count(mc);
     out->n = out->n < 64 ? out->n : 64;

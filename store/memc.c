@@ -201,3 +201,15 @@ void *tlsrpt_store_memc_new(const tlsrpt_store_conf *conf, char *errbuf, size_t 
     }
     return mc;
 }
+
+/* A connection of the pool, or NULL with errbuf (see store_int.h). */
+memcached_st *st_pool_fetch(tlsrpt_store *st, char *errbuf, size_t errlen)
+{
+    struct timespec wait = { st->timeout_ms / 1000 + 1, 0 };
+    memcached_return_t prc = MEMCACHED_SUCCESS;
+    memcached_st *mc = memcached_pool_fetch(st->pool, &wait, &prc);
+    if (!mc)
+        snprintf(errbuf, errlen, "no free memcached connection in the pool: %s",
+                 memcached_strerror(NULL, prc));
+    return mc;
+}

@@ -456,13 +456,9 @@ int tlsrpt_store_rebuild(tlsrpt_store *st, tlsrpt_tally *t, const tlsrpt_rebuild
         snprintf(errbuf, errlen, "tlsrpt_store_rebuild: no store, or a tally of another store");
         return -1;
     }
-    struct timespec wait = { st->timeout_ms / 1000 + 1, 0 };
-    memcached_return_t prc;
-    memcached_st *mc = memcached_pool_fetch(st->pool, &wait, &prc);
-    if (!mc) {
-        snprintf(errbuf, errlen, "no free memcached connection in the pool");
+    memcached_st *mc = st_pool_fetch(st, errbuf, errlen);
+    if (!mc)
         return -1;
-    }
     st_call c = { st, mc, &info, errbuf, errlen };
     rb_state s = { .c = &c, .t = t, .o = o ? o : &none, .res = res };
     tlsrpt_members domains = { 0 };

@@ -156,13 +156,9 @@ int tlsrpt_store_count_req(tlsrpt_store *st, const tlsrpt_report *r, const tlsrp
     info->n_domains = p.n_domains;
     memcpy(info->domains, p.domains, sizeof info->domains);
 
-    struct timespec wait = { st->timeout_ms / 1000 + 1, 0 };
-    memcached_return_t prc = MEMCACHED_SUCCESS;
-    memcached_st *mc = memcached_pool_fetch(st->pool, &wait, &prc);
+    memcached_st *mc = st_pool_fetch(st, errbuf, errlen);
     st_call c = { st, mc, info, errbuf, errlen };
     if (!mc) {
-        snprintf(errbuf, errlen, "no free memcached connection in the pool: %s",
-                 memcached_strerror(NULL, prc));
         snprintf(info->reason, sizeof info->reason, "store-unavailable");
         st_plan_free(&p);
         return TLSRPT_STORE_FAILED;

@@ -202,6 +202,9 @@ const char *st_ptype_name(size_t i);
 
 /* memc.c: a configured (not yet connected) memcached_st; NULL + errbuf on error. */
 memcached_st *st_memc_create(const char *servers, int timeout_ms, char *errbuf, size_t errlen);
+/* memc.c: a connection of st's pool, waiting at most the store timeout + 1 s; NULL with
+   errbuf saying so when none came free. Give it back with memcached_pool_release. */
+memcached_st *st_pool_fetch(tlsrpt_store *st, char *errbuf, size_t errlen);
 /* memc.c: memcached expiry value for a TTL in seconds (absolute over 30 days). */
 time_t st_expiry(long ttl);
 /* memc.c: is rc a connection-level failure worth one reconnect + retry? */

@@ -110,9 +110,7 @@ tlsrpt_tally *tlsrpt_tally_new(tlsrpt_store *st, unsigned flags, char *errbuf, s
     t->st = st;
     if (flags & TLSRPT_TALLY_KNOWN_DOMAINS) {
         char e[256] = "no free memcached connection";
-        struct timespec wait = { st->timeout_ms / 1000 + 1, 0 };
-        memcached_return_t prc;
-        memcached_st *mc = memcached_pool_fetch(st->pool, &wait, &prc);
+        memcached_st *mc = st_pool_fetch(st, e, sizeof e);
         tlsrpt_key_build(key, sizeof key, st->prefix, (const char *const[]){ "domains" }, 1);
         int rc = mc ? tlsrpt_store_set_read(mc, st->prefix, key, &t->known_domains, e, sizeof e) : -1;
         if (mc)
