@@ -538,6 +538,7 @@ int st_count_on(st_call *c, st_plan *p, const tlsrpt_count_req *q)
     else
         make_token(token, sizeof token);
     snprintf(sent, sizeof sent, "%s" SENT_SUFFIX, token);
+    snprintf(p->mtoken, sizeof p->mtoken, "%s", token);
     rc = dedup_and_read(c, p, &ss, token, own_id, own_id && (q->flags & TLSRPT_REQ_RECOVER), g);
     if (rc == TLSRPT_COUNTED)
         rc = budget_and_index(c, p, &ss);

@@ -14,8 +14,11 @@
  * counter is written only after its member was), read in the marker burst;
  * a set without counters has its links read there instead.
  * The marker burst: for each new (or undecided) member a quiet add of a
- * marker P ix:H (H = 32 hex of SHA-256(set key NUL member)); an answer means
- * the marker was there: someone else writes that member. With it go the
+ * marker P ix:H (H = 32 hex of SHA-256(set key NUL member)) holding the
+ * call's entry id (or token), and a quiet get of it; an answer to the add
+ * means the marker was there: someone else writes that member, unless the
+ * get shows our own value (an earlier attempt of the same archive entry that
+ * stopped before writing it: we write it now). With it go the
  * reporter's new-domain increment (budget.c), the anchors, and the last link
  * of each chained set that gets members (its length decides append or next
  * link). Only the winners are written (ixwrite.c), in one more burst.
@@ -233,7 +236,7 @@ void st_put_exp(unsigned char *p, time_t exp)
 }
 
 /* What the marker burst asks besides the markers, request by request. */
-enum { MK_MARKER, MK_REP, MK_TAIL, MK_ANCHOR, MK_LINK };
+enum { MK_MARKER, MK_REP, MK_TAIL, MK_ANCHOR, MK_LINK, MK_MINE };
 typedef struct mk_req {
     unsigned char kind;
     size_t who;                 /* marker / anchor: index in need; tail / link: set */
@@ -244,7 +247,9 @@ typedef struct mk_req {
 typedef struct ix_marks {
     st_sets *ss;
     const mk_req *what;
-    unsigned char *lost;        /* per need entry: someone else holds the marker */
+    unsigned char *lost;        /* per need entry: the marker was there before our add */
+    unsigned char *mine;        /* per need entry: ... holding our token (an earlier attempt) */
+    const char *token;          /* our marker value */
     unsigned char *anchored;    /* per need entry: its anchor exists (member listed) */
     st_rep *rep;
     int oom;
@@ -279,6 +284,8 @@ static void on_marks(void *arg, const st_ans *a)
             m->lost[w->who] = 1;
         else if (a->status != 0)
             st_ix_note(&m->err, a);
+    } else if (a->status == 0 && w->kind == MK_MINE) {
+        m->mine[w->who] = a->vlen == strlen(m->token) && memcmp(a->val, m->token, a->vlen) == 0;
     } else if (a->status == 0 && w->kind == MK_ANCHOR) {
         m->anchored[w->who] = 1;
     } else if (a->status == 0 && w->kind == MK_TAIL) {
@@ -342,9 +349,11 @@ static int mk_build(st_call *c, const st_plan *p, st_sets *ss, const size_t *nee
         }
         st_req *r = mk_add(b, ST_OP_ADDQ, mk[k], 0, (mk_req){ MK_MARKER, k, 0 });
         r->extlen = 8;
-        r->val = "1";
-        r->vlen = 1;
+        r->val = p->mtoken[0] ? p->mtoken : "1";
+        r->vlen = strlen(r->val);
         st_put_exp(r->extras + 4, st_expiry(mttl));
+        if (p->mtoken[0])               /* whose marker it is, when it was there before */
+            mk_add(b, ST_OP_GETKQ, mk[k], 0, (mk_req){ MK_MINE, k, 0 });
         want[2 * m->set] |= ss->s[m->set].links > 0;
         want[2 * m->set + 1] |= undecided[k] && m->anchor == ST_ANCHOR_NONE;
         if (undecided[k] && m->anchor >= 0)
@@ -383,7 +392,7 @@ static void mk_resolve(const st_plan *p, st_sets *ss, size_t *need, size_t *nn,
         for (unsigned l = 0; !listed && undecided[k] && mb->anchor == ST_ANCHOR_NONE && s->lv
                              && l < s->links; l++)
             listed = s->lv[l] && st_has_member(s->lv[l], mb->member);
-        if (!m->lost[k] && !listed) {
+        if ((!m->lost[k] || m->mine[k]) && !listed) {
             need[w] = need[k];
             memmove(mk[w++], mk[k], sizeof mk[k]);
         }
@@ -396,16 +405,16 @@ static void mk_resolve(const st_plan *p, st_sets *ss, size_t *need, size_t *nn,
 static int take_markers(st_call *c, const st_plan *p, st_sets *ss, size_t *need, size_t *nn,
                         const signed char *undecided, st_rep *rep, char (*mk)[TLSRPT_KEY_MAX + 1])
 {
-    size_t cap = 2 * *nn + 1, links = 0;
+    size_t cap = 3 * *nn + 1, links = 0;
     for (size_t s = 0; s < ss->n; s++)
         links += ss->s[s].links;
     cap += links;
     mk_batch b = { calloc(cap, sizeof *b.reqs), calloc(cap, sizeof *b.what),
                    calloc(links + 1, sizeof *b.keys), 0, cap, 0 };
-    ix_marks m = { ss, b.what, calloc(*nn + 1, 1), calloc(*nn + 1, 1), rep && rep->add ? rep : NULL,
-                   0, { 0, 0, 0, "" } };
+    ix_marks m = { ss, b.what, calloc(*nn + 1, 1), calloc(*nn + 1, 1), p->mtoken,
+                   calloc(*nn + 1, 1), rep && rep->add ? rep : NULL, 0, { 0, 0, 0, "" } };
     int rc = TLSRPT_COUNTED, maybe;
-    if (!b.reqs || !b.what || !b.keys || !m.lost || !m.anchored
+    if (!b.reqs || !b.what || !b.keys || !m.lost || !m.mine || !m.anchored
         || mk_build(c, p, ss, need, *nn, undecided, rep, &b, mk) < 0)
         rc = st_fail(c, "add", "(index markers)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     else if (st_burst(c, "add (index markers)", b.reqs, b.n, on_marks, &m, &maybe) != 0)
@@ -417,7 +426,7 @@ static int take_markers(st_call *c, const st_plan *p, st_sets *ss, size_t *need,
         rc = st_fail(c, "get", "(index links)", MEMCACHED_MEMORY_ALLOCATION_FAILURE);
     if (rc == TLSRPT_COUNTED)
         mk_resolve(p, ss, need, nn, undecided, &m, mk);
-    free(b.reqs), free(b.what), free(b.keys), free(m.lost), free(m.anchored);
+    free(b.reqs), free(b.what), free(b.keys), free(m.lost), free(m.mine), free(m.anchored);
     return rc;
 }
 

@@ -122,6 +122,10 @@ typedef struct st_plan {
     char host[ST_COMP_MAX + 1]; /* H: the host id component, "" without one */
     char rep_key[TLSRPT_KEY_MAX + 1];   /* P org:ORG:A:newdomains */
     size_t rep_new;             /* new domains this report takes (budget.c) */
+    char mtoken[128];           /* value of the index markers this call adds (its entry id,
+                                   else a token of its own): a marker holding it is ours, from
+                                   an earlier attempt of the same entry that stopped before
+                                   writing the member */
     int no_markers;             /* write every member not listed, without index markers (the
                                    rebuild: markers of the last minutes, possibly on another
                                    server, must not keep a member out of a set it rewrites) */

@@ -368,6 +368,47 @@ static void test_reader(void)
     (void)o;
 }
 
+/* The index marker of member in set (P ix: + 32 hex of SHA-256(set NUL member)). */
+static void ix_marker(const char *prefix, const char *set, const char *member, char *out, size_t n)
+{
+    char hex[33];
+    unsigned char dg[TLSRPT_SHA256_LEN];
+    tlsrpt_sha256_ctx sc;
+    tlsrpt_sha256_init(&sc);
+    tlsrpt_sha256_update(&sc, set, strlen(set) + 1);
+    tlsrpt_sha256_update(&sc, member, strlen(member));
+    tlsrpt_sha256_final(&sc, dg);
+    tlsrpt_hex(hex, dg, 16);
+    snprintf(out, n, "%six:%s", prefix, hex);
+}
+
+/* A marker left by an earlier attempt of the same archive entry (it won the marker, then
+   stopped before writing the member) is ours: the retry lists the member. A marker of
+   someone else's still means "someone else writes it". */
+static void test_own_marker(void)
+{
+    tlsrpt_store *st = tlib_mkstore(servers, "om:", NULL, 0);
+    tlsrpt_count_info info;
+    char err[512], mk[128];
+    static const char *const who[] = { "20261201T000000Z-h-x-1-1", "someone-else" };
+    static const char *const dom[] = { "own-marker.example", "other-marker.example" };
+    for (int i = 0; st && i < 2; i++) {
+        ix_marker("om:", "om:domains", dom[i], mk, sizeof mk);
+        memcached_set(rd, mk, strlen(mk), who[i], strlen(who[i]), 120, 0);
+        tlib_tr t;
+        tlib_tr_init(&t, "Real Org", i ? "om-2" : "om-1", "2026-11-05");
+        tlib_tr_policy(&t, "sts", dom[i], 5, 0);
+        tlsrpt_count_req q = { .entry_id = who[0] };
+        int rc = tlsrpt_store_count_req(st, &t.r, &q, &info, err, sizeof err);
+        T_CHECK(rc == TLSRPT_COUNTED, i ? "a marker of someone else's: the report is counted"
+                                        : "a marker holding our entry id: the report is counted");
+        T_CHECK(set_has("om:", "om:domains", dom[i]) == !i, i
+                ? "a marker of someone else's: the member is left to its writer"
+                : "a marker holding our entry id (an earlier attempt): the member is listed");
+    }
+    tlsrpt_store_free(st);
+}
+
 /* The reader helpers offline, then the chains against one memcached with 256 MB. */
 int main(void)
 {
@@ -396,6 +437,7 @@ int main(void)
     test_race();
     test_mxs();
     test_touch();
+    test_own_marker();
     T_INTEQ(tlib_mc_stat(mc_port, "evictions"), 0, "chains: nothing evicted (the checks saw everything)");
     memcached_free(rd);
     tlib_mc_stop(&mc_pid);
