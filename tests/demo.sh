@@ -13,7 +13,10 @@
 # report is signed by evil.example) and sends them through SMTP (swaks), then prints,
 # section by section: the Postfix log, the milter log, every Maildir,
 # a few memcached counters (memccat), `tlsrpt-stats` for demo.example, and
-# writes the HTML page into the scratch directory.
+# writes the HTML page into the scratch directory. Last, memcached is restarted
+# empty (what a Debian upgrade does): tlsrpt-stats says the counters were lost,
+# and `tlsrpt-parse --rebuild` restores every counter from the milter's archive
+# ($DEMO_DIR/archive), compared key by key.
 #
 # Each fact is checked; the exit status is 0 only when all checks passed
 # (last line "demo: all N checks passed"). Everything is stopped at the end;
@@ -181,8 +184,10 @@ demo_services() {
     MILTER_PORT=$(svc_free_port) || die "no free port"
     _user=nobody
     id nobody >/dev/null 2>&1 || _user=root
+    ARCHIVE=$DEMO_DIR/archive
+    mkdir -p "$ARCHIVE" && chown "$_user" "$ARCHIVE"
     sed -e "s|@MILTER_PORT@|$MILTER_PORT|g" -e "s|@MEMCACHED_PORT@|$MC_PORT|g" \
-        -e "s|@USER@|$_user|g" -e "s|@KEYFILE@|$KEYDIR/keys.txt|g" \
+        -e "s|@USER@|$_user|g" -e "s|@KEYFILE@|$KEYDIR/keys.txt|g" -e "s|@ARCHIVE@|$ARCHIVE|g" \
         "$SRCDIR/tests/demo/tlsrpt-milter.conf.in" >"$DEMO_DIR/tlsrpt-milter.conf"
     svc_milter_start milter "$DEMO_DIR/tlsrpt-milter.conf" "inet:$MILTER_PORT@127.0.0.1" ||
         die "tlsrpt-milter did not start: $(tail -5 "$SVC_TMP/milter.log")"
@@ -192,6 +197,7 @@ demo_services() {
     echo "  tlsrpt-milter  127.0.0.1:$MILTER_PORT  config $DEMO_DIR/tlsrpt-milter.conf (runs as $_user)"
     echo "                 Authentication dkim, DKIM keys of google.com, microsoft.com, mail.ru"
     echo "                 and evil.example made now: $KEYDIR/keys.txt (DkimKeyFile)"
+    echo "                 archive $ARCHIVE (ArchiveDir, ArchiveAll yes)"
     echo "  Postfix        127.0.0.1:$PF_PORT  config $PF_DIR/conf, smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
     echo "                 Maildirs: $PF_MAILDIRS/tlsrpt ($RUA), $PF_MAILDIRS/postmaster ($PERSON)"
 }
@@ -407,6 +413,50 @@ demo_stats() {
     check_result "HTML page written for $DOMAIN" $? "exit $_st: $(head -c 300 "$DEMO_DIR/tlsrpt-stats-html.err")"
 }
 
+# Every counter key with its value, sorted, set members sorted; the store's internal
+# keys (epoch, index markers, saturation guards, per-day new-domain budgets) left out.
+mc_dump() {
+    /usr/bin/python3 "$SRCDIR/tests/lib/mc-dump.py" dump "127.0.0.1:$MC_PORT" |
+        awk -F '\t' -v OFS='\t' '$1 ~ /:epoch$/ || $1 ~ /:ix:/ || $1 ~ /:max$/ ||
+                $1 ~ /:newdomains$/ { next }
+            $1 ~ /:seen:/ { split($2, w, " "); $2 = w[1]; print; next }
+            { n = split($2, w, " "); if (n > 1) {
+                  for (i = 2; i <= n; i++) { v = w[i]; j = i - 1
+                      while (j > 0 && w[j] > v) { w[j + 1] = w[j]; j-- } w[j + 1] = v }
+                  $2 = w[1]; for (i = 2; i <= n; i++) $2 = $2 " " w[i] }
+              print }'
+}
+
+# memcached restarted empty: said, and rebuilt from the archive.
+demo_rebuild() {
+    _conf=$DEMO_DIR/tlsrpt-milter.conf
+    section "9. memcached restarted empty (a Debian upgrade does that): lost, then rebuilt"
+    _n=$(find "$ARCHIVE" -name '*.eml.gz' -path "$ARCHIVE/[0-9]*" | wc -l)
+    echo "  the archive holds $_n mails ($ARCHIVE)"
+    mc_dump >"$DEMO_DIR/counters-before.tsv"
+    svc_stop memcached
+    svc_memcached_start memcached "$MC_PORT" >/dev/null ||
+        die "memcached did not restart: $(cat "$SVC_TMP/memcached.log")"
+    echo "  \$ tlsrpt-stats -c $_conf --days 7 --today $TODAY $DOMAIN"
+    "$BUILD/tlsrpt-stats" -c "$_conf" --days 7 --today "$TODAY" "$DOMAIN" >"$DEMO_DIR/stats-lost.txt" 2>&1
+    grep -i 'lost' "$DEMO_DIR/stats-lost.txt" | head -3 | indent
+    grep -qi 'lost' "$DEMO_DIR/stats-lost.txt" && grep -q 'tlsrpt-parse --rebuild' "$DEMO_DIR/stats-lost.txt"
+    check_result "tlsrpt-stats says the counters were lost and names the command that rebuilds them" $? \
+        "see $DEMO_DIR/stats-lost.txt"
+    echo "  \$ tlsrpt-parse --rebuild -c $_conf"
+    "$BUILD/tlsrpt-parse" --rebuild -c "$_conf" </dev/null >"$DEMO_DIR/rebuild.txt" 2>&1
+    _st=$?
+    indent "$DEMO_DIR/rebuild.txt"
+    mc_dump >"$DEMO_DIR/counters-after.tsv"
+    _keys=$(wc -l <"$DEMO_DIR/counters-before.tsv")
+    [ "$_st" -eq 0 ] && [ "$_keys" -gt 0 ] && cmp -s "$DEMO_DIR/counters-before.tsv" "$DEMO_DIR/counters-after.tsv"
+    check_result "tlsrpt-parse --rebuild restores every one of the $_keys counter keys exactly" $? \
+        "exit $_st; diff $DEMO_DIR/counters-before.tsv $DEMO_DIR/counters-after.tsv"
+    "$BUILD/tlsrpt-stats" -c "$_conf" --days 7 --today "$TODAY" "$DOMAIN" >"$DEMO_DIR/stats-rebuilt.txt" 2>&1
+    ! grep -qi 'lost' "$DEMO_DIR/stats-rebuilt.txt"
+    check_result "tlsrpt-stats after the rebuild: nothing lost" $? "see $DEMO_DIR/stats-rebuilt.txt"
+}
+
 # Run the demo.
 main() {
     demo_preflight
@@ -426,6 +476,7 @@ main() {
     demo_maildirs
     demo_counters
     demo_stats
+    demo_rebuild
     section "Result"
     DEMO_FINISHED=1
     demo_finish

@@ -37,10 +37,11 @@ printf 'ReportAddress tlsrpt@example.net\nMemcachedServers %s\nKeyPrefix rb:\nAr
 
 # Live counting happens at arrival, so each host's mails are seeded in arrival order and
 # the second host's after the first's (the rebuild merges the archives by arrival).
-# A normalized dump: internal keys out, markers by entry id.
+# A normalized dump: internal keys out (the epoch too: a full rebuild marks it, checked
+# on its own), markers by entry id.
 dump() {
     python3 "$TLSRPT_SRCDIR/tests/lib/mcdump.py" "$MC" rb: --exclude '^rb:ix:' --exclude ':max$' \
-        --exclude ':newdomains$' | sed -E 's/^(rb:seen:[^\t]*\t[^ ]*) (sent|rebuilt)$/\1/' >"$1"
+        --exclude ':newdomains$' --exclude '^rb:epoch$' | sed -E 's/^(rb:seen:[^\t]*\t[^ ]*) (sent|rebuilt)$/\1/' >"$1"
 }
 # A --day rebuild sets an org's display label (org:ORG:name, one for all days) from that
 # day's reports: compare the rest exactly, and the label as present.
@@ -94,6 +95,9 @@ t_eq "full rebuild exits 0" "$rc" 0
 dump "$W/d1"
 if cmp -s "$W/d0" "$W/d1"; then t_pass "every key and value back ($(wc -l <"$W/d0") keys)"
 else t_fail "every key and value back" "$(diff "$W/d0" "$W/d1" | head -8 | tr '\n' '|')"; fi
+t_check "the full rebuild marks the flushed server's epoch (the loss is repaired)" \
+    sh -c 'memccat --servers="127.0.0.1:$1" rb:epoch | grep -Eq "^[0-9]+$"' sh "$port"
+t_grep "the full rebuild says it marked the epoch" "$W/r1" 'rebuild: 1 memcached server marked as counted from now on'
 t_grep "summary: entries, reports, duplicates" "$W/r1" "entries read, $counted reports counted, $dups duplicates, 0 damaged"
 t_grep "summary: not counted per reason" "$W/r1" "not counted:.* unauthenticated=1"
 t_grep "summary: keys replaced and time" "$W/r1" "keys replaced \([0-9]+ written, 0 deleted\)"

@@ -222,6 +222,23 @@ static int open_all(rb_run *r, const char *conf, const char *servers, const char
     return 0;
 }
 
+/* After a full rebuild the counters hold everything the archives hold: a server that
+   lost its data (no P epoch) gets a new epoch, so the loss is no longer reported. A
+   --day rebuild repairs one day only and leaves the loss said. */
+static void mark_epoch(tlsrpt_store *st)
+{
+    char err[256];
+    tlsrpt_loss *loss = calloc(1, sizeof *loss);
+    int marked = 0;
+    if (loss && tlsrpt_store_check_loss(st, TLSRPT_LOSS_MARK, loss, err, sizeof err) == 0)
+        for (size_t i = 0; i < loss->n; i++)
+            marked += loss->s[i].marked != 0;
+    if (marked)
+        printf("rebuild: %d memcached server%s marked as counted from now on (P epoch): the "
+               "loss they showed is repaired\n", marked, marked == 1 ? "" : "s");
+    free(loss);
+}
+
 /* Replace the store's keys by the tally's; the exit status. */
 static int replace(rb_run *r)
 {
@@ -252,6 +269,8 @@ static int replace(rb_run *r)
            res.unchanged, res.sets, res.markers);
     if (res.other_hosts[0])     /* forced: the store's line says whose counts went */
         printf("rebuild: %s\n", res.text);
+    if (!r->s.day)
+        mark_epoch(r->st);
     return RB_OK;
 }
 
