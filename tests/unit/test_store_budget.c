@@ -265,12 +265,12 @@ static void *race_thread(void *v)
 {
     race_arg *a = v;
     tlsrpt_count_info info;
-    char rid[16], tag[8];
+    char rid[32], tag[16];
     snprintf(rid, sizeof rid, "race-%d", a->id);
     snprintf(tag, sizeof tag, "t%d-", a->id);
     pthread_barrier_wait(a->go);
     for (int k = 0; k < 2; k++) {       /* two reports of 5 new domains each */
-        char r2[20];
+        char r2[48];
         snprintf(r2, sizeof r2, "%s-%d", rid, k);
         if (rep_count(a->st, "race.example", r2, tag, 5 * k, 5, 1790000000, &info) == TLSRPT_COUNTED)
             a->counted += info.n_domains;
@@ -329,7 +329,7 @@ static void test_orgs_cap(void)
     tlsrpt_store_count(st, &t.r, &info, err, sizeof err);    /* the day exists */
     memcached_set(rd, set, strlen(set), v, o, 0, 0);
     for (int k = 0; k < 2; k++) {
-        char rid[8], org[16];
+        char rid[16], org[24];
         snprintf(rid, sizeof rid, "oc%d", k + 1);
         snprintf(org, sizeof org, "Late %d", k);
         tlib_tr_init(&t, org, rid, "2026-10-05");

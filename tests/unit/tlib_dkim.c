@@ -27,7 +27,10 @@ static void fx_cleanup(void)
 /* One "-"-or-value field into dst. */
 static void field(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", strcmp(src, "-") == 0 ? "" : src);
+    size_t l = strcmp(src, "-") == 0 ? 0 : strlen(src);
+    l = l < n ? l : n - 1;                      /* cut to dst, as snprintf would */
+    memcpy(dst, src, l);
+    dst[l] = 0;
 }
 
 /* Read manifest.tsv into cases[]. */

@@ -105,7 +105,7 @@ unsigned char *tsp_read_all(tlsrpt_spool *sp, const char *id, size_t rdchunk, si
         return NULL;
     size_t cap = 65536, n = 0;
     unsigned char *buf = malloc(cap);
-    long got;
+    long got = 0;
     while (buf) {
         if (cap - n < rdchunk) {
             unsigned char *nb = realloc(buf, cap * 2 + rdchunk);
