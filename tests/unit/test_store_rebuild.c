@@ -112,7 +112,7 @@ static int same_day(const char *D, const char *Y, char *bad, size_t n)
 /* Every (domain, day) of the test: lv: and rb: agree; the first difference into bad. */
 static int same_all(char *bad, size_t n)
 {
-    char d[16];
+    char d[24];
     bad[0] = 0;
     for (int y = 1; y <= 5; y++)
         for (int k = 0; k < 3; k++) {
