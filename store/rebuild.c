@@ -341,6 +341,55 @@ static int write_sets(rb_state *s)
     return rc;
 }
 
+/* Read back every day set the recount has in scope and write again (once) any that does
+   not hold exactly the recount's members: a set read as already right before the writes,
+   or changed under us, is not left wrong in silence. 0, or -1 (memcached, or still not
+   right after the second write: errbuf says which). */
+static int verify_sets(rb_state *s)
+{
+    rb_list keys = { 0 };
+    size_t *ent = calloc(s->t->set.n + 1, sizeof *ent);
+    int rc = ent ? 0 : -1;
+    for (size_t i = 0; i < s->t->set.n && rc == 0; i++)
+        if (set_scope(s, &s->t->set.e[i]) && strcmp(s->t->set.e[i].day, "nc") != 0) {
+            ent[keys.n] = i;
+            rc = rl_add(&keys, s->t->set.e[i].key);
+        }
+    for (int pass = 0; pass < 2 && rc == 0 && keys.n; pass++) {
+        tlsrpt_members *got = calloc(keys.n, sizeof *got);
+        unsigned *links = calloc(keys.n, sizeof *links);
+        rb_batch b = { 0 };
+        rb_list own = { 0 };
+        size_t bad = 0, first = 0;
+        rc = got && links ? read_sets(s->c, keys.v, keys.n, got, links) : -1;
+        for (size_t k = 0; k < keys.n && rc == 0; k++)
+            if (!same_members(&got[k], &s->t->set.e[ent[k]].mem)) {
+                first = bad++ ? first : k;
+                if (pass == 0)
+                    rc = push_chain(s->c, &b, &own, keys.v[k], &s->t->set.e[ent[k]].mem, links[k]);
+            }
+        if (rc == 0 && bad && pass == 0)
+            rc = rb_send(s->c, &b, NULL, 0, NULL);
+        if (rc == 0 && bad && pass == 1) {
+            snprintf(s->c->errbuf, s->c->errlen, "index set %s is still not what the recount "
+                     "wrote (%zu set(s) differ): another writer?", keys.v[first], bad);
+            rc = -1;
+        }
+        s->res->sets += pass == 0 ? bad : 0;
+        for (size_t k = 0; got && k < keys.n; k++)
+            tlsrpt_members_free(&got[k]);
+        free(got), free(links);
+        rb_clear(&b);
+        free(b.r), free(b.own);
+        rl_free(&own);
+        if (rc == 0 && !bad)
+            break;
+    }
+    rl_free(&keys);
+    free(ent);
+    return rc;
+}
+
 /* Long-lived sets (P domains, d:D:days, nc:days) gain the recount's members they lack,
    through the live index code (markers, chains). */
 static int ensure_long_lived(rb_state *s, const tlsrpt_members *domains)
@@ -469,7 +518,8 @@ int tlsrpt_store_rebuild(tlsrpt_store *st, tlsrpt_tally *t, const tlsrpt_rebuild
         snprintf(errbuf, errlen, "%s", res->text);
         rc = TLSRPT_REBUILD_REFUSED;
     }
-    if (rc == 0 && (write_counters(&s) < 0 || write_sets(&s) < 0 || ensure_long_lived(&s, &domains) < 0
+    if (rc == 0 && (write_counters(&s) < 0 || write_sets(&s) < 0 || verify_sets(&s) < 0
+                    || ensure_long_lived(&s, &domains) < 0
                     || markers_labels(&s) < 0))
         rc = -1;
     res->days = s.days.n;

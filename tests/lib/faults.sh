@@ -165,6 +165,17 @@ fl_counters() {
     shift 2
     $FL_PY "$FL_LIB/mc-dump.py" dump "$@" >"$_ex.dump" ||
         { t_fail "$_nm" "mc-dump.py failed"; return; }
+    # the expected keys read directly too (the crawler's listing may skip a locked item),
+    # and the links of chained sets they name
+    awk -F '\t' '$1 == "C" || $1 == "M" { print $2 }' "$_ex" | sort -u |
+        $FL_PY "$FL_LIB/mc-dump.py" get "$@" >"$_ex.get" ||
+        { t_fail "$_nm" "mc-dump.py get failed"; return; }
+    awk -F '\t' '{ n = split($2, w, " "); for (i = 1; i <= n; i++) if (w[i] ~ /^\+[0-9]+$/)
+                   print $1 ":" w[i] }' "$_ex.get" |
+        $FL_PY "$FL_LIB/mc-dump.py" get "$@" >>"$_ex.get"
+    _miss=$(cut -f1 "$_ex.get" | sort -u | comm -23 - "$(cut -f1 "$_ex.dump" | sort -u >"$_ex.listed"; echo "$_ex.listed")" | wc -l)
+    [ "$_miss" -eq 0 ] || echo "# $_nm: $_miss expected key(s) found by get but not in the crawler's listing"
+    cat "$_ex.get" >>"$_ex.dump"
     _bad=$(awk -F '\t' -v atmost="${FL_ATMOST:-0}" '
         NR == FNR { v[$1] = $2; next }
         $1 == "C" { n++; g = ($2 in v) ? v[$2] : 0

@@ -3,8 +3,12 @@
 
   mc-dump.py dump HOST:PORT...        every item of every server, "key<TAB>value" lines
                                       sorted by key (keys listed with `lru_crawler
-                                      metadump all`, retried while the crawler
-                                      is BUSY; values read with get in batches)
+                                      metadump all` twice, the union taken, retried
+                                      while the crawler is BUSY; values read with get)
+  mc-dump.py get HOST:PORT... <KEYS   the keys named on stdin (one a line), read with get
+                                      from every server, "key<TAB>value" for those found
+                                      (the LRU crawler skips items it finds locked, so a
+                                      check of named keys reads them directly)
   mc-dump.py stat HOST:PORT NAME      one value of `stats` (e.g. evictions, curr_items)
 
 Values are printed as bytes decoded latin-1 with CR/LF/TAB written \\r \\n \\t. A key held
@@ -93,11 +97,20 @@ def main(argv):
         if len(argv) >= 3 and argv[1] == "dump":
             rows = []
             for server in argv[2:]:
-                ks = keys(server)
+                # two listings: the crawler skips an item it finds locked at that moment
+                ks = sorted(set(keys(server)) | set(keys(server)))
                 for k, v in values(server, ks).items():
                     rows.append((k, v))
             for k, v in sorted(rows):
                 print("%s\t%s" % (k, esc(v)))
+            return 0
+        if len(argv) >= 3 and argv[1] == "get":
+            want = sorted(set(l.strip() for l in sys.stdin if l.strip()))
+            rows = {}
+            for server in argv[2:]:
+                rows.update(values(server, want))
+            for k in sorted(rows):
+                print("%s\t%s" % (k, esc(rows[k])))
             return 0
         if len(argv) == 4 and argv[1] == "stat":
             print(stat(argv[2], argv[3]))
