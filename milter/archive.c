@@ -325,3 +325,13 @@ int tm_same_report(const tlsrpt_report *a, const tlsrpt_report *b, int signed_ma
     const char *ob = b->organization_name ? b->organization_name : "";
     return strcmp(ra, rb) == 0 && (signed_mail || strcmp(oa, ob) == 0);
 }
+
+/* Which earlier report of the mail r repeats (see archive.h). */
+long tm_seen_index(const tlsrpt_report *const *prev, size_t n, const tlsrpt_report *r,
+                   int signed_mail)
+{
+    for (size_t k = 0; r && k < n; k++)
+        if (tm_same_report(prev[k], r, signed_mail))
+            return (long)k;
+    return -1;
+}

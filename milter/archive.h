@@ -74,6 +74,11 @@ void tm_archive_progress_drop(const char *id);
    counted once: with an archive every report of a mail is counted as the same entry
    id, so the store would take the second for a retry of a partly sent first one. */
 int tm_same_report(const tlsrpt_report *a, const tlsrpt_report *b, int signed_mail);
+/* The reports of one mail remembered for tm_same_report (the first TM_SEEN_MAX). */
+#define TM_SEEN_MAX 8
+/* Index in prev[0..n) of the earlier report r is the same as (tm_same_report), or -1. */
+long tm_seen_index(const tlsrpt_report *const *prev, size_t n, const tlsrpt_report *r,
+                   int signed_mail);
 
 /* The archive entry of a mail being counted (sp NULL: not archived). */
 typedef struct tm_entry {

@@ -520,25 +520,24 @@ static sfsistat mail_not_counted(SMFICTX *ctx, tm_msg *m, const tm_config *cfg,
     return not_counted(ctx, m, reason, detail);
 }
 
-/* The reports of a mail counted (or pending) so far, for tm_same_report. */
-#define TM_SEEN_MAX 8
+/* The reports of a mail counted (or pending) so far, with their figures. */
 typedef struct tm_seen {
     size_t n;
-    struct { const tlsrpt_report *r; int fate; tlsrpt_count_info info; } v[TM_SEEN_MAX];
+    const tlsrpt_report *r[TM_SEEN_MAX];
+    tlsrpt_count_info info[TM_SEEN_MAX];
 } tm_seen;
 
 /* A report that came earlier in the same mail (counted, duplicate or pending) is a
    duplicate now, with the earlier one's figures; 1 when p was settled so. */
 static int seen_before(const tm_seen *s, tm_rep *p)
 {
-    for (size_t k = 0; k < s->n; k++)
-        if (tm_same_report(s->v[k].r, p->r, p->signer[0] != 0)) {
-            p->info = s->v[k].info;
-            p->fate = TM_FATE_DUPLICATE;
-            tm_metrics_duplicate();
-            return 1;
-        }
-    return 0;
+    long k = tm_seen_index(s->r, s->n, p->r, p->signer[0] != 0);
+    if (k < 0)
+        return 0;
+    p->info = s->info[k];
+    p->fate = TM_FATE_DUPLICATE;
+    tm_metrics_duplicate();
+    return 1;
 }
 
 /* Remember a report whose fate the store decided (the first TM_SEEN_MAX). */
@@ -546,9 +545,8 @@ static void seen_add(tm_seen *s, const tm_rep *p)
 {
     if (s->n < TM_SEEN_MAX && (p->fate == TM_FATE_COUNTED || p->fate == TM_FATE_DUPLICATE
                                || p->fate == TM_FATE_PENDING)) {
-        s->v[s->n].r = p->r;
-        s->v[s->n].fate = p->fate;
-        s->v[s->n++].info = p->info;
+        s->r[s->n] = p->r;
+        s->info[s->n++] = p->info;
     }
 }
 

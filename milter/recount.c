@@ -186,14 +186,12 @@ static int count_entry(rc_entry *e)
     char err[320] = "";
     tlsrpt_spool_report sr;
     int failed = 0, partial = 0;
-    const tlsrpt_report *seen[8];
+    const tlsrpt_report *seen[TM_SEEN_MAX];
     size_t nseen = 0;
     for (size_t i = 0; i < tlsrpt_spool_meta_n_reports(e->meta) && !failed; i++) {
         const tlsrpt_report *r = countable_report(e, i, &sr);
-        int dup = 0;                    /* the same report earlier in this mail */
-        for (size_t k = 0; r && k < nseen && !dup; k++)
-            dup = tm_same_report(seen[k], r, e->org_key && e->org_key[0]);
-        if (r && !dup && nseen < 8)
+        int dup = tm_seen_index(seen, nseen, r, e->org_key && e->org_key[0]) >= 0;
+        if (r && !dup && nseen < TM_SEEN_MAX)  /* dup: the same report earlier in this mail */
             seen[nseen++] = r;
         if (r && sr.index < 64 && (e->done >> sr.index & 1))
             continue;                   /* counted by an earlier attempt of this process */
