@@ -1,7 +1,0 @@
-build-o2a/obj/config/config.o: config/config.c config/keydefs.h \
- config/config.h parser/tlsrpt.h store/store.h auth/auth.h
-config/keydefs.h:
-config/config.h:
-parser/tlsrpt.h:
-store/store.h:
-auth/auth.h:

@@ -1,5 +1,0 @@
-build-o2a/obj/store/pipe.o: store/pipe.c store/store_int.h store/store.h \
- parser/tlsrpt.h
-store/store_int.h:
-store/store.h:
-parser/tlsrpt.h:
