@@ -26,8 +26,8 @@
 
 enum tm_stop_phase { TM_STOP_NONE = 0, TM_STOP_DRAIN, TM_STOP_HURRY };
 
-#define TM_STOP_GRACE_MS 600
-#define TM_STOP_MAX_MS 850
+#define TM_STOP_GRACE_MS 500
+#define TM_STOP_MAX_MS 700
 
 /* In the main thread before any other thread exists (and before a fork): block
    SIGHUP/SIGTERM/SIGINT in every thread to come. 0, or -1 with errno. */

@@ -195,7 +195,14 @@ static int run_milter(tm_run *run)
     if (run->ready_fd >= 0)
         close(run->ready_fd);
     tm_cleanup_files(run);
+    unsigned left = tm_gen_inflight();
     tm_log_close();
+    /* A mail still in flight means its libmilter thread is still in our code (a
+       decoding step): exit() would run the libraries' exit handlers (and, in the
+       sanitizer build, a leak scan of the whole heap: measured 200-300 ms) under it.
+       Its MTA applies its default action on the closed connection either way. */
+    if (left > 0)
+        _exit(rc);
     return rc;
 }
 

@@ -205,7 +205,7 @@ wait "$DPID"
 echo "# two SIGTERMs, slow mail: ${MS} ms"
 t_grep "signals: second SIGTERM: hurry at once" "$T/t4.log" 'second signal: 1 mail\(s\) still in flight'
 t_grep "signals: second SIGTERM: the mail got TEMPFAIL" "$T/m4" '^TEMPFAIL$'
-t_check "signals: second SIGTERM: gone in ${MS} ms (< 600 grace)" test "$MS" -lt 600
+t_check "signals: second SIGTERM: gone in ${MS} ms (< 500 grace)" test "$MS" -lt 500
 
 # --- SIGINT ---
 NAME=int
