@@ -8,7 +8,7 @@
 # other host; and counted into memcached through the store as the milter counts
 # (tlsrpt_store_count_req with the same identity, entry id, host id, arrival;
 # tlsrpt_store_not_counted for the rest). Every key is dumped (lru_crawler metadump,
-# tests/lib/mcdump.py), memcached flushed, --rebuild run: every key and value is
+# tests/lib/mc-dump.py), memcached flushed, --rebuild run: every key and value is
 # back (the store's internal keys aside: saturation guards d:D:Y:max, index markers
 # ix:, the budgets' org:ORG:A:newdomains; a dedup marker's value is its entry id,
 # "sent" live and "rebuilt" after; a --day rebuild may set another of an org's display
@@ -40,8 +40,9 @@ printf 'ReportAddress tlsrpt@example.net\nMemcachedServers %s\nKeyPrefix rb:\nAr
 # A normalized dump: internal keys out (the epoch too: a full rebuild marks it, checked
 # on its own), markers by entry id.
 dump() {
-    python3 "$TLSRPT_SRCDIR/tests/lib/mcdump.py" "$MC" rb: --exclude '^rb:ix:' --exclude ':max$' \
-        --exclude ':newdomains$' --exclude '^rb:epoch$' | sed -E 's/^(rb:seen:[^\t]*\t[^ ]*) (sent|rebuilt)$/\1/' >"$1"
+    /usr/bin/python3 "$TLSRPT_SRCDIR/tests/lib/mc-dump.py" dump "$MC" |
+        awk -F'\t' '$1 ~ /^rb:/ && $1 !~ /^rb:ix:/ && $1 !~ /:(max|newdomains)$/ && $1 != "rb:epoch"' |
+        sed -E 's/^(rb:seen:[^\t]*\t[^ ]*) (sent|rebuilt)$/\1/' >"$1"
 }
 # A --day rebuild sets an org's display label (org:ORG:name, one for all days) from that
 # day's reports: compare the rest exactly, and the label as present.
