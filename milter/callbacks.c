@@ -88,15 +88,25 @@ static sfsistat final(tm_msg *m, sfsistat r)
     return r;
 }
 
-/* Stopping, hurry phase: a report mail still in flight is answered tempfail. */
+/* Stopping, hurry phase: a report mail still in flight is answered tempfail (also
+   right after a decoding step, which the decoder's cancel hook may have cut short). */
 static int hurry(tm_msg *m, const char *where)
 {
     if (tm_stop_phase() < TM_STOP_HURRY)
         return 0;
-    tm_logq(LOG_WARNING, m->queue_id, "stopping: temporary failure at %s (the mail did not "
-            "finish within the stop grace time)", where);
+    int cut = m->dec && tlsrpt_error(m->dec) == TLSRPT_ERR_CANCELLED;
+    tm_logq(LOG_WARNING, m->queue_id, "stopping: temporary failure at %s (%s)", where,
+            cut ? "reason=cancelled: its decoding was cut short"
+                : "the mail did not finish within the stop grace time");
     tm_metrics_tempfail("stopping");
     return 1;
+}
+
+/* The decoders' cancel hook: stopping in a hurry. */
+static int decode_cancelled(void *arg)
+{
+    (void)arg;
+    return tm_stop_phase() >= TM_STOP_HURRY;
 }
 
 /* The connection context, allocated here if the MTA skipped connect. NULL on no memory. */
@@ -145,6 +155,8 @@ static void msg_start_decoder(tm_msg *m, int leadspc)
     tm_metrics_mail_start(&m->t0);              /* a report candidate: seen, timed */
     const tm_gen *g = msg_gen(m);
     m->dec = g ? tlsrpt_decoder_new(&g->cfg.limits, TLSRPT_MODE_MESSAGE) : NULL;
+    if (m->dec)
+        tlsrpt_decoder_set_cancel(m->dec, decode_cancelled, NULL);
     if (m->dec && g->auth)
         m->auth = tlsrpt_auth_new(g->auth, m->queue_id[0] ? m->queue_id : NULL,
                                   leadspc ? 0 : TLSRPT_AUTH_HDR_STRIPPED);
@@ -169,7 +181,7 @@ static void arch_check(tm_msg *m)
 /* Stopping in a hurry: a wait for room in the budget ends. */
 static int mem_stopping(void)
 {
-    return tm_stop_phase() >= TM_STOP_HURRY;
+    return decode_cancelled(NULL);
 }
 
 /* The 451 log line of a mail that does not fit in MaxDecodeMemory. */
@@ -424,6 +436,8 @@ static sfsistat tm_body(SMFICTX *ctx, unsigned char *buf, size_t len)
         if (mem_reserve(m) != 0)
             return over_budget(ctx, m);
         fed(m, tlsrpt_feed_body(m->dec, buf, len));
+        if (hurry(m, "a body chunk"))
+            return final(m, SMFIS_TEMPFAIL);
         if (mem_charge(m) != 0)
             return over_budget(ctx, m);
     }
@@ -444,6 +458,8 @@ static sfsistat tm_eom(SMFICTX *ctx)
         if (mem_reserve(m) != 0)
             return over_budget(ctx, m);
         tlsrpt_finish(m->dec);                  /* tm_outcome's own call then returns at once */
+        if (hurry(m, "end of message"))
+            return final(m, SMFIS_TEMPFAIL);
         if (mem_charge(m) != 0)
             return over_budget(ctx, m);
     }

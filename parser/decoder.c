@@ -32,6 +32,15 @@ int dec_fail(tlsrpt_decoder *d, int code, const char *fmt, ...)
     return code;
 }
 
+/* The cancel hook (tlsrpt.h); a part being decoded polls it from its next piece on. */
+void tlsrpt_decoder_set_cancel(tlsrpt_decoder *d, tlsrpt_cancel_fn fn, void *arg)
+{
+    d->cancel = fn;
+    d->cancel_arg = arg;
+    d->cand.pl.cancel = d->cand.active ? fn : NULL;
+    d->cand.pl.cancel_arg = arg;
+}
+
 /* Create a decoder with limits (0 fields = defaults). */
 tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mode)
 {

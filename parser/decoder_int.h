@@ -86,6 +86,8 @@ struct tlsrpt_decoder {
     tlsrpt_report **reports;    /* the decoded ones, in mail order */
     size_t nreports, capreports;
     size_t kept_bytes;          /* decoded JSON bytes of the reports kept */
+    tlsrpt_cancel_fn cancel;    /* tlsrpt_decoder_set_cancel, copied into each payload */
+    void *cancel_arg;
 };
 
 /* decoder.c */

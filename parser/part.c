@@ -109,6 +109,8 @@ static void cand_start(tlsrpt_decoder *d, int sniff, int label, int cte)
     c->pl.mail_capped = left < d->lim.max_report_bytes;
     c->pl.label = label;
     c->pl.js.count.max_values = d->lim.max_json_values;
+    c->pl.cancel = d->cancel;
+    c->pl.cancel_arg = d->cancel_arg;
     c->active = 1;
 }
 
@@ -134,7 +136,9 @@ static void cand_payload(tlsrpt_decoder *d, const unsigned char *buf, size_t len
 {
     char err[TLSRPT_ERRLEN];
     int rc = payload_feed(&d->cand.pl, buf, len, err);
-    if (rc != TLSRPT_OK) {
+    if (rc == TLSRPT_ERR_CANCELLED) {
+        dec_fail(d, rc, "%s", err);             /* the whole decoder stops */
+    } else if (rc != TLSRPT_OK) {
         cand_stop(d);
         part_failed(d, rc, err);
     } else if (d->cand.pl.rejected) {

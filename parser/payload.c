@@ -146,6 +146,10 @@ int payload_emit(payload *p, const unsigned char *buf, size_t len, char *err)
        line end before a boundary, padding) is ignored, so a report of exactly the
        limit passes; never more than the limit reaches json-c */
     size_t room = p->max_bytes - p->out_bytes, take = len < room ? len : room;
+    if (p->cancel && p->cancel(p->cancel_arg)) {
+        snprintf(err, TLSRPT_ERRLEN, "decoding cancelled by the caller");
+        return TLSRPT_ERR_CANCELLED;
+    }
     p->out_bytes += take;
     int rc = json_stage_feed(&p->js, (const char *)buf, take, err);
     if (rc == TLSRPT_OK && take < len && !p->js.done) {

@@ -30,6 +30,7 @@ static const char *const reasons[TLSRPT_ERR__COUNT] = {
     [TLSRPT_ERR_UNSUPPORTED_ARCHIVE] = "unsupported-archive",
     [TLSRPT_ERR_JSON_VALUES] = "json-too-many-values",
     [TLSRPT_ERR_NO_POLICY_DOMAIN] = "no-policy-domain",
+    [TLSRPT_ERR_CANCELLED] = "cancelled",
 };
 
 /* Name of a tlsrpt_domain_source. */

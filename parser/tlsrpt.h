@@ -55,6 +55,8 @@ enum tlsrpt_err {
     TLSRPT_ERR_NO_POLICY_DOMAIN,/* "no-policy-domain" a policy without policy-domain, no
                                    TLS-Report-Domain, and the other policies name several
                                    domains (or it cannot be told which) */
+    TLSRPT_ERR_CANCELLED,       /* "cancelled" the caller's cancel hook stopped the decoding
+                                   (tlsrpt_decoder_set_cancel) */
     TLSRPT_ERR__COUNT
 };
 
@@ -162,6 +164,13 @@ void tlsrpt_limits_default(tlsrpt_limits *lim);
 
 /* Create a decoder; lim may be NULL for defaults. NULL on out of memory. */
 tlsrpt_decoder *tlsrpt_decoder_new(const tlsrpt_limits *lim, enum tlsrpt_mode mode);
+
+/* A cancel hook: polled while a report is decoded (before each piece of at most 16 KiB
+   of decompressed or plain JSON reaches json-c), so one long decoding step can be cut
+   short (the milter does when it stops). When it returns non-zero the decoder stops
+   with the sticky error TLSRPT_ERR_CANCELLED. fn NULL: none (the default). */
+typedef int (*tlsrpt_cancel_fn)(void *arg);
+void tlsrpt_decoder_set_cancel(tlsrpt_decoder *d, tlsrpt_cancel_fn fn, void *arg);
 
 /* Feed raw bytes (whole message, or bare report). Returns TLSRPT_OK or the sticky error. */
 int tlsrpt_feed(tlsrpt_decoder *d, const void *buf, size_t len);

@@ -13,7 +13,9 @@
 # arena). The same burst with a budget too large to matter is measured for the record.
 # SIGTERM in a burst of 24: the mails still waiting for room are answered 451 4.3.1
 # (logged with reason=memory-budget, "stopping"), none lost, the milter gone within
-# a second. -n refuses a MaxDecodeMemory below one mail's bound.
+# a second. Two SIGTERMs while one body chunk of five bomb parts decodes (~1 s): the
+# decoder's cancel hook cuts the step short, the mail gets a temporary failure logged
+# with reason=cancelled, the milter is gone well before its 0.7 s deadline. -n refuses a MaxDecodeMemory below one mail's bound.
 # Prerequisites (else SKIP): tlsrpt-milter, milter-driver, memcached, python3, gzip.
 # Under AddressSanitizer the RSS figures are printed, not checked (shadow memory).
 BUILD=${BUILD:-$(pwd)/build}
@@ -52,6 +54,22 @@ for n in range(8):
                 "\n%s--XX--\n" % (n, b64))
 EOF
 t_check "value bomb: a mail of about 12 KB" test "$(wc -c <"$W/bomb0.eml")" -lt 12288
+
+# One mail of eight bomb parts (~96 KB): its first 64 KB body chunk holds five of them,
+# one decoding step of ~1 s (each part fails json-too-many-values, the next one goes on).
+python3 - "$W" <<'EOF'
+import re, sys
+parts = []
+for n in range(8):
+    m = open("%s/bomb%d.eml" % (sys.argv[1], n)).read()
+    parts.append(re.search(r"--XX\n(.*?)--XX--\n", m, re.S).group(1))
+with open("%s/multi.eml" % sys.argv[1], "w") as f:
+    f.write("From: Bomb <bomb@reporter.test>\nTo: rua@rua.test\nSubject: eight bombs\n"
+            "MIME-Version: 1.0\nContent-Type: multipart/report; boundary=\"XX\"\n\n")
+    for p in parts:
+        f.write("--XX\n" + p)
+    f.write("--XX--\n")
+EOF
 
 # A status field of /proc/PID/status in kB: kb PID FIELD
 kb() {
@@ -160,6 +178,29 @@ t_check "SIGTERM in a burst: mails were still waiting for room ($nmem)" test "$n
 t_grep "SIGTERM in a burst: logged with reason=memory-budget, stopping" "$SVC_TMP/stop.log" \
     'not counted: reason=memory-budget \(its next decoding step may take up to [0-9]+k, the decoders of all mails hold [0-9]+k; waited [0-9]+ ms, stopping, MaxDecodeMemory 184320k\); temporary failure returned \(451 4\.3\.1\)$'
 rm -f "$SVC_TMP/stop.pid"
+
+# ---- two SIGTERMs during one long decoding step: it is cut short (reason=cancelled) ----
+mstart cut
+timeout 60 "$DRV" -t 30 -c 65535 -n 1 -s "unix:$SVC_TMP/cut.sock" -r rua@rua.test "$W/multi.eml" \
+    >"$W/cut.out" 2>&1 &
+dpid=$!
+sleep 0.3
+t0=$(date +%s%N)
+kill "$pid"; sleep 0.02; kill "$pid" 2>/dev/null    # the second signal: hurry at once
+n=0
+while kill -0 "$pid" 2>/dev/null && [ $n -lt 300 ]; do sleep 0.01; n=$((n + 1)); done
+t1=$(date +%s%N)
+wait $dpid
+cut_ms=$(( (t1 - t0) / 1000000 ))
+echo "# two SIGTERMs while five bomb parts decode in one body chunk: gone in ${cut_ms} ms"
+t_grep "decoding cut short: the mail got a temporary failure" "$W/cut.out" '^TEMPFAIL$'
+t_grep "decoding cut short: logged with reason=cancelled" "$SVC_TMP/cut.log" \
+    'stopping: temporary failure at a body chunk \(reason=cancelled: its decoding was cut short\)$'
+t_nogrep "decoding cut short: not left in flight" "$SVC_TMP/cut.log" 'still in flight at the stop'
+# without the cut the step runs on past the 0.7 s deadline (the mail left to its MTA)
+t_check "decoding cut short: gone well before the 0.7 s deadline (${cut_ms} ms)" \
+    test "$cut_ms" -lt 600
+rm -f "$SVC_TMP/cut.pid"
 
 # ---- -n refuses a budget below one mail's bound ----
 printf 'ReportAddress rua@rua.test\nSocket inet:%s@127.0.0.1\nUser root\nMaxDecodeMemory 100M\n' \

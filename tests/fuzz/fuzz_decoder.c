@@ -7,6 +7,7 @@
  *                    (header name/value pairs, end_headers, body chunks)
  *   (byte0 >> 2) & 7 chunk size 1, 2, 3, 7, 64, 4096, 65535, or varying
  *                    (sizes 1..256 drawn from a PRNG seeded by byte 1)
+ *   byte0 >> 5       0 no cancel hook, K a hook that cancels at its K-th poll
  *   byte1 & 1        0 default limits, 1 small limits (from byte1's bits; JSON
  *                    values 16..128, so the value counter's limit is hit)
  * After finish it checks the invariants: finish repeats its result; a
@@ -14,7 +15,9 @@
  * decoded parts = reports, failed parts have a message); an error has a non-empty message and reason token
  * and equals tlsrpt_error(); every string of a report and the error message
  * are readable, well-formed UTF-8; counts
- * are in [0, MaxSessionCount]; day is "" or YYYY-MM-DD. A violation aborts (a crash report).
+ * are in [0, MaxSessionCount]; day is "" or YYYY-MM-DD; a cancel hook is never polled
+ * again once it cancelled, and the decoder ends cancelled exactly when it did. A
+ * violation aborts (a crash report).
  * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined.
  */
 #include "tlsrpt.h"
@@ -33,6 +36,17 @@ static void die(const char *why)
 {
     fprintf(stderr, "invariant violated: %s\n", why);
     abort();
+}
+
+static int g_polls, g_cancel_at;
+
+/* The cancel hook: cancels at poll g_cancel_at; polled after that is a bug. */
+static int cancel_hook(void *arg)
+{
+    (void)arg;
+    if (g_polls >= g_cancel_at)
+        die("the cancel hook was polled again after it cancelled");
+    return ++g_polls == g_cancel_at;
 }
 
 /* Touch every byte of a string so ASan sees a bad pointer or a missing NUL; it must
@@ -195,6 +209,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tlsrpt_decoder *d = tlsrpt_decoder_new(limp, mode);
     if (!d)
         return 0;
+    g_polls = 0;
+    g_cancel_at = data[-2] >> 5;
+    if (g_cancel_at)
+        tlsrpt_decoder_set_cancel(d, cancel_hook, NULL);
     int rc = way == 3 ? milter_way(d, data, size, chunk, &seed)
                       : feed(d, tlsrpt_feed, data, size, chunk, &seed);
     int fin = tlsrpt_finish(d);
@@ -204,6 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("a second finish changed the result");
     if (tlsrpt_error(d) != fin)
         die("tlsrpt_error differs from finish");
+    if ((g_cancel_at && g_polls == g_cancel_at) != (fin == TLSRPT_ERR_CANCELLED))
+        die("cancelled without the hook saying so, or the hook's cancel not kept");
     if (tlsrpt_bytes_fed(d) > size + 1024 * 1024)
         die("bytes_fed larger than the input");
     const tlsrpt_report *r = tlsrpt_result(d);
