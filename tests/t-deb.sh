@@ -35,10 +35,8 @@ SPOOL=/var/spool/postfix/tlsrpt-milter
 STATE=/var/lib/tlsrpt-milter
 PIDF=/run/tlsrpt-milter/tlsrpt-milter.pid
 [ "$(id -u)" = 0 ] || { t_skip t-deb "installing a package needs root"; exit 0; }
-for c in git dpkg-buildpackage dh unshare flock setpriv memcached memccat gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-deb "$c not installed"; exit 0; }
-done
-[ -x "$BUILD/tests/milter-driver" ] || { t_skip t-deb "milter-driver not built"; exit 0; }
+t_need t-deb git dpkg-buildpackage dh unshare flock setpriv memcached memccat gzip base64 \
+    "$BUILD/tests/milter-driver"
 case " $CFLAGS " in
     *-fsanitize=*) t_skip t-deb "sanitizer run: the package (built with Debian's flags) is tested by the plain make check"
                    exit 0 ;;

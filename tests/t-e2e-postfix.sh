@@ -36,10 +36,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
 CORPUS=${TLSRPT_CORPUS:-$TLSRPT_SRCDIR/../shared/corpus}
-[ -x "$BUILD/tlsrpt-milter" ] || { t_skip t-e2e-postfix "tlsrpt-milter not built"; exit 0; }
-for c in postfix postconf swaks memcached memccat gzip base64 openssl; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-e2e-postfix "$c not installed"; exit 0; }
-done
+t_need t-e2e-postfix "$BUILD/tlsrpt-milter" postfix postconf swaks memcached memccat gzip base64 openssl
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || { t_skip t-e2e-postfix "python3-dkim missing"; exit 0; }
 SIGN=$TLSRPT_SRCDIR/tests/lib/dkim-sign.py
 [ "$(id -u)" = 0 ] || { t_skip t-e2e-postfix "a private Postfix instance needs root"; exit 0; }

@@ -26,10 +26,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
 SNIPPET=$TLSRPT_SRCDIR/conf/sendmail.mc.snippet
-[ -x "$BUILD/tlsrpt-milter" ] || { t_skip t-e2e-sendmail "tlsrpt-milter not built"; exit 0; }
-for c in swaks memcached memccat m4 unshare apt-get dpkg gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-e2e-sendmail "$c not installed"; exit 0; }
-done
+t_need t-e2e-sendmail "$BUILD/tlsrpt-milter" swaks memcached memccat m4 unshare apt-get dpkg gzip base64
 [ "$(id -u)" = 0 ] || { t_skip t-e2e-sendmail "a private Sendmail daemon needs root"; exit 0; }
 
 svc_init

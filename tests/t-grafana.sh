@@ -22,12 +22,7 @@ DASH=$TLSRPT_SRCDIR/conf/grafana-dashboard.json
 CHECK=$TLSRPT_SRCDIR/tests/grafana-check.py
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
 SEED=$BUILD/tests/stats-seed
-for p in "$BUILD/tlsrpt-milter" "$BUILD/tests/milter-driver" "$BUILD/tlsrpt-stats" "$SEED"; do
-    [ -x "$p" ] || { t_skip t-grafana "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached python3 gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-grafana "$c not installed"; exit 0; }
-done
+t_need t-grafana "$BUILD/tlsrpt-milter" "$BUILD/tests/milter-driver" "$BUILD/tlsrpt-stats" "$SEED" memcached python3 gzip base64
 [ -x /usr/bin/python3 ] || { t_skip t-grafana "/usr/bin/python3 missing"; exit 0; }
 
 svc_init

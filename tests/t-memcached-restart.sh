@@ -28,12 +28,7 @@ STATS=$BUILD/tlsrpt-stats
 SEED=$BUILD/tests/stats-seed
 DUMP=$TLSRPT_SRCDIR/tests/lib/mc-dump.py
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
-for p in "$PARSE" "$STATS" "$SEED"; do
-    [ -x "$p" ] || { t_skip t-memcached-restart "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached python3; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-memcached-restart "$c not installed"; exit 0; }
-done
+t_need t-memcached-restart "$PARSE" "$STATS" "$SEED" memcached python3
 memcached -h 2>/dev/null | grep -q -- '--memory-file' ||
     { t_skip t-memcached-restart "this memcached has no -e (restartable mode)"; exit 0; }
 [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] ||

@@ -27,12 +27,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 MILTER=$BUILD/tlsrpt-milter
 DRV=$BUILD/tests/milter-driver
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
-for p in "$MILTER" "$DRV"; do
-    [ -x "$p" ] || { t_skip t-milter-archive "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat gzip base64 cmp; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter-archive "$c not installed"; exit 0; }
-done
+t_need t-milter-archive "$MILTER" "$DRV" memcached memccat gzip base64 cmp
 
 svc_init
 T=$SVC_TMP

@@ -34,12 +34,7 @@ MILTER=$BUILD/tlsrpt-milter
 DRV=$BUILD/tests/milter-driver
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
 SIGN=$TLSRPT_SRCDIR/tests/lib/dkim-sign.py
-for p in "$MILTER" "$DRV"; do
-    [ -x "$p" ] || { t_skip t-milter-dkim "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat gzip base64 openssl; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter-dkim "$c not installed"; exit 0; }
-done
+t_need t-milter-dkim "$MILTER" "$DRV" memcached memccat gzip base64 openssl
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || { t_skip t-milter-dkim "python3-dkim missing"; exit 0; }
 
 svc_init

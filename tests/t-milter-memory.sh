@@ -26,12 +26,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 
 DRV=$BUILD/tests/milter-driver
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
-for p in "$BUILD/tlsrpt-milter" "$DRV"; do
-    [ -x "$p" ] || { t_skip t-milter-memory "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat python3 gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter-memory "$c not installed"; exit 0; }
-done
+t_need t-milter-memory "$BUILD/tlsrpt-milter" "$DRV" memcached memccat python3 gzip base64
 ASAN=
 nm "$BUILD/tlsrpt-milter" 2>/dev/null | grep -q __asan_init && ASAN=1
 

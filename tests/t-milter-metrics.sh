@@ -27,12 +27,7 @@ DRV=$BUILD/tests/milter-driver
 STATS=$BUILD/tlsrpt-stats
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
 SIGN=$TLSRPT_SRCDIR/tests/lib/dkim-sign.py
-for p in "$MILTER" "$DRV" "$STATS"; do
-    [ -x "$p" ] || { t_skip t-milter-metrics "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter-metrics "$c not installed"; exit 0; }
-done
+t_need t-milter-metrics "$MILTER" "$DRV" "$STATS" memcached memccat gzip base64
 HAVE_PROMTOOL=
 command -v promtool >/dev/null 2>&1 && HAVE_PROMTOOL=1
 

@@ -23,12 +23,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 
 DRV=$BUILD/tests/milter-driver
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
-for p in "$BUILD/tlsrpt-milter" "$DRV"; do
-    [ -x "$p" ] || { t_skip t-milter-multi "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat memcflush gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter-multi "$c not installed"; exit 0; }
-done
+t_need t-milter-multi "$BUILD/tlsrpt-milter" "$DRV" memcached memccat memcflush gzip base64
 
 svc_init
 W=$SVC_TMP/w

@@ -20,12 +20,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 MILTER=$BUILD/tlsrpt-milter
 DRV=$BUILD/tests/milter-driver
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
-for p in "$MILTER" "$DRV"; do
-    [ -x "$p" ] || { t_skip t-milter-paths "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter-paths "$c not installed"; exit 0; }
-done
+t_need t-milter-paths "$MILTER" "$DRV" memcached memccat gzip base64
 
 svc_init
 W=$SVC_TMP/w

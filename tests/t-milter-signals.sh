@@ -22,10 +22,7 @@ FX=$TLSRPT_SRCDIR/tests/fixtures
 . "$TLSRPT_SRCDIR/tests/lib/checks.sh"
 . "$TLSRPT_SRCDIR/tests/lib/services.sh"
 
-for p in "$M" "$D"; do
-    [ -x "$p" ] || { t_skip milter-signals "$(basename "$p") not built"; exit 0; }
-done
-command -v memcached >/dev/null 2>&1 || { t_skip milter-signals "no memcached"; exit 0; }
+t_need milter-signals "$M" "$D" memcached
 
 svc_init
 T=$SVC_TMP

@@ -21,12 +21,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 MILTER=$BUILD/tlsrpt-milter
 DRV=$BUILD/tests/milter-driver
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
-for p in "$MILTER" "$DRV"; do
-    [ -x "$p" ] || { t_skip t-milter "$(basename "$p") not built"; exit 0; }
-done
-for c in memcached memccat memcflush gzip base64; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-milter "$c not installed"; exit 0; }
-done
+t_need t-milter "$MILTER" "$DRV" memcached memccat memcflush gzip base64
 
 svc_init
 W=$SVC_TMP/w

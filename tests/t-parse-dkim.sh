@@ -17,10 +17,7 @@ TLSRPT_SRCDIR=${TLSRPT_SRCDIR:-$(pwd)}
 P=$BUILD/tlsrpt-parse
 FIX=$TLSRPT_SRCDIR/tests/fixtures/milter
 SIGN=$TLSRPT_SRCDIR/tests/lib/dkim-sign.py
-[ -x "$P" ] || { t_skip t-parse-dkim "tlsrpt-parse not built"; exit 0; }
-for c in memcached memccat gzip base64 openssl; do
-    command -v "$c" >/dev/null 2>&1 || { t_skip t-parse-dkim "$c not installed"; exit 0; }
-done
+t_need t-parse-dkim "$P" memcached memccat gzip base64 openssl
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || { t_skip t-parse-dkim "python3-dkim missing"; exit 0; }
 
 svc_init

@@ -1,6 +1,9 @@
 # checks.sh - PASS/FAIL/SKIP helpers for the shell tests (source this file).
 #
 #   t_pass NAME | t_fail NAME WHY | t_skip NAME WHY
+#   t_need NAME WORD...              SKIP NAME and end the script unless each WORD is
+#                                    there: with a / a file that must be executable
+#                                    ("... not built"), else a command ("... not installed")
 #   t_check NAME COMMAND...          PASS when the command succeeds
 #   t_eq NAME GOT WANT               PASS when the strings are equal
 #   t_grep NAME FILE REGEX           PASS when a line of FILE matches (grep -E)
@@ -17,6 +20,16 @@ LIBDIR=${TLSRPT_SRCDIR:-.}/tests/lib
 
 t_pass() { echo "PASS: $1"; }
 t_skip() { echo "SKIP: $1 ($2)"; }
+t_need() {
+    _tn=$1
+    shift
+    for _w in "$@"; do
+        case $_w in
+            */*) [ -x "$_w" ] || { t_skip "$_tn" "$(basename "$_w") not built"; exit 0; } ;;
+            *) command -v "$_w" >/dev/null 2>&1 || { t_skip "$_tn" "$_w not installed"; exit 0; } ;;
+        esac
+    done
+}
 t_fail() {
     echo "FAIL: $1 ($2)"
     T_FAILS=$((T_FAILS + 1))
