@@ -37,7 +37,7 @@ void tlsrpt_decoder_set_cancel(tlsrpt_decoder *d, tlsrpt_cancel_fn fn, void *arg
 {
     d->cancel = fn;
     d->cancel_arg = arg;
-    d->cand.pl.cancel = d->cand.active ? fn : NULL;
+    d->cand.pl.cancel = fn;                     /* cand_start sets it for each new part */
     d->cand.pl.cancel_arg = arg;
 }
 

@@ -154,7 +154,7 @@ typedef struct payload {
     int rejected;           /* sniff decided: not a report */
     int started;            /* first non-whitespace decoded JSON byte seen */
     int nbom;               /* bytes of a leading UTF-8 BOM skipped */
-    int (*cancel)(void *);  /* tlsrpt_decoder_set_cancel: polled before each piece for JSON */
+    tlsrpt_cancel_fn cancel;    /* tlsrpt_decoder_set_cancel: polled before each piece */
     void *cancel_arg;
 } payload;
 int payload_init(payload *p, size_t max_report_bytes, int max_json_depth, int sniff);
