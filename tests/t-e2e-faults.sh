@@ -100,7 +100,7 @@ t_grep "wipe: the restarted milter logs that counters were lost, with the rebuil
 if fl_has_rebuild; then
     "$BUILD/tlsrpt-parse" --rebuild -c "$SVC_TMP/m1.conf" "$A1" >"$W/rebuild1.out" 2>&1
     t_eq "wipe: tlsrpt-parse --rebuild exits 0" "$?" 0
-    fl_dump "$W/after.dump" "127.0.0.1:$MC"
+    fl_dump "$W/after.dump" --also "$W/before.dump" "127.0.0.1:$MC"
     if cmp -s "$W/before.dump" "$W/after.dump"; then
         t_pass "wipe: --rebuild restores every key exactly ($(wc -l <"$W/before.dump") keys)"
     else
@@ -111,7 +111,7 @@ if fl_has_rebuild; then
         "$W/wipe.expect" "127.0.0.1:$MC"
     "$BUILD/tlsrpt-parse" --rebuild -c "$SVC_TMP/m1.conf" "$A1" >"$W/rebuild2.out" 2>&1
     t_eq "wipe: a second --rebuild exits 0" "$?" 0
-    fl_dump "$W/again.dump" "127.0.0.1:$MC"
+    fl_dump "$W/again.dump" --also "$W/after.dump" "127.0.0.1:$MC"
     t_check "wipe: a second --rebuild changes nothing" cmp -s "$W/after.dump" "$W/again.dump"
     fl_stats "$SVC_TMP/m1.conf" "$W/stats2.out"
     t_nogrep "wipe: after the rebuild tlsrpt-stats no longer says lost" "$W/stats2.out" 'lost'

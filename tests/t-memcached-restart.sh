@@ -85,7 +85,7 @@ mc_stop USR1
 t_check "SIGUSR1: memcached exits" test ! -f "$SVC_TMP/mc.pid"
 t_check "SIGUSR1: it wrote $MEM.meta" test -s "$MEM.meta"
 mc_start || { t_fail memcached-restart "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')"; exit 1; }
-python3 "$DUMP" dump "$S" >"$W/after.tsv" || t_fail "dump after" "mc-dump.py failed"
+python3 "$DUMP" dump --also "$W/before.tsv" "$S" >"$W/after.tsv" || t_fail "dump after" "mc-dump.py failed"
 if cmp -s "$W/before.tsv" "$W/after.tsv"; then
     t_pass "after the restart: every one of the $nkeys keys is back with its value"
 else
@@ -111,7 +111,7 @@ t_eq "counting goes on after the restart" \
 mc_stop TERM
 t_check "SIGTERM: memcached exits" test ! -f "$SVC_TMP/mc.pid"
 mc_start || { t_fail memcached-restart2 "$(tail -3 "$SVC_TMP/mc.log" | tr '\n' '|')"; exit 1; }
-python3 "$DUMP" dump "$S" >"$W/term.tsv"
+python3 "$DUMP" dump --also "$W/before.tsv" "$S" >"$W/term.tsv"
 t_eq "SIGTERM then the same start: the cache comes up empty" "$(wc -l <"$W/term.tsv" | tr -d ' ')" 0
 "$PARSE" --push -c "$W/c.conf" "$W/reports/a.example-2026-01-02-1.json" >/dev/null 2>&1
 "$STATS" -c "$W/c.conf" --today 2026-01-03 --days 7 >"$W/stats2.txt" 2>&1

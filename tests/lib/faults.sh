@@ -23,7 +23,8 @@
 #   fl_counters NAME EXPECT SERVER...   every counter of EXPECT (fault-mails.py expect
 #                         output) equal in the union of the servers, every member present;
 #                         with FL_ATMOST=1: none above its expected value instead
-#   fl_dump FILE SERVER...  every key of the servers into FILE (mc-dump.py), without the
+#   fl_dump FILE [--also EARLIER] SERVER...  every key of the servers into FILE (mc-dump.py;
+#                         --also: the keys of an earlier dump read with get too), without the
 #                         keys store/store.h calls internal: P epoch (wall clock), P ix:H
 #                         (index member markers), P org:ORG:A:newdomains and P d:D:Y:max
 #                         (budget and saturation guards; the rebuild deletes the latter);

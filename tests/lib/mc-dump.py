@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """mc-dump.py - every key of one or more memcached servers, for the fault tests.
 
-  mc-dump.py dump HOST:PORT...        every item of every server, "key<TAB>value" lines
+  mc-dump.py dump [--also FILE] HOST:PORT...
+                                      every item of every server, "key<TAB>value" lines
                                       sorted by key (keys listed with `lru_crawler
-                                      metadump all` twice, the union taken, retried
-                                      while the crawler is BUSY; values read with get)
+                                      metadump all` until two listings in a row add
+                                      nothing (at least 3, at most 12), the union taken,
+                                      retried while the crawler is BUSY; values read
+                                      with get). --also FILE: the keys of FILE's first
+                                      column are read with get too (an earlier dump to
+                                      compare with: a key missing then is missing for
+                                      sure); how many of them the listings missed, if
+                                      any, is said on stderr as a "# " line
   mc-dump.py get HOST:PORT... <KEYS   the keys named on stdin (one a line), read with get
                                       from every server, "key<TAB>value" for those found
                                       (the LRU crawler skips items it finds locked, so a
@@ -53,6 +60,20 @@ def keys(server):
     raise OSError("%s: metadump: the LRU crawler stayed busy for 10 s" % server)
 
 
+def all_keys(server):
+    """The union of listings until two in a row add nothing: the crawler skips an item
+    it finds locked (the LRU maintainer moving it, a client reading it) at that moment."""
+    seen = set(keys(server))
+    quiet = 0
+    for _ in range(11):
+        more = set(keys(server)) - seen
+        quiet = 0 if more else quiet + 1
+        seen |= more
+        if quiet == 2:
+            break
+    return sorted(seen)
+
+
 def values(server, ks):
     """{key: value} for the keys that still exist."""
     s, r = conn(server)
@@ -95,12 +116,24 @@ def main(argv):
     """Dispatch."""
     try:
         if len(argv) >= 3 and argv[1] == "dump":
-            rows = []
-            for server in argv[2:]:
-                # two listings: the crawler skips an item it finds locked at that moment
-                ks = sorted(set(keys(server)) | set(keys(server)))
-                for k, v in values(server, ks).items():
+            also, also_name, servers = set(), "", argv[2:]
+            if len(servers) >= 3 and servers[0] == "--also":
+                also_name = servers[1].rsplit("/", 1)[-1]
+                with open(servers[1], encoding="latin-1") as f:
+                    also = set(l.split("\t", 1)[0] for l in f if l.strip())
+                servers = servers[2:]
+            rows, missed = [], 0
+            for server in servers:
+                ks = all_keys(server)
+                got = values(server, ks)
+                late = values(server, sorted(also - set(ks))) if also else {}
+                missed += len(late)
+                got.update(late)
+                for k, v in got.items():
                     rows.append((k, v))
+            if missed:
+                sys.stderr.write("# mc-dump: %d key(s) of %s read by get, missed by the "
+                                 "crawler's listings\n" % (missed, also_name))
             for k, v in sorted(rows):
                 print("%s\t%s" % (k, esc(v)))
             return 0
