@@ -19,6 +19,11 @@
 #                                      svc_postfix_config and any changes of one's own)
 #   svc_postfix_wait_queue SECS     -> 0 when the queue is empty in time
 #   svc_stop NAME...                -> stops memcached/milter NAMEs (in parallel)
+#   svc_kill_ms [-2] PID            -> SIGTERM to PID (-2: a second one 20 ms later),
+#                                      waits until it is gone (at most 3 s); sets
+#                                      SVC_KILL_MS to the milliseconds from the first
+#                                      signal (not in $(...): a subshell cannot reap the
+#                                      test's child, whose zombie kill -0 still finds)
 #   svc_sendmail_fetch              -> 0 when Debian's sendmail-bin and sendmail-cf are
 #                                      unpacked in $SM_ROOT (apt-get download once into
 #                                      $BUILD/sendmail-cache, dpkg -x: nothing installed,
@@ -96,6 +101,18 @@ svc_wait_port() {
 # Is the process in pid file $1 alive?
 svc_alive() {
     [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# How long PID takes to go after SIGTERM, into SVC_KILL_MS (file comment).
+svc_kill_ms() {
+    _k2=
+    [ "$1" = -2 ] && { _k2=1; shift; }
+    _k0=$(date +%s%N)
+    kill "$1"
+    [ -n "$_k2" ] && { sleep 0.02; kill "$1" 2>/dev/null; }
+    _kn=0
+    while kill -0 "$1" 2>/dev/null && [ $_kn -lt 300 ]; do sleep 0.01; _kn=$((_kn + 1)); done
+    SVC_KILL_MS=$(( ($(date +%s%N) - _k0) / 1000000 ))
 }
 
 # Stop services by NAME (pid files $SVC_TMP/NAME.pid): TERM to all, wait for
